@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { AppConfigModule, IdempotencyApiModule } from '@ipm/core';
+import { AuthApiModule } from '@ipm/auth';
+import { AuditApiModule } from '@ipm/audit';
+import { HealthApiModule } from '@ipm/health';
+import { PersistenceModule } from '@ipm/persistence';
+import { QueuesModule } from '@ipm/queues';
+import { StatController } from './stat.controller';
+
+/** The HTTP app: controllers, the global guard, and the shared infrastructure. */
+@Module({
+  imports: [
+    AppConfigModule,
+    PersistenceModule,
+    QueuesModule,
+    AuthApiModule,
+    IdempotencyApiModule,
+    AuditApiModule,
+    HealthApiModule,
+  ],
+  controllers: [StatController],
+})
+export class ApiModule {}

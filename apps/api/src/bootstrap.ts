@@ -1,0 +1,62 @@
+import { Logger, LogLevel, RequestMethod } from '@nestjs/common';
+import { NestFactory, Reflector } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyError } from 'fastify';
+import {
+  AppConfig,
+  createValidationPipe,
+  EnvelopeExceptionFilter,
+  EnvelopeInterceptor,
+  loadConfig,
+  sendError,
+} from '@ipm/core';
+import { ApiModule } from './api.module';
+import { setupOpenApi } from './openapi';
+
+const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+export function logLevels(level: AppConfig['LOG_LEVEL']): LogLevel[] {
+  return LEVELS.slice(0, LEVELS.indexOf(level) + 1);
+}
+
+/**
+ * Builds the api (not listening): Fastify, the /ipm prefix, the envelope on every response
+ * (errors and unknown routes included), validation, and OpenAPI. main.ts and the e2e tests
+ * both start from here.
+ */
+export async function createApiApp(): Promise<NestFastifyApplication> {
+  const bootConfig = loadConfig(process.env); // fail fast, before Nest starts anything
+  const adapter = new FastifyAdapter({
+    bodyLimit: bootConfig.BODY_LIMIT_BYTES,
+    trustProxy: true,
+    // Nest installs an error handler first; ours (the envelope) replaces it on purpose.
+    allowErrorHandlerOverride: true,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(ApiModule, adapter, {
+    logger: logLevels(bootConfig.LOG_LEVEL),
+    bufferLogs: false,
+  });
+  const config = app.get(AppConfig);
+  app.setGlobalPrefix('ipm', {
+    exclude: [
+      { path: 'health/live', method: RequestMethod.GET },
+      { path: 'health/ready', method: RequestMethod.GET },
+    ],
+  });
+  app.useGlobalFilters(new EnvelopeExceptionFilter(config.BUILD_ID));
+  app.useGlobalInterceptors(new EnvelopeInterceptor(app.get(Reflector), config.BUILD_ID));
+  app.useGlobalPipes(createValidationPipe());
+  app.enableShutdownHooks();
+
+  // Errors Fastify raises before Nest sees the request (bad JSON, body too large, media type).
+  const logger = new Logger('HTTP');
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .setErrorHandler((err: FastifyError, req, reply) => sendError(err, req, reply, config.BUILD_ID, logger));
+
+  setupOpenApi(app, config.BUILD_ID);
+  return app;
+}

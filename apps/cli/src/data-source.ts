@@ -1,0 +1,12 @@
+import 'reflect-metadata';
+import { DataSource } from 'typeorm';
+import { loadConfig } from '@ipm/core/config/config.schema';
+import { IdempotencyRecordEntity } from '@ipm/core/idempotency/idempotency-record.entity';
+import { ApiKeyEntity } from '@ipm/auth/apikeys/api-key.entity';
+import { AuditLogEntity } from '@ipm/audit/audit-log.entity';
+import { dataSourceOptions } from '@ipm/persistence/data-source-options';
+
+/** Every entity, for `npm run migration:generate` (the apps load theirs with forFeature). */
+export const ALL_ENTITIES = [IdempotencyRecordEntity, ApiKeyEntity, AuditLogEntity];
+
+export default new DataSource(dataSourceOptions(loadConfig(process.env), ALL_ENTITIES));

@@ -1,0 +1,186 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+  ValidationError,
+} from 'class-validator';
+import { isValidCidr } from '../net/cidr';
+
+/** Development-only defaults: refused when IPM_ENV=production. */
+export const DEV_JWT_SECRET = 'ipm-dev-jwt-secret-change-me-0123456789';
+export const DEV_SECRETS_KEY = 'k1:ZGV2LXNlY3JldHMta2V5LWNoYW5nZS1tZS0wMTIzNDU=';
+
+const toInt = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+const trim = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
+
+/**
+ * The one configuration schema. Environment variables are read here and nowhere else
+ * (see loadConfig); every other module takes a typed AppConfig.
+ */
+export class AppConfig {
+  @IsIn(['development', 'production'])
+  IPM_ENV: 'development' | 'production' = 'development';
+
+  @Transform(trim)
+  @IsUrl({ protocols: ['postgres', 'postgresql'], require_tld: false, require_protocol: true })
+  DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/ipm';
+
+  @Transform(trim)
+  @IsUrl({ protocols: ['redis', 'rediss'], require_tld: false, require_protocol: true })
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  /** BullMQ key prefix: lets several deployments (or test runs) share one Redis. */
+  @Transform(trim)
+  @Matches(/^[A-Za-z0-9:_-]{1,64}$/, { message: 'QUEUE_PREFIX must be 1-64 of A-Z a-z 0-9 : _ -' })
+  QUEUE_PREFIX = 'ipm';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  API_PORT = 3000;
+
+  @Transform(trim)
+  @IsString()
+  API_HOST = '0.0.0.0';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  WORKER_PORT = 3001;
+
+  @IsIn(['HS256', 'RS256'])
+  JWT_ALGORITHM: 'HS256' | 'RS256' = 'HS256';
+
+  @IsString()
+  @MinLength(32, { message: 'JWT_SECRET must be at least 32 characters' })
+  JWT_SECRET = DEV_JWT_SECRET;
+
+  /** RS256: a PEM public key (SPKI), or JWT_JWKS_URL. */
+  @IsOptional()
+  @IsString()
+  @Matches(/-----BEGIN PUBLIC KEY-----/, { message: 'JWT_PUBLIC_KEY must be a PEM (SPKI) public key' })
+  JWT_PUBLIC_KEY?: string;
+
+  @IsOptional()
+  @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true })
+  JWT_JWKS_URL?: string;
+
+  @Transform(trim)
+  @IsString()
+  @MinLength(1)
+  JWT_AUDIENCE = 'ipm';
+
+  @IsOptional()
+  @IsString()
+  JWT_ISSUER?: string;
+
+  /**
+   * Secret-encryption keys, `<key_id>:<base64 of 32 bytes>`, comma separated. The first
+   * encrypts; all decrypt, so a key can be rotated without re-encrypting at once.
+   */
+  @Transform(trim)
+  @Matches(/^[A-Za-z0-9_-]{1,16}:[A-Za-z0-9+/]{43}=(,[A-Za-z0-9_-]{1,16}:[A-Za-z0-9+/]{43}=)*$/, {
+    message: 'SECRETS_KEY must be "<key_id>:<base64 of 32 bytes>" (comma-separated for rotation)',
+  })
+  SECRETS_KEY = DEV_SECRETS_KEY;
+
+  @Transform(trim)
+  @Matches(/^[A-Za-z0-9._:-]{1,64}$/, { message: 'BUILD_ID must be 1-64 of A-Z a-z 0-9 . _ : -' })
+  BUILD_ID = 'dev-local';
+
+  /** CIDRs of private ranges webhooks may target (comma separated); empty = none. */
+  @Transform(trim)
+  @IsString()
+  WEBHOOK_TARGET_ALLOWLIST = '';
+
+  @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
+  LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
+
+  /** Largest accepted request body, in bytes (above: 413). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  @Max(64 * 1024 * 1024)
+  BODY_LIMIT_BYTES = 1024 * 1024;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(24 * 7)
+  IDEMPOTENCY_TTL_HOURS = 24;
+
+  /** How long the worker waits for in-flight jobs on SIGTERM before giving up. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(600_000)
+  SHUTDOWN_TIMEOUT_MS = 30_000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  DATABASE_POOL_SIZE = 10;
+
+  get allowlist(): string[] {
+    return this.WEBHOOK_TARGET_ALLOWLIST.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  }
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const KNOWN_KEYS = Object.keys(new AppConfig());
+
+function describe(errors: ValidationError[]): string[] {
+  return errors.flatMap((e) =>
+    Object.values(e.constraints ?? {}).map((msg) => (msg.startsWith(e.property) ? msg : `${e.property}: ${msg}`)),
+  );
+}
+
+/**
+ * Builds the typed configuration from an environment map. Unset or empty variables take
+ * their defaults; a bad value throws a ConfigError naming the variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv): AppConfig {
+  const raw: Record<string, string> = {};
+  for (const key of KNOWN_KEYS) {
+    const value = env[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const config = plainToInstance(AppConfig, raw);
+  const problems = describe(validateSync(config, { forbidUnknownValues: false }));
+  for (const cidr of config.allowlist) {
+    if (!isValidCidr(cidr)) problems.push(`WEBHOOK_TARGET_ALLOWLIST: "${cidr}" is not a valid CIDR`);
+  }
+  if (config.JWT_ALGORITHM === 'RS256' && !config.JWT_PUBLIC_KEY && !config.JWT_JWKS_URL) {
+    problems.push('JWT_PUBLIC_KEY or JWT_JWKS_URL: one is required when JWT_ALGORITHM=RS256');
+  }
+  if (config.IPM_ENV === 'production') {
+    if (config.JWT_SECRET === DEV_JWT_SECRET && config.JWT_ALGORITHM === 'HS256') {
+      problems.push('JWT_SECRET: the development default is refused when IPM_ENV=production');
+    }
+    if (config.SECRETS_KEY.split(',').includes(DEV_SECRETS_KEY)) {
+      problems.push('SECRETS_KEY: the development default is refused when IPM_ENV=production');
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return Object.freeze(config);
+}

@@ -1,0 +1,114 @@
+import { HttpException, HttpStatus } from '@nestjs/common';
+import { AppError, ErrorCode, ErrorDetail } from '../errors';
+import { ErrorBody } from '../envelope';
+import { IdPrefix, newId } from '../ids';
+
+export interface RenderedError {
+  status: number;
+  body: ErrorBody;
+  /** The original error, when it is a server fault worth logging with its stack. */
+  fault?: unknown;
+}
+
+const CODE_BY_STATUS: Record<number, string> = {
+  400: ErrorCode.ValidationFailed,
+  401: ErrorCode.Unauthorized,
+  403: ErrorCode.Forbidden,
+  404: ErrorCode.NotFound,
+  405: ErrorCode.MethodNotAllowed,
+  409: ErrorCode.Conflict,
+  413: ErrorCode.PayloadTooLarge,
+  415: ErrorCode.UnsupportedMediaType,
+  422: ErrorCode.Unprocessable,
+  428: ErrorCode.PreconditionRequired,
+  429: ErrorCode.RateLimited,
+  503: ErrorCode.Unavailable,
+};
+
+interface FrameworkError {
+  statusCode: number;
+  code?: string;
+  message: string;
+}
+
+function isFrameworkClientError(err: unknown): err is FrameworkError {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as Partial<FrameworkError>;
+  return typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500;
+}
+
+function frameworkMessage(err: FrameworkError): { code: string; message: string } {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { code: ErrorCode.PayloadTooLarge, message: 'Request body is too large' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { code: ErrorCode.UnsupportedMediaType, message: 'Content-Type must be application/json' };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return {
+        code: ErrorCode.ValidationFailed,
+        message: 'Body must not be empty when Content-Type is application/json',
+      };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { code: ErrorCode.ValidationFailed, message: 'Content-Length does not match the body' };
+    default:
+      if (err.statusCode === 400 && (err instanceof SyntaxError || /JSON/i.test(err.message))) {
+        return { code: ErrorCode.ValidationFailed, message: 'Malformed JSON body' };
+      }
+      return { code: CODE_BY_STATUS[err.statusCode] ?? 'client_error', message: err.message };
+  }
+}
+
+function httpExceptionMessage(ex: HttpException): string {
+  const res = ex.getResponse();
+  if (typeof res === 'string') return res;
+  const msg = (res as { message?: unknown }).message;
+  if (Array.isArray(msg)) return msg.join('; ');
+  return typeof msg === 'string' ? msg : ex.message;
+}
+
+/**
+ * Maps any thrown value to a status and the envelope's `error` object. Client errors keep
+ * their message; anything else becomes a 500 whose message says nothing about internals and
+ * whose `error_id` is logged with the stack.
+ */
+export function renderError(err: unknown): RenderedError {
+  if (err instanceof AppError) {
+    return { status: err.status, body: { code: err.code, message: err.message, details: err.details } };
+  }
+  if (err instanceof HttpException && err.getStatus() < 500) {
+    const status = err.getStatus();
+    let message = httpExceptionMessage(err);
+    // Nest's router says "Cannot POST /x": say it in our words.
+    const route = /^Cannot (\w+) (.+)$/.exec(message);
+    if (status === 404 && route) message = `No route ${route[1]} ${route[2]}`;
+    const details: ErrorDetail[] | undefined = status === 400 ? [{ message }] : undefined;
+    return { status, body: { code: CODE_BY_STATUS[status] ?? 'client_error', message, details } };
+  }
+  if (isFrameworkClientError(err)) {
+    const { code, message } = frameworkMessage(err);
+    const status = code === ErrorCode.PayloadTooLarge ? 413 : err.statusCode;
+    return { status, body: { code, message, details: status === 400 ? [{ message }] : undefined } };
+  }
+  if (err instanceof HttpException && err.getStatus() === 503) {
+    // Health checks: say which dependency is down.
+    const res = err.getResponse() as { details?: unknown };
+    return {
+      status: HttpStatus.SERVICE_UNAVAILABLE,
+      body: {
+        code: ErrorCode.Unavailable,
+        message: 'A dependency is unavailable',
+        details: [{ message: 'dependency check failed', checks: res.details ?? res }],
+      },
+    };
+  }
+  const errorId = newId(IdPrefix.Error);
+  return {
+    status: 500,
+    body: {
+      code: ErrorCode.Internal,
+      message: `Internal error; quote error_id ${errorId} when reporting it`,
+      error_id: errorId,
+    },
+    fault: err,
+  };
+}

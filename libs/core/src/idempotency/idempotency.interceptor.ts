@@ -1,0 +1,64 @@
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { catchError, from, mergeMap, Observable, of, throwError } from 'rxjs';
+import { callName } from '../envelope';
+import { AppError } from '../errors';
+import { IDEMPOTENCY_KEY_PATTERN, IdempotencyService, requestFingerprint } from './idempotency.service';
+
+const IDEMPOTENT = 'ipm:idempotent';
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+
+/** Marks a creating POST: an Idempotency-Key header then makes retries safe. */
+export const Idempotent = (): MethodDecorator => SetMetadata(IDEMPOTENT, true);
+
+/**
+ * Same key + same body within the TTL: the first response again (header
+ * `idempotent-replayed: true`); same key + another body: 422; a failed first request
+ * releases the key so that the client can retry.
+ */
+@Injectable()
+export class IdempotencyInterceptor implements NestInterceptor {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly store: IdempotencyService,
+  ) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (context.getType() !== 'http' || !this.reflector.get<boolean>(IDEMPOTENT, context.getHandler())) {
+      return next.handle();
+    }
+    const http = context.switchToHttp();
+    const req = http.getRequest<FastifyRequest & { caller?: { orgcode: string } }>();
+    const raw = req.headers[IDEMPOTENCY_HEADER];
+    const key = Array.isArray(raw) ? raw[0] : raw;
+    if (key === undefined) return next.handle();
+    if (!IDEMPOTENCY_KEY_PATTERN.test(key)) {
+      return throwError(() =>
+        AppError.badRequest('Idempotency-Key must be 1-255 printable ASCII characters', 'Idempotency-Key'),
+      );
+    }
+    const orgcode = req.caller?.orgcode ?? '-';
+    const call = callName(req.method, req.url);
+    const fingerprint = requestFingerprint(call, req.body);
+    const reply = http.getResponse<FastifyReply>();
+
+    return from(this.store.claim(orgcode, key, call, fingerprint)).pipe(
+      mergeMap((claim) => {
+        if (claim.kind === 'replay') {
+          void reply.header('idempotent-replayed', 'true');
+          return of(claim.body);
+        }
+        return next.handle().pipe(
+          mergeMap(async (data: unknown) => {
+            await this.store.complete(orgcode, key, reply.statusCode, data ?? null);
+            return data;
+          }),
+          catchError((err: unknown) =>
+            from(this.store.release(orgcode, key).catch(() => undefined)).pipe(mergeMap(() => throwError(() => err))),
+          ),
+        );
+      }),
+    );
+  }
+}

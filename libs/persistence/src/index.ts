@@ -1,0 +1,5 @@
+export * from './data-source-options';
+export * from './migrate';
+export * from './persistence.module';
+export * from './pg-errors';
+export * from './keyset';

@@ -1,0 +1,3 @@
+export * from './queue-names';
+export * from './redis';
+export * from './queues.module';
