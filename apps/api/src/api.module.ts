@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { AppConfigModule, IdempotencyApiModule } from '@ipm/core';
+import { AppConfigModule, IdempotencyModule } from '@ipm/core';
 import { AuthApiModule } from '@ipm/auth';
 import { AuditApiModule } from '@ipm/audit';
 import { HealthApiModule } from '@ipm/health';
@@ -14,7 +14,7 @@ import { StatController } from './stat.controller';
     PersistenceModule,
     QueuesModule,
     AuthApiModule,
-    IdempotencyApiModule,
+    IdempotencyModule,
     AuditApiModule,
     HealthApiModule,
   ],

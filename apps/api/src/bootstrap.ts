@@ -1,4 +1,4 @@
-import { Logger, LogLevel, RequestMethod } from '@nestjs/common';
+import { Logger, LoggerService, LogLevel, RequestMethod, Type } from '@nestjs/common';
 import { NestFactory, Reflector } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyError } from 'fastify';
@@ -24,7 +24,14 @@ export function logLevels(level: AppConfig['LOG_LEVEL']): LogLevel[] {
  * (errors and unknown routes included), validation, and OpenAPI. main.ts and the e2e tests
  * both start from here.
  */
-export async function createApiApp(): Promise<NestFastifyApplication> {
+export interface ApiAppOptions {
+  /** The root module (tests may wrap ApiModule to add their own pieces). */
+  module?: Type<unknown>;
+  /** A logger to use instead of Nest's console logger. */
+  logger?: LoggerService;
+}
+
+export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFastifyApplication> {
   const bootConfig = loadConfig(process.env); // fail fast, before Nest starts anything
   const adapter = new FastifyAdapter({
     bodyLimit: bootConfig.BODY_LIMIT_BYTES,
@@ -34,9 +41,11 @@ export async function createApiApp(): Promise<NestFastifyApplication> {
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true },
   });
-  const app = await NestFactory.create<NestFastifyApplication>(ApiModule, adapter, {
-    logger: logLevels(bootConfig.LOG_LEVEL),
+  const app = await NestFactory.create<NestFastifyApplication>(options.module ?? ApiModule, adapter, {
+    logger: options.logger ?? logLevels(bootConfig.LOG_LEVEL),
     bufferLogs: false,
+    // Fastify parses JSON itself (with bodyLimit); without this Nest would also accept form bodies.
+    bodyParser: false,
   });
   const config = app.get(AppConfig);
   app.setGlobalPrefix('ipm', {

@@ -2,7 +2,7 @@ import type { Permission } from './permissions';
 
 /** Who is calling, as proven by a JWT or an API key. */
 export interface Principal {
-  kind: 'user' | 'api_key';
+  kind: 'user' | 'api_key' | 'system';
   /** JWT `sub`, or the API key's id. */
   actor_id: string;
   /** Org codes the caller may act in. */

@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { HealthCheckResult } from '@nestjs/terminus';
 import { ApiErrors } from '@ipm/core';
 import { Public } from '@ipm/auth/authenticated.decorator';
@@ -14,6 +14,7 @@ export class HealthController {
   @Get('live')
   @HttpCode(200)
   @ApiOperation({ summary: 'The process is up' })
+  @ApiOkResponse({ description: 'Envelope whose data is the terminus result' })
   live(): Promise<HealthCheckResult> {
     return this.health.live();
   }
@@ -21,6 +22,7 @@ export class HealthController {
   @Get('ready')
   @HttpCode(200)
   @ApiOperation({ summary: 'PostgreSQL and Redis answer (503 otherwise)' })
+  @ApiOkResponse({ description: 'Envelope whose data is the terminus result, per dependency' })
   @ApiErrors(503)
   ready(): Promise<HealthCheckResult> {
     return this.health.ready();

@@ -22,7 +22,8 @@ export class IdempotencyRecordEntity {
   @Column({ type: 'int', nullable: true })
   response_status!: number | null;
 
-  @Column({ type: 'jsonb', nullable: true })
+  /** `json`, not `jsonb`: a replay returns the first response with its keys in their order. */
+  @Column({ type: 'json', nullable: true })
   response_body!: unknown;
 
   @Column({ type: 'timestamptz', default: () => 'now()' })

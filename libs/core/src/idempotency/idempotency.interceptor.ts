@@ -1,16 +1,19 @@
-import { CallHandler, ExecutionContext, Injectable, NestInterceptor, SetMetadata } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
+import {
+  applyDecorators,
+  CallHandler,
+  ExecutionContext,
+  Injectable,
+  NestInterceptor,
+  UseInterceptors,
+} from '@nestjs/common';
+import { ApiHeader } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { catchError, from, mergeMap, Observable, of, throwError } from 'rxjs';
 import { callName } from '../envelope';
 import { AppError } from '../errors';
 import { IDEMPOTENCY_KEY_PATTERN, IdempotencyService, requestFingerprint } from './idempotency.service';
 
-const IDEMPOTENT = 'ipm:idempotent';
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
-
-/** Marks a creating POST: an Idempotency-Key header then makes retries safe. */
-export const Idempotent = (): MethodDecorator => SetMetadata(IDEMPOTENT, true);
 
 /**
  * Same key + same body within the TTL: the first response again (header
@@ -19,15 +22,9 @@ export const Idempotent = (): MethodDecorator => SetMetadata(IDEMPOTENT, true);
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
-  constructor(
-    private readonly reflector: Reflector,
-    private readonly store: IdempotencyService,
-  ) {}
+  constructor(private readonly store: IdempotencyService) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (context.getType() !== 'http' || !this.reflector.get<boolean>(IDEMPOTENT, context.getHandler())) {
-      return next.handle();
-    }
     const http = context.switchToHttp();
     const req = http.getRequest<FastifyRequest & { caller?: { orgcode: string } }>();
     const raw = req.headers[IDEMPOTENCY_HEADER];
@@ -61,4 +58,19 @@ export class IdempotencyInterceptor implements NestInterceptor {
       }),
     );
   }
+}
+
+/**
+ * Marks a creating POST: an Idempotency-Key header then makes retries safe. Method-scoped, so
+ * it runs inside the global envelope interceptor and stores the handler's data, not the envelope.
+ */
+export function Idempotent(): MethodDecorator {
+  return applyDecorators(
+    UseInterceptors(IdempotencyInterceptor),
+    ApiHeader({
+      name: 'Idempotency-Key',
+      required: false,
+      description: 'Same key and body within 24 h: the first response again; another body: 422',
+    }),
+  );
 }

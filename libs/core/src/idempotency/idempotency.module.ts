@@ -1,20 +1,14 @@
-import { Module } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
+import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { IdempotencyRecordEntity } from './idempotency-record.entity';
 import { IdempotencyInterceptor } from './idempotency.interceptor';
 import { IdempotencyService } from './idempotency.service';
 
-/** Idempotency-Key storage; the api side also installs the interceptor. */
+/** Idempotency-Key storage. Global, so that @Idempotent() routes in any feature module resolve it. */
+@Global()
 @Module({
   imports: [TypeOrmModule.forFeature([IdempotencyRecordEntity])],
-  providers: [IdempotencyService],
-  exports: [IdempotencyService],
+  providers: [IdempotencyService, IdempotencyInterceptor],
+  exports: [IdempotencyService, IdempotencyInterceptor],
 })
 export class IdempotencyModule {}
-
-@Module({
-  imports: [IdempotencyModule],
-  providers: [{ provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor }],
-})
-export class IdempotencyApiModule {}

@@ -1,0 +1,8 @@
+import { Module } from '@nestjs/common';
+import { AppConfigModule } from '@ipm/core';
+import { AuthModule } from '@ipm/auth';
+import { PersistenceModule } from '@ipm/persistence';
+
+/** What the CLI's database commands need: config, PostgreSQL, API keys (and their audit). */
+@Module({ imports: [AppConfigModule, PersistenceModule, AuthModule] })
+export class CliModule {}

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Runs the built api and worker side by side (as `npm start` does after build + migrate).
+// In production run them as separate services instead: `node dist/apps/api/main.js`, `node dist/apps/worker/main.js`.
+const { spawn } = require('node:child_process');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const apps = ['api', 'worker'];
+const children = apps.map((name) =>
+  spawn(process.execPath, [path.join(root, 'dist/apps', name, 'main.js')], { cwd: root, stdio: 'inherit' }),
+);
+let stopping = false;
+let exitCode = 0;
+
+function stop(signal) {
+  if (stopping) return;
+  stopping = true;
+  for (const child of children) if (child.exitCode === null) child.kill(signal);
+}
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => stop(signal));
+children.forEach((child, i) =>
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      process.stderr.write(`${apps[i]} exited (${signal ?? code}); stopping the other\n`);
+      exitCode = code || 1;
+      stop('SIGTERM');
+    } else if (code) {
+      exitCode = code;
+    }
+    if (children.every((c) => c.exitCode !== null || c.signalCode !== null)) process.exit(exitCode);
+  }),
+);
