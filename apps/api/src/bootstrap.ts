@@ -1,15 +1,7 @@
-import { Logger, LoggerService, LogLevel, RequestMethod, Type } from '@nestjs/common';
+import { LoggerService, LogLevel, RequestMethod, Type } from '@nestjs/common';
 import { NestFactory, Reflector } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyError } from 'fastify';
-import {
-  AppConfig,
-  createValidationPipe,
-  EnvelopeExceptionFilter,
-  EnvelopeInterceptor,
-  loadConfig,
-  sendError,
-} from '@ipm/core';
+import { AppConfig, createValidationPipe, EnvelopeExceptionFilter, EnvelopeInterceptor, loadConfig } from '@ipm/core';
 import { ApiModule } from './api.module';
 import { setupOpenApi } from './openapi';
 
@@ -21,7 +13,8 @@ export function logLevels(level: AppConfig['LOG_LEVEL']): LogLevel[] {
 
 /**
  * Builds the api (not listening): Fastify, the /ipm prefix, the envelope on every response
- * (errors and unknown routes included), validation, and OpenAPI. main.ts and the e2e tests
+ * (errors and unknown routes included: Nest routes Fastify's own errors, such as bad JSON or an
+ * oversize body, through the global filter too), validation, and OpenAPI. main.ts and the e2e tests
  * both start from here.
  */
 export interface ApiAppOptions {
@@ -36,8 +29,6 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
   const adapter = new FastifyAdapter({
     bodyLimit: bootConfig.BODY_LIMIT_BYTES,
     trustProxy: true,
-    // Nest installs an error handler first; ours (the envelope) replaces it on purpose.
-    allowErrorHandlerOverride: true,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true },
   });
@@ -58,13 +49,8 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
   app.useGlobalInterceptors(new EnvelopeInterceptor(app.get(Reflector), config.BUILD_ID));
   app.useGlobalPipes(createValidationPipe());
   app.enableShutdownHooks();
-
-  // Errors Fastify raises before Nest sees the request (bad JSON, body too large, media type).
-  const logger = new Logger('HTTP');
-  app
-    .getHttpAdapter()
-    .getInstance()
-    .setErrorHandler((err: FastifyError, req, reply) => sendError(err, req, reply, config.BUILD_ID, logger));
+  // The API speaks JSON only: anything else is a 415, not a string handed to validation.
+  app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');
 
   setupOpenApi(app, config.BUILD_ID);
   return app;
