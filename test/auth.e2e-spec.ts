@@ -6,7 +6,7 @@ import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 const LIST = '/ipm/apikey/list';
 type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
 
-function expectError(body: Record<string, any>, code: string) {
+function expectError(body: Record<string, unknown>, code: string) {
   expect(body).toMatchObject({ success: false, error: { code }, build: expect.any(Object), stats: expect.any(Object) });
 }
 

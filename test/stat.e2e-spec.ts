@@ -17,3 +17,24 @@ describe('GET /ipm/stat', () => {
     });
   });
 });
+
+describe('api health', () => {
+  let api: TestApi;
+  beforeAll(async () => {
+    api = await startApi();
+  });
+  afterAll(() => api.close());
+
+  it('GET /health/live answers without credentials', async () => {
+    const res = await api.http().get('/health/live').expect(200);
+    expect(res.body).toMatchObject({ success: true, data: { status: 'ok' }, stats: { call: 'GET /health/live' } });
+  });
+
+  it('GET /health/ready checks PostgreSQL and Redis', async () => {
+    const res = await api.http().get('/health/ready').expect(200);
+    expect(res.body.data).toMatchObject({
+      status: 'ok',
+      info: { postgres: { status: 'up' }, redis: { status: 'up' } },
+    });
+  });
+});
