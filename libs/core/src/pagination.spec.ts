@@ -144,6 +144,26 @@ describe('PageTokenCodec', () => {
     expectTokenRefused(() => codec.decode(`${payload}.${flipped}`, scope));
   });
 
+  it('refuses a MAC with junk appended, padded or with junk inserted (only the issued string is valid)', () => {
+    const token = codec.encode(scope, cursor);
+    const [payload, mac] = parts(token);
+    for (const forged of [`${token}=`, `${token}==junk`, `${token}!!`, `${payload}.!${mac}`, `${payload}.${mac} `]) {
+      expectTokenRefused(() => codec.decode(forged, scope));
+    }
+  });
+
+  it('refuses a MAC whose last character was changed, even within the bits base64 leaves unused', () => {
+    // 16 MAC bytes are 22 base64url characters; the last one carries 2 bits and 4 unused ones.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const token = codec.encode(scope, cursor);
+    const [payload, mac] = parts(token);
+    expect(mac).toHaveLength(22);
+    const last = alphabet.indexOf(mac.at(-1) as string);
+    const sibling = alphabet[(last & ~0b1111) | ((last + 1) & 0b1111)];
+    expect(sibling).not.toBe(mac.at(-1));
+    expectTokenRefused(() => codec.decode(`${payload}.${mac.slice(0, -1)}${sibling}`, scope));
+  });
+
   it('refuses a MAC made with another secret', () => {
     const other = new PageTokenCodec('another-secret');
     expectTokenRefused(() => codec.decode(other.encode(scope, cursor), scope));
