@@ -59,6 +59,14 @@ describe('Idempotency-Key on creating POSTs', () => {
     expect(await count('twice')).toBe(2);
   });
 
+  it('another actor of the tenant cannot replay the key (422, not the first response)', async () => {
+    const body = { name: 'mine-only', permissions: ['manage_api_keys'] };
+    await create('idem-actor', body).expect(200);
+    const colleague = await token(api.config, { sub: 'user_2', orgs: [org], permissions: ['manage_api_keys'] });
+    const res = await create('idem-actor', body, colleague).expect(422);
+    expect(JSON.stringify(res.body)).not.toContain('ipm_');
+  });
+
   it('a failed first request does not burn the key', async () => {
     const weak = await token(api.config, { orgs: [org], permissions: ['manage_api_keys'] });
     await create('idem-3', { name: 'late', permissions: ['view_audit'] }, weak).expect(403);

@@ -26,7 +26,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const http = context.switchToHttp();
-    const req = http.getRequest<FastifyRequest & { caller?: { orgcode: string } }>();
+    const req = http.getRequest<FastifyRequest & { caller?: { orgcode: string; actor_id: string } }>();
     const raw = req.headers[IDEMPOTENCY_HEADER];
     const key = Array.isArray(raw) ? raw[0] : raw;
     if (key === undefined) return next.handle();
@@ -37,7 +37,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     }
     const orgcode = req.caller?.orgcode ?? '-';
     const call = callName(req.method, req.url);
-    const fingerprint = requestFingerprint(call, req.body);
+    const fingerprint = requestFingerprint(call, req.body, req.caller?.actor_id);
     const reply = http.getResponse<FastifyReply>();
 
     return from(this.store.claim(orgcode, key, call, fingerprint)).pipe(

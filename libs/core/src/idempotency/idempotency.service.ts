@@ -11,11 +11,14 @@ export type IdempotencyClaim = { kind: 'claimed' } | { kind: 'replay'; status: n
 
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
-/** The fingerprint of a request: the same key with another fingerprint is a 422. */
-export function requestFingerprint(call: string, body: unknown): string {
+/**
+ * The fingerprint of a request: the same key with another fingerprint is a 422. It covers the
+ * actor too, so that nobody else in the tenant can replay someone's key to read their response
+ * (which may hold a secret shown once).
+ */
+export function requestFingerprint(call: string, body: unknown, actor = ''): string {
   return createHash('sha256')
-    .update(call)
-    .update('\n')
+    .update(`${actor}\n${call}\n`)
     .update(stableStringify(body ?? null))
     .digest('hex');
 }
