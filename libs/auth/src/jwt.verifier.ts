@@ -32,6 +32,8 @@ export class JwtVerifier {
       if (JWT_PUBLIC_KEY) return importSPKI(JWT_PUBLIC_KEY, 'RS256');
       return createRemoteJWKSet(new URL(JWT_JWKS_URL as string), { cooldownDuration: 30_000 });
     })();
+    // A failed load is not cached: the next request tries again.
+    void this.key.catch(() => (this.key = undefined));
     return this.key;
   }
 

@@ -15,7 +15,8 @@ export const IdPrefix = {
 export type IdPrefix = (typeof IdPrefix)[keyof typeof IdPrefix];
 
 const nextUlid = monotonicFactory();
-const ULID_RE = '[0-9A-HJKMNP-TV-Z]{26}';
+/** 26 Crockford base32 characters; the first is 0-7 because the time part has 48 bits. */
+const ULID_RE = '[0-7][0-9A-HJKMNP-TV-Z]{25}';
 const patterns = new Map<string, RegExp>();
 
 /** A new time-ordered id, e.g. `whk_01JD3V5T0K6Z8Q9W2X4Y7B1C3E`. */

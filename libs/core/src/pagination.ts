@@ -72,8 +72,9 @@ export class PageTokenCodec {
     const dot = token.indexOf('.');
     if (dot <= 0) throw invalid('malformed');
     const payload = token.slice(0, dot);
-    const given = Buffer.from(token.slice(dot + 1), 'base64url');
-    const expected = Buffer.from(this.mac(payload), 'base64url');
+    // Compare the MAC text as sent: base64url decoding is lenient (skips junk, ignores spare bits).
+    const given = Buffer.from(token.slice(dot + 1), 'utf8');
+    const expected = Buffer.from(this.mac(payload), 'utf8');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid('signature mismatch');
     let body: TokenBody;
     try {
