@@ -2,6 +2,7 @@ import { BullModule } from '@nestjs/bullmq';
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import type IORedis from 'ioredis';
 import { AppConfig } from '@ipm/core';
+import { JobProducer } from './job-producer';
 import { ALL_QUEUES } from './queue-names';
 import { createRedis, redisOptions } from './redis';
 
@@ -10,7 +11,7 @@ export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
 
 /**
  * The BullMQ connection (REDIS_URL, key prefix QUEUE_PREFIX) and every queue, for both apps:
- * the api produces, the worker also consumes.
+ * the api produces (through JobProducer), the worker also consumes (QueuesWorkerModule).
  */
 @Global()
 @Module({
@@ -30,8 +31,9 @@ export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
       inject: [AppConfig],
       useFactory: (config: AppConfig): IORedis => createRedis(config.REDIS_URL, 'ipm-client'),
     },
+    JobProducer,
   ],
-  exports: [BullModule, REDIS_CLIENT],
+  exports: [BullModule, REDIS_CLIENT, JobProducer],
 })
 export class QueuesModule implements OnApplicationShutdown {
   constructor(@Inject(REDIS_CLIENT) private readonly redis: IORedis) {}

@@ -1,0 +1,96 @@
+import { getQueueToken } from '@nestjs/bullmq';
+import { Injectable } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import type { BulkJobOptions, Job, JobSchedulerTemplateOptions, JobsOptions, Queue, RepeatOptions } from 'bullmq';
+import { JOB_QUEUE, JobName, JobPayloads } from './jobs';
+import { QueueName } from './queue-names';
+
+/** A job as enqueued: its payload type follows from its name. */
+export type TypedJob<N extends JobName> = Job<JobPayloads[N], unknown, N>;
+
+/** One entry of addBulk; a union over job names, so each entry's payload is checked against its own name. */
+export type BulkJob = {
+  [N in JobName]: { name: N; payload: JobPayloads[N]; opts?: BulkJobOptions };
+}[JobName];
+
+/** A schedule: a cron `pattern` or an `every` interval. Cron patterns run in UTC unless `tz` says otherwise. */
+export type JobSchedule = Pick<RepeatOptions, 'pattern' | 'every' | 'tz' | 'startDate' | 'endDate' | 'limit'>;
+
+/** Finished jobs are kept for inspection for a while, not forever (Redis is not an archive). */
+export const DEFAULT_JOB_OPTIONS = {
+  removeOnComplete: { age: 24 * 3600, count: 1000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+} as const satisfies JobsOptions;
+
+type AnyQueue = Queue<unknown, unknown, string>;
+
+/**
+ * The one way to enqueue: picks each job's queue from JOB_QUEUE, so callers name the job and
+ * never the queue.
+ */
+@Injectable()
+export class JobProducer {
+  private readonly queues = new Map<QueueName, AnyQueue>();
+
+  constructor(private readonly moduleRef: ModuleRef) {}
+
+  async add<N extends JobName>(name: N, payload: JobPayloads[N], opts?: JobsOptions): Promise<TypedJob<N>> {
+    const job = await this.queueFor(name).add(name, payload, { ...DEFAULT_JOB_OPTIONS, ...opts });
+    return job as TypedJob<N>;
+  }
+
+  /**
+   * Enqueues many jobs, one round trip per queue (atomic within a queue, not across queues).
+   * Returns the jobs in the order given.
+   */
+  async addBulk(jobs: readonly BulkJob[]): Promise<TypedJob<JobName>[]> {
+    const byQueue = new Map<QueueName, { index: number; job: BulkJob }[]>();
+    jobs.forEach((job, index) => {
+      const queue = JOB_QUEUE[job.name];
+      const group = byQueue.get(queue) ?? [];
+      group.push({ index, job });
+      byQueue.set(queue, group);
+    });
+    const result = new Array<TypedJob<JobName>>(jobs.length);
+    for (const [queueName, group] of byQueue) {
+      const added = await this.queue(queueName).addBulk(
+        group.map(({ job }) => ({ name: job.name, data: job.payload, opts: { ...DEFAULT_JOB_OPTIONS, ...job.opts } })),
+      );
+      added.forEach((job, i) => {
+        result[group[i].index] = job as TypedJob<JobName>;
+      });
+    }
+    return result;
+  }
+
+  /**
+   * Creates or updates a recurring job (a BullMQ job scheduler; repeatable jobs are gone in
+   * BullMQ 6). Idempotent per `schedulerId`, so every worker may call it at boot.
+   */
+  async schedule<N extends JobName>(
+    schedulerId: string,
+    schedule: JobSchedule,
+    name: N,
+    payload: JobPayloads[N],
+    opts?: JobSchedulerTemplateOptions,
+  ): Promise<void> {
+    await this.queueFor(name).upsertJobScheduler(
+      schedulerId,
+      schedule.pattern ? { tz: 'UTC', ...schedule } : schedule,
+      { name, data: payload, opts: { ...DEFAULT_JOB_OPTIONS, ...opts } },
+    );
+  }
+
+  private queueFor(name: JobName): AnyQueue {
+    return this.queue(JOB_QUEUE[name]);
+  }
+
+  private queue(name: QueueName): AnyQueue {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = this.moduleRef.get<AnyQueue>(getQueueToken(name), { strict: false });
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+}
