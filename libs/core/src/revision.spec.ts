@@ -32,7 +32,7 @@ describe('requireRevision', () => {
   it.each<unknown>([true, false, ['2'], [3], { valueOf: () => 4 }])(
     'a value that is neither a string nor a number (%p) -> 400, never a revision',
     (value) => {
-      const err = thrown(() => requireRevision(value as string));
+      const err = thrown(() => requireRevision(value));
       expect(err.status).toBe(400);
       expect(err.details).toEqual([expect.objectContaining({ field: 'expected_revision' })]);
     },
