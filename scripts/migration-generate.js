@@ -30,6 +30,7 @@ r = run([
   '--timestamp',
 ]);
 if (r.status === 0) {
+  spawnSync('npx', ['prettier', '--write', 'libs/persistence/src/migrations'], { cwd: root, stdio: 'ignore' });
   console.log(`\nNow add the new class to libs/persistence/src/migrations/index.ts.`);
 }
 process.exit(r.status ?? 1);
