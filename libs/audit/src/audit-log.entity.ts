@@ -38,7 +38,7 @@ export class AuditLogEntity {
   @Column({ type: 'text', nullable: true })
   reason!: string | null;
 
-  @Column({ type: 'jsonb', default: () => "'[]'::jsonb" })
+  @Column({ type: 'jsonb' })
   source_refs!: SourceRef[];
 
   @Column({ type: 'jsonb', nullable: true })

@@ -14,7 +14,7 @@ export class Init1795430334500 implements MigrationInterface {
     await queryRunner.query(`CREATE UNIQUE INDEX "ux_api_keys_hash" ON "api_keys"  ("key_hash") `);
     await queryRunner.query(`CREATE INDEX "ix_api_keys_org" ON "api_keys"  ("orgcode", "key_id") `);
     await queryRunner.query(
-      `CREATE TABLE "audit_log" ("audit_id" character varying(40) NOT NULL, "orgcode" character varying(64) NOT NULL, "actor_type" character varying(16) NOT NULL, "actor_id" character varying(200) NOT NULL, "app_id" character varying(128), "action" character varying(100) NOT NULL, "target_type" character varying(40), "target_id" character varying(200), "reason" text, "source_refs" jsonb NOT NULL DEFAULT '[]'::jsonb, "request_context" jsonb, "metadata" jsonb, "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), CONSTRAINT "PK_90d705dc65e834a7bfc79ea4df0" PRIMARY KEY ("audit_id"))`,
+      `CREATE TABLE "audit_log" ("audit_id" character varying(40) NOT NULL, "orgcode" character varying(64) NOT NULL, "actor_type" character varying(16) NOT NULL, "actor_id" character varying(200) NOT NULL, "app_id" character varying(128), "action" character varying(100) NOT NULL, "target_type" character varying(40), "target_id" character varying(200), "reason" text, "source_refs" jsonb NOT NULL, "request_context" jsonb, "metadata" jsonb, "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), CONSTRAINT "PK_90d705dc65e834a7bfc79ea4df0" PRIMARY KEY ("audit_id"))`,
     );
     await queryRunner.query(`CREATE INDEX "ix_audit_org_target" ON "audit_log"  ("orgcode", "target_id", "audit_id") `);
     await queryRunner.query(`CREATE INDEX "ix_audit_org_action" ON "audit_log"  ("orgcode", "action", "audit_id") `);
