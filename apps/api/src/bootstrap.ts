@@ -1,15 +1,16 @@
-import { LoggerService, LogLevel, RequestMethod, Type } from '@nestjs/common';
+import { LoggerService, RequestMethod, Type } from '@nestjs/common';
 import { NestFactory, Reflector } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { AppConfig, createValidationPipe, EnvelopeExceptionFilter, EnvelopeInterceptor, loadConfig } from '@ipm/core';
+import {
+  AppConfig,
+  createAppLogger,
+  createValidationPipe,
+  EnvelopeExceptionFilter,
+  EnvelopeInterceptor,
+  loadConfig,
+} from '@ipm/core';
 import { ApiModule } from './api.module';
 import { setupOpenApi } from './openapi';
-
-const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
-
-export function logLevels(level: AppConfig['LOG_LEVEL']): LogLevel[] {
-  return LEVELS.slice(0, LEVELS.indexOf(level) + 1);
-}
 
 /**
  * Builds the api (not listening): Fastify, the /ipm prefix, the envelope on every response
@@ -33,7 +34,7 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
     routerOptions: { ignoreTrailingSlash: true },
   });
   const app = await NestFactory.create<NestFastifyApplication>(options.module ?? ApiModule, adapter, {
-    logger: options.logger ?? logLevels(bootConfig.LOG_LEVEL),
+    logger: options.logger ?? createAppLogger(bootConfig),
     bufferLogs: false,
     // Fastify parses JSON itself (with bodyLimit); without this Nest would also accept form bodies.
     bodyParser: false,

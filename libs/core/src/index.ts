@@ -17,3 +17,4 @@ export * from './page-tokens';
 export * from './idempotency/idempotency.service';
 export * from './idempotency/idempotency.interceptor';
 export * from './idempotency/idempotency.module';
+export * from './logger';

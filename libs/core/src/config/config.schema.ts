@@ -107,6 +107,10 @@ export class AppConfig {
   @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
 
+  /** `text` for people, `json` (one object per line) for log shippers. */
+  @IsIn(['text', 'json'])
+  LOG_FORMAT: 'text' | 'json' = 'text';
+
   /** Largest accepted request body, in bytes (above: 413). */
   @Transform(toInt)
   @IsInt()
