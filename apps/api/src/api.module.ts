@@ -3,6 +3,7 @@ import { AppConfigModule, IdempotencyModule } from '@ipm/core';
 import { AuthApiModule } from '@ipm/auth';
 import { AuditApiModule } from '@ipm/audit';
 import { HealthApiModule } from '@ipm/health';
+import { LifecycleApiModule } from '@ipm/lifecycle';
 import { PersistenceModule } from '@ipm/persistence';
 import { QueuesModule } from '@ipm/queues';
 import { StatController } from './stat.controller';
@@ -17,6 +18,7 @@ import { StatController } from './stat.controller';
     IdempotencyModule,
     AuditApiModule,
     HealthApiModule,
+    LifecycleApiModule,
   ],
   controllers: [StatController],
 })

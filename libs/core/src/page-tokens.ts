@@ -23,3 +23,23 @@ export class PageTokens {
     return next === undefined ? undefined : this.codec.encode(scope, next);
   }
 }
+
+/**
+ * Keyset pagination over a list held in memory (catalog, lifecycle): items sorted by a unique
+ * string key, the token carrying the last key served.
+ */
+export function pageInMemory<T>(
+  pages: PageTokens,
+  items: readonly T[],
+  keyOf: (item: T) => string,
+  request: { limit?: number; next_token?: string },
+  scope: PageScope,
+): { items: T[]; next_token?: string } {
+  const { limit, cursor } = pages.read(request, scope);
+  const sorted = [...items].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
+  const after = typeof cursor?.[0] === 'string' ? cursor[0] : undefined;
+  const rest = after === undefined ? sorted : sorted.filter((item) => keyOf(item) > after);
+  const page = rest.slice(0, limit);
+  const more = rest.length > limit;
+  return { items: page, next_token: more ? pages.write(scope, [keyOf(page[page.length - 1])]) : undefined };
+}

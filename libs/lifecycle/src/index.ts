@@ -1,0 +1,4 @@
+export * from './machines';
+export * from './lifecycle';
+export * from './lifecycle.module';
+export * from './lifecycle.dto';

@@ -1,0 +1,76 @@
+import { AppError } from '@ipm/core';
+import { canTransition, initialState, isTerminal, transition } from './lifecycle';
+import { BulkJobMachine, DeliveryMachine, KpiAlertMachine, MACHINES, WebhookMachine } from './machines';
+
+describe('state machines as data', () => {
+  it.each(MACHINES.map((m) => [m.name, m] as const))('%s is well formed', (_, machine) => {
+    const names = machine.states.map((s) => s.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(machine.states.filter((s) => s.initial)).toHaveLength(1);
+    for (const t of machine.transitions) {
+      expect(names).toContain(t.from);
+      expect(names).toContain(t.to);
+      expect(t.from).not.toBe(t.to);
+    }
+    // terminal states have no way out; every other state has one
+    for (const s of machine.states) {
+      const out = machine.transitions.filter((t) => t.from === s.name);
+      if (s.terminal) expect(out).toEqual([]);
+      else expect(out.length).toBeGreaterThan(0);
+    }
+    // every state is reachable from the initial one
+    const seen = new Set([initialState(machine)]);
+    let grew = true;
+    while (grew) {
+      grew = false;
+      for (const t of machine.transitions) {
+        if (seen.has(t.from) && !seen.has(t.to)) {
+          seen.add(t.to);
+          grew = true;
+        }
+      }
+    }
+    expect([...seen].sort()).toEqual([...names].sort());
+  });
+
+  it('names the states the issue lists', () => {
+    expect(WebhookMachine.states.map((s) => s.name)).toEqual(['active', 'paused', 'disabled']);
+    expect(DeliveryMachine.states.map((s) => s.name)).toEqual([
+      'pending',
+      'in_flight',
+      'retrying',
+      'success',
+      'failed',
+      'dead_letter',
+    ]);
+    expect(initialState(BulkJobMachine)).toBe('awaiting_upload');
+    expect(initialState(KpiAlertMachine)).toBe('open');
+  });
+
+  it('allows legal transitions and returns the new state', () => {
+    expect(transition(WebhookMachine, 'active', 'paused')).toBe('paused');
+    expect(transition(DeliveryMachine, 'retrying', 'in_flight')).toBe('in_flight');
+    expect(canTransition(BulkJobMachine, 'failed', 'queued')).toBe(true);
+  });
+
+  it('refuses illegal transitions with a 409 that says what is allowed', () => {
+    let error: unknown;
+    try {
+      transition(DeliveryMachine, 'success', 'retrying');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(AppError);
+    expect(error).toMatchObject({ status: 409, code: 'illegal_transition' });
+    expect((error as AppError).message).toContain('success is terminal');
+
+    expect(() => transition(WebhookMachine, 'active', 'active')).toThrow(/active -> active.*paused, disabled/);
+    expect(() => transition(KpiAlertMachine, 'resolved', 'open')).toThrow(AppError);
+  });
+
+  it('knows terminal states', () => {
+    expect(isTerminal(DeliveryMachine, 'dead_letter')).toBe(true);
+    expect(isTerminal(DeliveryMachine, 'retrying')).toBe(false);
+    expect(isTerminal(BulkJobMachine, 'failed')).toBe(false);
+  });
+});

@@ -1,0 +1,124 @@
+/**
+ * Every state machine of the platform, as data. Services change state only through
+ * `transition()` (lifecycle.ts); `/lifecycle/list` serves these same objects.
+ */
+export interface StateDefinition {
+  name: string;
+  description: string;
+  initial?: true;
+  terminal?: true;
+}
+
+export interface MachineDefinition<S extends string = string> {
+  /** e.g. `webhook`, `delivery`. */
+  name: string;
+  /** The service that owns the records, as in event types (`ipm`). */
+  service: string;
+  version: string;
+  description: string;
+  states: ReadonlyArray<StateDefinition & { name: S }>;
+  transitions: ReadonlyArray<{ from: S; to: S; description: string }>;
+}
+
+function machine<S extends string>(def: MachineDefinition<S>): MachineDefinition<S> {
+  return Object.freeze(def);
+}
+
+export const WebhookMachine = machine({
+  name: 'webhook',
+  service: 'ipm',
+  version: '1',
+  description: 'A webhook subscription: only active webhooks receive deliveries.',
+  states: [
+    { name: 'active', description: 'Receives deliveries', initial: true },
+    { name: 'paused', description: 'Paused by a person or after consecutive failures; events are not delivered' },
+    { name: 'disabled', description: 'Turned off (e.g. the endpoint answered 410 Gone); needs an explicit re-enable' },
+  ],
+  transitions: [
+    { from: 'active', to: 'paused', description: 'pause, by request or after N consecutive failures' },
+    { from: 'active', to: 'disabled', description: 'disable, by request or on 410 Gone' },
+    { from: 'paused', to: 'active', description: 'resume' },
+    { from: 'paused', to: 'disabled', description: 'disable' },
+    { from: 'disabled', to: 'active', description: 're-enable' },
+  ],
+});
+
+export const DeliveryMachine = machine({
+  name: 'delivery',
+  service: 'ipm',
+  version: '1',
+  description: 'One event sent to one webhook, over one or more attempts.',
+  states: [
+    { name: 'pending', description: 'Created by the fan-out, waiting for a worker', initial: true },
+    { name: 'in_flight', description: 'An attempt is being made' },
+    { name: 'retrying', description: 'The last attempt failed; another is scheduled' },
+    { name: 'success', description: 'The endpoint answered 2xx', terminal: true },
+    { name: 'failed', description: 'Not retried: 410 Gone, an SSRF refusal, or the webhook went away', terminal: true },
+    { name: 'dead_letter', description: 'Every attempt of the retry policy failed', terminal: true },
+  ],
+  transitions: [
+    { from: 'pending', to: 'in_flight', description: 'a worker starts the first attempt' },
+    { from: 'pending', to: 'failed', description: 'the webhook was paused, disabled or deleted before sending' },
+    { from: 'in_flight', to: 'success', description: '2xx' },
+    { from: 'in_flight', to: 'retrying', description: 'retryable failure with attempts left' },
+    { from: 'in_flight', to: 'failed', description: 'failure that is not retried' },
+    { from: 'in_flight', to: 'dead_letter', description: 'retryable failure with no attempts left' },
+    { from: 'retrying', to: 'in_flight', description: 'the next attempt starts' },
+    { from: 'retrying', to: 'failed', description: 'the webhook was paused, disabled or deleted meanwhile' },
+  ],
+});
+
+export const BulkJobMachine = machine({
+  name: 'bulk_job',
+  service: 'ipm',
+  version: '1',
+  description: 'An import or export job, processed in chunks with a checkpoint.',
+  states: [
+    { name: 'awaiting_upload', description: 'Import created; waiting for the file', initial: true },
+    { name: 'queued', description: 'Committed (import) or created (export); waiting for a worker' },
+    { name: 'running', description: 'A worker is processing chunks' },
+    { name: 'failed', description: 'Stopped on an error; `continue` resumes from the checkpoint' },
+    { name: 'completed', description: 'Every line or row processed', terminal: true },
+    { name: 'cancelled', description: 'Cancelled by request', terminal: true },
+  ],
+  transitions: [
+    { from: 'awaiting_upload', to: 'queued', description: 'commit after upload' },
+    { from: 'awaiting_upload', to: 'cancelled', description: 'cancel' },
+    { from: 'queued', to: 'running', description: 'a worker picks it up' },
+    { from: 'queued', to: 'cancelled', description: 'cancel' },
+    { from: 'running', to: 'completed', description: 'last chunk done' },
+    { from: 'running', to: 'failed', description: 'an error stopped it' },
+    {
+      from: 'running',
+      to: 'queued',
+      description: 'the worker stopped mid-way (shutdown); resumes from the checkpoint',
+    },
+    { from: 'running', to: 'cancelled', description: 'cancel' },
+    { from: 'failed', to: 'queued', description: 'continue from the checkpoint' },
+    { from: 'failed', to: 'cancelled', description: 'cancel' },
+  ],
+});
+
+export const KpiAlertMachine = machine({
+  name: 'kpi_alert',
+  service: 'ipm',
+  version: '1',
+  description: 'A KPI threshold crossing.',
+  states: [
+    { name: 'open', description: 'The threshold was crossed', initial: true },
+    { name: 'acknowledged', description: 'Someone is on it' },
+    { name: 'resolved', description: 'Back within the threshold, or closed by hand', terminal: true },
+  ],
+  transitions: [
+    { from: 'open', to: 'acknowledged', description: 'acknowledge' },
+    { from: 'open', to: 'resolved', description: 'resolve' },
+    { from: 'acknowledged', to: 'resolved', description: 'resolve' },
+  ],
+});
+
+export type WebhookStatus = (typeof WebhookMachine.states)[number]['name'];
+export type DeliveryStatus = (typeof DeliveryMachine.states)[number]['name'];
+export type BulkJobStatus = (typeof BulkJobMachine.states)[number]['name'];
+export type KpiAlertStatus = (typeof KpiAlertMachine.states)[number]['name'];
+
+export const MACHINES = [WebhookMachine, DeliveryMachine, BulkJobMachine, KpiAlertMachine] as const;
