@@ -18,6 +18,8 @@ export interface QueueWorker {
  */
 @Injectable()
 export class QueueWorkers implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown {
+  /** After SHUTDOWN_TIMEOUT_MS, how long aborted jobs get to unwind before the workers are force-closed. */
+  static readonly ABORT_GRACE_MS = 2000;
   private readonly logger = new Logger(QueueWorkers.name);
   private resolved?: readonly QueueWorker[];
 
@@ -63,37 +65,52 @@ export class QueueWorkers implements OnModuleInit, OnApplicationBootstrap, Befor
 
   /**
    * Stops fetching and waits for the active jobs, at most `timeoutMs`. Jobs still running then
-   * are signalled to abort and abandoned: their locks lapse and BullMQ's stalled-job check hands
-   * them to another worker.
+   * get their abort signal and ABORT_GRACE_MS to unwind (a job that fails is retried later);
+   * whatever still runs after that is abandoned: its lock lapses and BullMQ's stalled-job check
+   * hands it to another worker.
    */
   async drain(timeoutMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), timeoutMs);
-    });
+    const deadline = timer(timeoutMs);
     try {
       await Promise.all(
         this.workers.map(async ({ queue, worker }) => {
-          // pause() (unlike close()) can be followed by a forced close when the wait runs out.
-          const finished = await Promise.race([
-            worker.pause().then(
-              () => true,
-              (err: unknown) => {
-                this.logger.error(`queue ${queue}: pause failed: ${err instanceof Error ? err.message : String(err)}`);
-                return false;
-              },
-            ),
-            timedOut,
-          ]);
-          if (!finished) {
-            this.logger.warn(`queue ${queue}: jobs still running after ${timeoutMs} ms; abandoning them`);
+          // pause() waits for the active jobs and, unlike close(), can still be followed by a forced close.
+          const pausing = worker.pause().then(
+            () => 'drained' as const,
+            (err: unknown) => {
+              this.logger.error(`queue ${queue}: pause failed: ${err instanceof Error ? err.message : String(err)}`);
+              return 'failed' as const;
+            },
+          );
+          let outcome = await Promise.race([pausing, deadline.elapsed]);
+          if (outcome === 'timeout') {
+            this.logger.warn(`queue ${queue}: jobs still running after ${timeoutMs} ms; aborting them`);
             worker.cancelAllJobs('worker shutting down');
+            // Waiting for pause() to settle also matters because it reconnects the worker's blocking
+            // connection when it does: that must happen before close(), not after it.
+            const grace = timer(QueueWorkers.ABORT_GRACE_MS);
+            outcome = await Promise.race([pausing, grace.elapsed]);
+            grace.cancel();
+            if (outcome === 'timeout') {
+              this.logger.warn(`queue ${queue}: abandoning jobs that ignored the abort signal`);
+              // When they do end, pause() reconnects the blocking connection: close it again then.
+              void pausing.then(() => worker.disconnect()).catch(() => undefined);
+            }
           }
-          await worker.close(!finished);
+          await worker.close(outcome !== 'drained');
         }),
       );
     } finally {
-      clearTimeout(timer);
+      deadline.cancel();
     }
   }
+}
+
+/** A timer whose promise resolves to 'timeout' when it elapses, and that can be cancelled. */
+function timer(ms: number): { elapsed: Promise<'timeout'>; cancel: () => void } {
+  let handle: NodeJS.Timeout | undefined;
+  const elapsed = new Promise<'timeout'>((resolve) => {
+    handle = setTimeout(() => resolve('timeout'), ms);
+  });
+  return { elapsed, cancel: () => clearTimeout(handle) };
 }
