@@ -1,0 +1,55 @@
+// `npm run bench [-- http|micro]`: prints each figure and the raw limit it is compared with, one
+// PASS/FAIL line per figure, and exits 1 if any figure fails. Benchmarks never run inside jest.
+// Environment: BENCH_CONNECTIONS (default 50), BENCH_DURATION seconds (default 5), and the api's own
+// variables (DATABASE_URL's server is used, with the database `ipm_bench`, recreated each run).
+import { cpus, loadavg } from 'node:os';
+import { statSync } from 'node:fs';
+import { runHttpBenchmarks } from './http.bench';
+import { runMicroBenchmarks } from './micro.bench';
+import { API_MAIN } from './processes';
+import { Figure, fmt, passes, section, verdict } from './report';
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+async function main(): Promise<number> {
+  const only = process.argv[2];
+  if (only !== undefined && only !== 'http' && only !== 'micro') {
+    throw new Error(`usage: npm run bench [-- http|micro], got "${only}"`);
+  }
+  const connections = positiveInt('BENCH_CONNECTIONS', 50);
+  const duration = positiveInt('BENCH_DURATION', 5);
+  const load = loadavg()
+    .map((l) => fmt(l, 2))
+    .join(' ');
+  process.stdout.write(
+    `IPM benchmarks: node ${process.version}, ${cpus().length} CPUs, load average ${load} ` +
+      `(other work on the machine lowers every figure)\n`,
+  );
+
+  const figures: Figure[] = [];
+  if (only !== 'micro') {
+    process.stdout.write(`api: ${API_MAIN} built ${statSync(API_MAIN).mtime.toISOString()}\n`);
+    figures.push(...(await runHttpBenchmarks({ connections, duration })));
+  }
+  if (only !== 'http') figures.push(...runMicroBenchmarks());
+
+  const failed = figures.filter((f) => !passes(f));
+  section(`summary: ${figures.length - failed.length} of ${figures.length} figures within their limits`);
+  for (const f of figures) process.stdout.write(`   ${verdict(f)}\n`);
+  process.stdout.write(`\nBENCH ${failed.length ? 'FAIL' : 'PASS'}\n`);
+  return failed.length ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(2);
+  },
+);

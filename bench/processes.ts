@@ -1,0 +1,98 @@
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const ROOT = path.resolve(__dirname, '..');
+export const API_MAIN = path.join(ROOT, 'dist/apps/api/main.js');
+export const CLI_MAIN = path.join(ROOT, 'dist/apps/cli/main.js');
+
+/** A TCP port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs the built CLI to completion; returns its stdout (a failure throws with its stderr). */
+export function runCli(args: string[], env: NodeJS.ProcessEnv): string {
+  const r = spawnSync(process.execPath, [CLI_MAIN, ...args], { cwd: ROOT, env, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`cli ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** A server process started for the benchmarks, its output kept in a log file. */
+export class Server {
+  private exited = false;
+
+  private constructor(
+    readonly label: string,
+    readonly child: ChildProcess,
+    readonly baseUrl: string,
+    readonly logFile: string,
+  ) {
+    child.once('exit', () => {
+      this.exited = true;
+    });
+  }
+
+  /** Starts `node <args>` and waits until `GET <readyPath>` answers 200. */
+  static async start(
+    label: string,
+    args: string[],
+    env: NodeJS.ProcessEnv,
+    port: number,
+    readyPath: string,
+  ): Promise<Server> {
+    const logFile = path.join(tmpdir(), `ipm-bench-${label}.log`);
+    const log = createWriteStream(logFile);
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    const server = new Server(label, child, `http://127.0.0.1:${port}`, logFile);
+    await server.waitReady(readyPath);
+    return server;
+  }
+
+  private async waitReady(readyPath: string, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.exited) throw new Error(`${this.label} exited during start-up:\n${this.logTail()}`);
+      try {
+        const res = await fetch(this.baseUrl + readyPath);
+        if (res.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(200);
+    }
+    await this.stop();
+    throw new Error(`${this.label} did not answer ${readyPath} within ${timeoutMs / 1000} s:\n${this.logTail()}`);
+  }
+
+  logTail(lines = 20): string {
+    try {
+      return readFileSync(this.logFile, 'utf8').split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited after 15 s. */
+  async stop(): Promise<void> {
+    if (this.exited || this.child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
