@@ -1,6 +1,6 @@
-import { filterLogLevels, type INestApplicationContext } from '@nestjs/common';
+import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { loadConfig } from '@ipm/core';
+import { createAppLogger, loadConfig } from '@ipm/core';
 import { WorkerModule } from './worker.module';
 
 /**
@@ -11,7 +11,7 @@ import { WorkerModule } from './worker.module';
 export async function createWorkerApp(): Promise<INestApplicationContext> {
   const bootConfig = loadConfig(process.env); // fail fast, before Nest starts anything
   return NestFactory.createApplicationContext(WorkerModule, {
-    logger: filterLogLevels(`>=${bootConfig.LOG_LEVEL}`),
+    logger: createAppLogger(bootConfig, 'worker'),
     abortOnError: false,
   });
 }
