@@ -4,9 +4,10 @@ import { loadConfig } from '@ipm/core/config/config.schema';
 import { IdempotencyRecordEntity } from '@ipm/core/idempotency/idempotency-record.entity';
 import { ApiKeyEntity } from '@ipm/auth/apikeys/api-key.entity';
 import { AuditLogEntity } from '@ipm/audit/audit-log.entity';
+import { EventTypeEntity } from '@ipm/catalog/event-type.entity';
 import { dataSourceOptions } from '@ipm/persistence/data-source-options';
 
 /** Every entity, for `npm run migration:generate` (the apps load theirs with forFeature). */
-export const ALL_ENTITIES = [IdempotencyRecordEntity, ApiKeyEntity, AuditLogEntity];
+export const ALL_ENTITIES = [IdempotencyRecordEntity, ApiKeyEntity, AuditLogEntity, EventTypeEntity];
 
 export default new DataSource(dataSourceOptions(loadConfig(process.env), ALL_ENTITIES));

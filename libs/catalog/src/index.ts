@@ -1,0 +1,5 @@
+export * from './catalog.types';
+export * from './schema-compiler';
+export * from './event-type.entity';
+export * from './catalog.registry';
+export * from './catalog.module';
