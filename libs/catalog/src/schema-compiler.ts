@@ -58,7 +58,7 @@ export class SchemaCompiler {
       fn = this.ajv.compile(schema);
       if (this.cache.size >= this.maxEntries) {
         const [oldestKey, oldest] = this.cache.entries().next().value as [string, ValidateFunction];
-        this.ajv.removeSchema(oldest.schema as JsonSchema);
+        this.ajv.removeSchema(oldest.schema);
         this.cache.delete(oldestKey);
       }
       this.cache.set(key, fn);
