@@ -49,7 +49,6 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
   app.useGlobalFilters(new EnvelopeExceptionFilter(config.BUILD_ID));
   app.useGlobalInterceptors(new EnvelopeInterceptor(app.get(Reflector), config.BUILD_ID));
   app.useGlobalPipes(createValidationPipe());
-  app.enableShutdownHooks();
   // The API speaks JSON only: anything else is a 415, not a string handed to validation.
   app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');
 
