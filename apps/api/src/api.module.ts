@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { AppConfigModule, IdempotencyModule } from '@ipm/core';
 import { AuthApiModule } from '@ipm/auth';
 import { AuditApiModule } from '@ipm/audit';
+import { CatalogApiModule } from '@ipm/catalog';
 import { HealthApiModule } from '@ipm/health';
 import { LifecycleApiModule } from '@ipm/lifecycle';
 import { PersistenceModule } from '@ipm/persistence';
@@ -19,6 +20,7 @@ import { StatController } from './stat.controller';
     AuditApiModule,
     HealthApiModule,
     LifecycleApiModule,
+    CatalogApiModule,
   ],
   controllers: [StatController],
 })

@@ -3,7 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
 import ipmV1 from './definitions/ipm.v1.json';
 import rfpV1 from './definitions/rfp.v1.json';
-import { CatalogFile, EventTypeEntry, eventTypeName } from './catalog.types';
+import { CatalogFile, EventTypeEntry, eventTypeName, JsonSchema } from './catalog.types';
 import { EventTypeEntity } from './event-type.entity';
 import { failuresText, SchemaCompiler, ValidationFailure } from './schema-compiler';
 
@@ -34,7 +34,7 @@ export function toEntry(row: EventTypeEntity): EventTypeEntry {
     version: row.version,
     description: row.description,
     deprecated_at: row.deprecated_at?.toISOString() ?? null,
-    schema: row.schema,
+    schema: row.schema as JsonSchema,
     specimen: row.specimen,
     source: 'tenant',
     revision: row.revision,

@@ -1,5 +1,4 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import type { JsonSchema } from './catalog.types';
 
 /** An event type a tenant added to its catalog (platform types live in definitions/*.json). */
 @Entity({ name: 'event_types' })
@@ -25,7 +24,7 @@ export class EventTypeEntity {
   description!: string;
 
   @Column({ type: 'jsonb' })
-  schema!: JsonSchema;
+  schema!: object;
 
   @Column({ type: 'jsonb' })
   specimen!: object;

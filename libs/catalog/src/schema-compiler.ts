@@ -66,6 +66,16 @@ export class SchemaCompiler {
     return fn;
   }
 
+  /** Validates with a schema used once (e.g. a specimen on upsert): compiled, used, forgotten. */
+  validateOnce(schema: JsonSchema, value: unknown): ValidationFailure[] {
+    const fn = this.ajv.compile(schema);
+    try {
+      return fn(value) ? [] : describe(fn.errors);
+    } finally {
+      this.ajv.removeSchema(schema);
+    }
+  }
+
   /** The failures of `value` against the schema (empty when valid). */
   validate(key: string, schema: JsonSchema, value: unknown): ValidationFailure[] {
     const fn = this.validator(key, schema);

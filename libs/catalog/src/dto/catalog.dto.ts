@@ -1,0 +1,170 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import {
+  IsBoolean,
+  IsDefined,
+  IsISO8601,
+  IsObject,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  MaxLength,
+  ValidateIf,
+} from 'class-validator';
+import { ListRequestDto, MutationRequestDto, PAGE_DEFAULT, PAGE_MAX, PAGE_MIN } from '@ipm/core';
+import { ACTION_PATTERN, SERVICE_PATTERN } from '../catalog.types';
+
+const SERVICE_MESSAGE = 'service must be 1-64 of a-z 0-9 _ starting with a letter';
+const ACTION_MESSAGE = 'action must be lower-case words of a-z 0-9 _ joined by dots';
+const EVENT_TYPE_PATTERN = /^[a-z][a-z0-9_]{0,63}\.[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
+
+export class CatalogListRequestDto extends ListRequestDto {
+  @ApiPropertyOptional({ example: 'rfp' })
+  @IsOptional()
+  @Matches(SERVICE_PATTERN, { message: SERVICE_MESSAGE })
+  service?: string;
+
+  @ApiPropertyOptional({ example: 'status_changed' })
+  @IsOptional()
+  @Matches(ACTION_PATTERN, { message: ACTION_MESSAGE })
+  @MaxLength(135)
+  action?: string;
+
+  @ApiPropertyOptional({ example: 'webhook.', description: 'Actions starting with this text' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[a-z0-9_.]{1,135}$/, { message: 'action_prefix must be 1-135 of a-z 0-9 _ .' })
+  action_prefix?: string;
+
+  @ApiPropertyOptional({ default: true, description: 'Include deprecated types' })
+  @IsOptional()
+  @IsBoolean()
+  include_deprecated?: boolean;
+}
+
+export class CatalogEntryDto {
+  @ApiProperty({ example: 'rfp.status_changed' }) event_type!: string;
+  @ApiProperty({ example: 'rfp' }) service!: string;
+  @ApiProperty({ example: 'status_changed' }) action!: string;
+  @ApiProperty({ example: 1 }) version!: number;
+  @ApiProperty() description!: string;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) deprecated_at!: string | null;
+  @ApiProperty({ example: '/ipm/event/schema/rfp.status_changed', description: 'GET it for the JSON Schema' })
+  schema_url!: string;
+  @ApiProperty({ enum: ['platform', 'tenant'] }) source!: 'platform' | 'tenant';
+  @ApiPropertyOptional({ example: '3', description: 'Tenant types: the record revision' }) revision?: string;
+}
+
+export class SchemaDto {
+  @ApiProperty({ example: 'rfp.status_changed' }) event_type!: string;
+  @ApiProperty({ example: 1 }) version!: number;
+  @ApiProperty({ type: Object, description: 'The JSON Schema (draft-07) payloads are validated with' })
+  schema!: Record<string, unknown>;
+}
+
+export class EventTypeListRequestDto extends ListRequestDto {
+  @ApiPropertyOptional({ example: 'rfp' })
+  @IsOptional()
+  @Matches(SERVICE_PATTERN, { message: SERVICE_MESSAGE })
+  service?: string;
+}
+
+export class SpecimenGetRequestDto {
+  @ApiProperty({ example: 'rfp.created', description: 'An event type' })
+  @IsString()
+  @Length(3, 200)
+  @Matches(EVENT_TYPE_PATTERN, { message: 'name must be an event type such as rfp.created' })
+  name!: string;
+}
+
+export class SpecimenDto {
+  @ApiProperty({ example: 'rfp.created' }) name!: string;
+  @ApiProperty({ example: 1 }) version!: number;
+  @ApiProperty({ type: Object, description: 'An example payload that validates against the schema' })
+  specimen!: unknown;
+  @ApiProperty({ type: Object, description: 'Specimens by version' }) specimens!: Record<string, unknown>;
+}
+
+export class ExportContractListRequestDto extends ListRequestDto {
+  @ApiPropertyOptional({ example: 'rfp' })
+  @IsOptional()
+  @Matches(SERVICE_PATTERN, { message: SERVICE_MESSAGE })
+  service?: string;
+}
+
+export class ContractActionDto {
+  @ApiProperty({ example: 'created' }) action!: string;
+  @ApiProperty({ example: 'rfp.created' }) event_type!: string;
+  @ApiProperty({ example: 1 }) version!: number;
+  @ApiProperty({ example: '/ipm/event/schema/rfp.created' }) schema_url!: string;
+  @ApiProperty({ type: String, nullable: true }) deprecated_at!: string | null;
+}
+
+export class ExportContractDto {
+  @ApiProperty({ example: 'rfp' }) service!: string;
+  @ApiProperty({ example: 'events', enum: ['events'] }) stream!: 'events';
+  @ApiProperty({ example: 'ndjson', enum: ['ndjson'] }) format!: 'ndjson';
+  @ApiProperty({ example: '1' }) version!: string;
+  @ApiProperty({ type: [Object], example: [{ field: 'orgcode', kind: 'tenant' }] })
+  partitioning!: Array<Record<string, string>>;
+  @ApiProperty({ type: [ContractActionDto] }) actions!: ContractActionDto[];
+}
+
+export class ExportContractListDto {
+  @ApiProperty({ type: [ExportContractDto] }) contracts!: ExportContractDto[];
+  @ApiPropertyOptional() next_token?: string;
+}
+
+export class PaginationConventionsDto {
+  @ApiProperty({ example: PAGE_DEFAULT }) default_limit!: number;
+  @ApiProperty({ example: PAGE_MIN }) min_limit!: number;
+  @ApiProperty({ example: PAGE_MAX }) max_limit!: number;
+  @ApiProperty({ example: 'next_token' }) token_name!: string;
+  @ApiProperty() token!: string;
+  @ApiProperty() ordering!: Record<string, string>;
+  @ApiProperty() limit_out_of_range!: string;
+}
+
+export class EmptyRequestDto extends ListRequestDto {}
+
+export class CatalogUpsertRequestDto extends MutationRequestDto {
+  @ApiProperty({ example: 'billing', description: 'Your service; platform services (ipm, rfp) are reserved' })
+  @Matches(SERVICE_PATTERN, { message: SERVICE_MESSAGE })
+  service!: string;
+
+  @ApiProperty({ example: 'invoice_paid' })
+  @Matches(ACTION_PATTERN, { message: ACTION_MESSAGE })
+  @MaxLength(135)
+  action!: string;
+
+  @ApiProperty({ example: 'An invoice was paid in full' })
+  @IsString()
+  @Length(1, 2000)
+  description!: string;
+
+  @ApiProperty({ type: Object, description: 'A JSON Schema (draft-07) for the payload' })
+  @IsDefined()
+  @IsObject()
+  schema!: Record<string, unknown>;
+
+  @ApiProperty({ description: 'An example payload; it must validate against the schema' })
+  @IsDefined()
+  specimen!: unknown;
+
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'Set to deprecate; null to undo',
+  })
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @IsISO8601({ strict: true })
+  deprecated_at?: string | null;
+
+  @ApiPropertyOptional({ example: '1', description: 'Required when the type exists (428 if missing, 409 if stale)' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^\d{1,12}$/, { message: 'expected_revision must be a positive integer as a string' })
+  expected_revision?: string;
+}
