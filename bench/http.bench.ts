@@ -1,4 +1,5 @@
 import autocannon from 'autocannon';
+import IORedis from 'ioredis';
 import { Client } from 'pg';
 import { loadConfig } from '../libs/core/src/config/config.schema';
 import { Figure, fmt, line, section, verdict } from './report';
@@ -33,7 +34,9 @@ const LIST_KEY_MIN_RPS = 700;
 /** p99 may be this many times the mean latency at the throughput limit (Little's law: C / rate). */
 const P99_FACTOR = 5;
 
-/** What the service does with the same environment as operators would set, pointed at `ipm_bench`. */
+const BENCH_QUEUE_PREFIX = 'ipm-bench';
+
+/** The environment of the bench api: the caller's, pointed at the database `ipm_bench` and its own queue prefix. */
 function benchEnv(port: number): NodeJS.ProcessEnv {
   const base = loadConfig(process.env);
   const url = new URL(base.DATABASE_URL);
@@ -41,7 +44,7 @@ function benchEnv(port: number): NodeJS.ProcessEnv {
   return {
     ...process.env,
     DATABASE_URL: url.toString(),
-    QUEUE_PREFIX: 'ipm-bench',
+    QUEUE_PREFIX: BENCH_QUEUE_PREFIX,
     API_PORT: String(port),
     API_HOST: '127.0.0.1',
     BUILD_ID: 'bench',
@@ -49,8 +52,8 @@ function benchEnv(port: number): NodeJS.ProcessEnv {
   };
 }
 
-/** A fresh `ipm_bench` every run: drop it; the CLI's `migrate` creates and migrates it again. */
-async function resetDatabase(databaseUrl: string): Promise<void> {
+/** Drops the bench database (the CLI's `migrate` creates and migrates it again). */
+async function dropDatabase(databaseUrl: string): Promise<void> {
   const url = new URL(databaseUrl);
   const name = url.pathname.slice(1);
   url.pathname = '/postgres';
@@ -60,6 +63,21 @@ async function resetDatabase(databaseUrl: string): Promise<void> {
     await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
   } finally {
     await client.end();
+  }
+}
+
+/** Deletes the bench's BullMQ keys. */
+async function deleteQueueKeys(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new IORedis(redisUrl);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
   }
 }
 
@@ -102,9 +120,10 @@ function print(figs: Figure[]): void {
 export async function runHttpBenchmarks(options: HttpBenchOptions): Promise<Figure[]> {
   const results: Figure[] = [];
   const { connections } = options;
-  const latencyNote =
-    `latency limits: p50 <= C / rate limit (the mean latency Little's law gives at the throughput limit ` +
-    `with C = ${connections} connections), p99 <= ${P99_FACTOR}x that; failed = non-2xx + errors + timeouts`;
+  const latencyNote = [
+    `latency limits: p50 <= C / the req/s limit (Little's law: the mean latency at the throughput limit`,
+    `with C = ${connections} connections), p99 <= ${P99_FACTOR}x that; failed = non-2xx + errors + timeouts`,
+  ];
 
   // 0. The reference: a bare NestJS 12 route on Fastify, on this machine, now.
   const barePort = await freePort();
@@ -129,7 +148,8 @@ export async function runHttpBenchmarks(options: HttpBenchOptions): Promise<Figu
   // The built api against a fresh ipm_bench database.
   const port = await freePort();
   const env = benchEnv(port);
-  await resetDatabase(env.DATABASE_URL as string);
+  const databaseUrl = env.DATABASE_URL as string;
+  await dropDatabase(databaseUrl); // a fresh ipm_bench every run
   runCli(['migrate'], env);
   const api = await Server.start('api', [API_MAIN], env, port, '/ipm/stat');
   try {
@@ -148,7 +168,7 @@ export async function runHttpBenchmarks(options: HttpBenchOptions): Promise<Figu
       `limit ${fmt(STAT_MIN_RPS)} req/s: a bare NestJS 12 route serves ~19,000 req/s on Fastify on these 2-core`,
       `machines; our route adds the guard, the envelope interceptor and filter, so we ask for >= ${STAT_MIN_SHARE_OF_BARE} % of`,
       'that, in absolute terms and relative to the bare route measured in this run (0)',
-      latencyNote,
+      ...latencyNote,
     ]);
     print(statFigs);
     results.push(...statFigs);
@@ -191,7 +211,7 @@ export async function runHttpBenchmarks(options: HttpBenchOptions): Promise<Figu
       `limit ${fmt(LIST_JWT_MIN_RPS)} req/s: per request an HS256 JWT check, DTO validation, one keyset query on`,
       'PostgreSQL (on the same 2 cores) hydrated by TypeORM, and a page token: about 1 ms of CPU, so one api',
       'process peaks near 1,000 req/s; below the limit, something on the path has gone wrong',
-      latencyNote,
+      ...latencyNote,
     ]);
     print(jwtFigs);
     results.push(...jwtFigs);
@@ -202,12 +222,14 @@ export async function runHttpBenchmarks(options: HttpBenchOptions): Promise<Figu
     section(`(b2) POST /ipm/apikey/list with an API key (x-api-key), ${connections} connections`, [
       describe(byKey),
       `limit ${fmt(LIST_KEY_MIN_RPS)} req/s: as (b), the JWT check swapped for an indexed read of the key by its SHA-256`,
-      latencyNote,
+      ...latencyNote,
     ]);
     print(keyFigs);
     results.push(...keyFigs);
   } finally {
     await api.stop();
+    await dropDatabase(databaseUrl);
+    await deleteQueueKeys(loadConfig(env).REDIS_URL, BENCH_QUEUE_PREFIX);
   }
   return results;
 }

@@ -25,12 +25,13 @@ function newestSource(dirs) {
 }
 
 // `-- micro` needs no build.
-for (const app of process.argv[2] === 'micro' ? [] : ['api', 'cli']) {
+const stale = (process.argv[2] === 'micro' ? [] : ['api', 'cli']).filter((app) => {
   const main = path.join(root, 'dist/apps', app, 'main.js');
-  const sources = newestSource([`apps/${app}/src`, 'libs']);
-  if (existsSync(main) && statSync(main).mtimeMs >= sources) continue;
-  process.stderr.write(`building the ${app} (dist/apps/${app}/main.js is missing or older than its sources)...\n`);
-  const b = spawnSync(path.join(root, 'node_modules/.bin/nest'), ['build', app], { cwd: root, stdio: 'inherit' });
+  return !existsSync(main) || statSync(main).mtimeMs < newestSource([`apps/${app}/src`, 'libs']);
+});
+if (stale.length) {
+  process.stderr.write(`building ${stale.join(' and ')} (dist/ is missing or older than the sources)...\n`);
+  const b = spawnSync(path.join(root, 'node_modules/.bin/nest'), ['build', ...stale], { cwd: root, stdio: 'inherit' });
   if (b.status !== 0) process.exit(b.status ?? 1);
 }
 
