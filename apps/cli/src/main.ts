@@ -78,24 +78,22 @@ async function main(argv: string[]): Promise<void> {
       const app = await NestFactory.createApplicationContext(CliModule, { logger: ['error', 'fatal'] });
       try {
         const perms = permissions(values.permissions);
-        const created = await app
-          .get(ApiKeysService)
-          .create(
-            {
-              kind: 'system',
-              actor_id: `cli:${userInfo().username}`,
-              orgs,
-              orgcode: orgs[0],
-              permissions: perms,
-              app_id: null,
-            },
-            {
-              name: values.name ?? 'cli key',
-              permissions: perms,
-              app_id: values['app-id'],
-              reason: 'created with the ipm cli',
-            },
-          );
+        const created = await app.get(ApiKeysService).create(
+          {
+            kind: 'system',
+            actor_id: `cli:${userInfo().username}`,
+            orgs,
+            orgcode: orgs[0],
+            permissions: perms,
+            app_id: null,
+          },
+          {
+            name: values.name ?? 'cli key',
+            permissions: perms,
+            app_id: values['app-id'],
+            reason: 'created with the ipm cli',
+          },
+        );
         process.stderr.write(`created ${created.api_key.key_id} (${created.api_key.prefix}…) for ${orgs[0]}\n`);
         process.stdout.write(`${created.key}\n`);
       } finally {
