@@ -123,7 +123,13 @@ describe('HTTP edges: every answer is the envelope', () => {
           const path = Reflect.getMetadata(PATH_METADATA, handler) as string | undefined;
           if (path === undefined) continue;
           const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as number].toLowerCase();
-          routes.push({ method, path: `/${base}/${path}`.replace(/\/+/g, '/').replace(/\/$/, '') });
+          routes.push({
+            method,
+            path: `/${base}/${path}`
+              .replace(/\/+/g, '/')
+              .replace(/\/$/, '')
+              .replace(/:([A-Za-z_]+)/g, '{$1}'),
+          });
         }
       }
     }
