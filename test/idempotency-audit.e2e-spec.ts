@@ -34,6 +34,15 @@ describe('Idempotency-Key on creating POSTs', () => {
     expect(second.body.data).toEqual(first.body.data);
     expect(second.body.success).toBe(true);
     expect(await count('replayed')).toBe(1);
+    // the stored first response holds the key only sealed (AES-256-GCM), never in clear
+    const rows = await api.app
+      .get(DataSource)
+      .query('SELECT response_sealed FROM idempotency_keys WHERE orgcode = $1 AND idempotency_key = $2', [
+        org,
+        'idem-1',
+      ]);
+    expect(rows[0].response_sealed).toMatch(/^v1\./);
+    expect(rows[0].response_sealed).not.toContain(first.body.data.key.slice(4));
   });
 
   it('same key with another body: 422', async () => {

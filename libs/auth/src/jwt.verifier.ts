@@ -1,10 +1,11 @@
 import { Injectable } from '@nestjs/common';
+import { webcrypto } from 'node:crypto';
 import { createRemoteJWKSet, errors, importSPKI, JWTPayload, jwtVerify, JWTVerifyGetKey, SignJWT } from 'jose';
 import { AppConfig, AppError } from '@ipm/core';
 import { isPermission, Permission } from './permissions';
 import type { Principal } from './principal';
 
-type VerifyKey = Uint8Array | Awaited<ReturnType<typeof importSPKI>> | JWTVerifyGetKey;
+type VerifyKey = webcrypto.CryptoKey | Awaited<ReturnType<typeof importSPKI>> | JWTVerifyGetKey;
 
 export interface DevTokenOptions {
   sub: string;
@@ -28,7 +29,16 @@ export class JwtVerifier {
   private verifyKey(): Promise<VerifyKey> {
     this.key ??= (async (): Promise<VerifyKey> => {
       const { JWT_ALGORITHM, JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL } = this.config;
-      if (JWT_ALGORITHM === 'HS256') return new TextEncoder().encode(JWT_SECRET);
+      if (JWT_ALGORITHM === 'HS256') {
+        // Imported once: handing jose the raw bytes would re-import the key on every request.
+        return webcrypto.subtle.importKey(
+          'raw',
+          new TextEncoder().encode(JWT_SECRET),
+          { name: 'HMAC', hash: 'SHA-256' },
+          false,
+          ['verify'],
+        );
+      }
       if (JWT_PUBLIC_KEY) return importSPKI(JWT_PUBLIC_KEY, 'RS256');
       return createRemoteJWKSet(new URL(JWT_JWKS_URL as string), { cooldownDuration: 30_000 });
     })();

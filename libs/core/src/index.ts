@@ -18,3 +18,4 @@ export * from './idempotency/idempotency.service';
 export * from './idempotency/idempotency.interceptor';
 export * from './idempotency/idempotency.module';
 export * from './logger';
+export * from './crypto/secret-box';

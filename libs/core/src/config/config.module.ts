@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+import { SecretBox } from '../crypto/secret-box';
 import { PageTokens } from '../page-tokens';
 import { AppConfig, loadConfig } from './config.schema';
 
@@ -8,7 +9,7 @@ import { AppConfig, loadConfig } from './config.schema';
  */
 @Global()
 @Module({
-  providers: [{ provide: AppConfig, useFactory: (): AppConfig => loadConfig(process.env) }, PageTokens],
-  exports: [AppConfig, PageTokens],
+  providers: [{ provide: AppConfig, useFactory: (): AppConfig => loadConfig(process.env) }, PageTokens, SecretBox],
+  exports: [AppConfig, PageTokens, SecretBox],
 })
 export class AppConfigModule {}

@@ -22,9 +22,12 @@ export class IdempotencyRecordEntity {
   @Column({ type: 'int', nullable: true })
   response_status!: number | null;
 
-  /** `json`, not `jsonb`: a replay returns the first response with its keys in their order. */
-  @Column({ type: 'json', nullable: true })
-  response_body!: unknown;
+  /**
+   * The first response, sealed with SecretBox: it can hold a secret shown once (an API key,
+   * a webhook secret), so it is encrypted at rest like every other secret.
+   */
+  @Column({ type: 'text', nullable: true })
+  response_sealed!: string | null;
 
   @Column({ type: 'timestamptz', default: () => 'now()' })
   created_at!: Date;

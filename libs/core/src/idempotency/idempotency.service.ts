@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { createHash } from 'node:crypto';
 import { LessThan, Repository } from 'typeorm';
 import { AppConfig } from '../config/config.schema';
+import { SecretBox } from '../crypto/secret-box';
 import { AppError, ErrorCode } from '../errors';
 import { stableStringify } from '../pagination';
 import { IdempotencyRecordEntity } from './idempotency-record.entity';
@@ -36,6 +37,7 @@ export class IdempotencyService {
   constructor(
     @InjectRepository(IdempotencyRecordEntity) private readonly repo: Repository<IdempotencyRecordEntity>,
     private readonly config: AppConfig,
+    private readonly box: SecretBox,
   ) {}
 
   async claim(orgcode: string, key: string, call: string, fingerprint: string): Promise<IdempotencyClaim> {
@@ -73,7 +75,10 @@ export class IdempotencyService {
         );
       }
       if (existing.state === 'completed') {
-        return { kind: 'replay', status: existing.response_status ?? 200, body: existing.response_body };
+        const body: unknown = existing.response_sealed
+          ? JSON.parse(this.box.openText(existing.response_sealed, `${orgcode}:${key}`))
+          : null;
+        return { kind: 'replay', status: existing.response_status ?? 200, body };
       }
       if (Date.now() >= deadline) {
         throw AppError.conflict(
@@ -88,7 +93,11 @@ export class IdempotencyService {
   async complete(orgcode: string, key: string, status: number, body: unknown): Promise<void> {
     await this.repo.update(
       { orgcode, idempotency_key: key },
-      { state: 'completed', response_status: status, response_body: body as object },
+      {
+        state: 'completed',
+        response_status: status,
+        response_sealed: this.box.seal(JSON.stringify(body ?? null), `${orgcode}:${key}`),
+      },
     );
   }
 

@@ -5,7 +5,7 @@ export class Init1795430334500 implements MigrationInterface {
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(
-      `CREATE TABLE "idempotency_keys" ("orgcode" character varying(64) NOT NULL, "idempotency_key" character varying(255) NOT NULL, "call" character varying(200) NOT NULL, "request_hash" character(64) NOT NULL, "state" character varying(16) NOT NULL, "response_status" integer, "response_body" json, "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "expires_at" TIMESTAMP WITH TIME ZONE NOT NULL, CONSTRAINT "PK_1e31566394b1e45cfec46bc941e" PRIMARY KEY ("orgcode", "idempotency_key"))`,
+      `CREATE TABLE "idempotency_keys" ("orgcode" character varying(64) NOT NULL, "idempotency_key" character varying(255) NOT NULL, "call" character varying(200) NOT NULL, "request_hash" character(64) NOT NULL, "state" character varying(16) NOT NULL, "response_status" integer, "response_sealed" text, "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), "expires_at" TIMESTAMP WITH TIME ZONE NOT NULL, CONSTRAINT "PK_1e31566394b1e45cfec46bc941e" PRIMARY KEY ("orgcode", "idempotency_key"))`,
     );
     await queryRunner.query(`CREATE INDEX "ix_idempotency_expires" ON "idempotency_keys"  ("expires_at") `);
     await queryRunner.query(
