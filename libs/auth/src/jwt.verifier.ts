@@ -5,7 +5,7 @@ import { AppConfig, AppError } from '@ipm/core';
 import { isPermission, Permission } from './permissions';
 import type { Principal } from './principal';
 
-type VerifyKey = webcrypto.CryptoKey | Awaited<ReturnType<typeof importSPKI>> | JWTVerifyGetKey;
+type VerifyKey = webcrypto.CryptoKey | JWTVerifyGetKey;
 
 export interface DevTokenOptions {
   sub: string;
