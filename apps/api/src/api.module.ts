@@ -5,6 +5,7 @@ import { AuditApiModule } from '@ipm/audit';
 import { CatalogApiModule } from '@ipm/catalog';
 import { HealthApiModule } from '@ipm/health';
 import { LifecycleApiModule } from '@ipm/lifecycle';
+import { EventsApiModule } from '@ipm/events';
 import { PersistenceModule } from '@ipm/persistence';
 import { QueuesModule } from '@ipm/queues';
 import { StatController } from './stat.controller';
@@ -20,6 +21,7 @@ import { StatController } from './stat.controller';
     AuditApiModule,
     HealthApiModule,
     LifecycleApiModule,
+    EventsApiModule,
     CatalogApiModule,
   ],
   controllers: [StatController],

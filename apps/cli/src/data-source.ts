@@ -5,9 +5,18 @@ import { IdempotencyRecordEntity } from '@ipm/core/idempotency/idempotency-recor
 import { ApiKeyEntity } from '@ipm/auth/apikeys/api-key.entity';
 import { AuditLogEntity } from '@ipm/audit/audit-log.entity';
 import { EventTypeEntity } from '@ipm/catalog/event-type.entity';
+import { EventEntity } from '@ipm/events/entities/event.entity';
+import { EventOutboxEntity } from '@ipm/events/entities/event-outbox.entity';
 import { dataSourceOptions } from '@ipm/persistence/data-source-options';
 
 /** Every entity, for `npm run migration:generate` (the apps load theirs with forFeature). */
-export const ALL_ENTITIES = [IdempotencyRecordEntity, ApiKeyEntity, AuditLogEntity, EventTypeEntity];
+export const ALL_ENTITIES = [
+  IdempotencyRecordEntity,
+  ApiKeyEntity,
+  AuditLogEntity,
+  EventTypeEntity,
+  EventEntity,
+  EventOutboxEntity,
+];
 
 export default new DataSource(dataSourceOptions(loadConfig(process.env), ALL_ENTITIES));

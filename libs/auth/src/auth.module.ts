@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '@ipm/audit/audit.module';
+import { EventsModule } from '@ipm/events/events.module';
 import { ApiKeyEntity } from './apikeys/api-key.entity';
 import { ApiKeysController } from './apikeys/api-keys.controller';
 import { ApiKeysService } from './apikeys/api-keys.service';
@@ -11,7 +12,7 @@ import { JwtVerifier } from './jwt.verifier';
 /** Credentials (JWT, API keys); exported for the CLI and for features that mint keys. */
 @Global()
 @Module({
-  imports: [TypeOrmModule.forFeature([ApiKeyEntity]), AuditModule],
+  imports: [TypeOrmModule.forFeature([ApiKeyEntity]), AuditModule, EventsModule],
   providers: [JwtVerifier, ApiKeysService],
   exports: [JwtVerifier, ApiKeysService],
 })

@@ -3,6 +3,7 @@ import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, IsNull, Repository } from 'typeorm';
 import { AppError, IdPrefix, newId, Page, PageTokens } from '@ipm/core';
 import { AuditService } from '@ipm/audit/audit.service';
+import { PlatformEvents } from '@ipm/events/platform-events.service';
 import { fetchKeysetPage } from '@ipm/persistence';
 import type { Permission } from '../permissions';
 import type { Caller, Principal } from '../principal';
@@ -28,6 +29,7 @@ export class ApiKeysService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly audit: AuditService,
     private readonly pages: PageTokens,
+    private readonly events: PlatformEvents,
   ) {}
 
   async create(caller: Caller, request: ApiKeyCreateRequestDto): Promise<ApiKeyCreatedDto> {
@@ -65,6 +67,20 @@ export class ApiKeysService {
         target_id: entity.key_id,
         metadata: { name: entity.name, app_id: entity.app_id, permissions: entity.permissions, prefix: entity.prefix },
       });
+      // Never the key nor its hash: the change feed is readable by every member of the tenant.
+      await this.events.emit(
+        em,
+        caller,
+        'apikey.created',
+        {
+          key_id: entity.key_id,
+          name: entity.name,
+          prefix: entity.prefix,
+          app_id: entity.app_id,
+          permissions: entity.permissions,
+        },
+        { logical_guid: entity.key_id },
+      );
     });
     return { api_key: toApiKeyDto(entity), key };
   }
@@ -104,6 +120,13 @@ export class ApiKeysService {
         target_id: key.key_id,
         metadata: { prefix: key.prefix },
       });
+      await this.events.emit(
+        em,
+        caller,
+        'apikey.revoked',
+        { key_id: key.key_id, prefix: key.prefix },
+        { logical_guid: key.key_id },
+      );
       return toApiKeyDto(key);
     });
   }

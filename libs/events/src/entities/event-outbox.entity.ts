@@ -1,0 +1,31 @@
+import { Column, Entity, ForeignKey, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { EventEntity } from './event.entity';
+
+/**
+ * One row per stored event, written in the same transaction: the fan-out relay claims unprocessed
+ * rows (FOR UPDATE SKIP LOCKED, in `seq` order) and sets `processed_at` once the deliveries exist.
+ */
+@Entity({ name: 'event_outbox' })
+@Index('ix_event_outbox_pending', ['seq'], { where: 'processed_at IS NULL' })
+export class EventOutboxEntity {
+  @PrimaryGeneratedColumn('identity', {
+    type: 'bigint',
+    generatedIdentity: 'ALWAYS',
+    primaryKeyConstraintName: 'pk_event_outbox',
+  })
+  seq!: string;
+
+  @ForeignKey(() => EventEntity, 'seq', { name: 'fk_event_outbox_event', onDelete: 'CASCADE' })
+  @Index('ix_event_outbox_event')
+  @Column({ type: 'bigint' })
+  event_seq!: string;
+
+  @Column({ type: 'varchar', length: 64 })
+  orgcode!: string;
+
+  @Column({ type: 'timestamptz' })
+  created_at!: Date;
+
+  @Column({ type: 'timestamptz', nullable: true })
+  processed_at!: Date | null;
+}

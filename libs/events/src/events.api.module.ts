@@ -1,0 +1,18 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuditModule } from '@ipm/audit/audit.module';
+import { CatalogModule } from '@ipm/catalog/catalog.module';
+import { CdcController } from './cdc.controller';
+import { CdcService } from './cdc.service';
+import { EventEntity } from './entities/event.entity';
+import { EventPublishController } from './event-publish.controller';
+import { EventPublishService } from './event-publish.service';
+import { EventsModule } from './events.module';
+
+/** The api side: `/event/publish` and `/cdc/list`. */
+@Module({
+  imports: [EventsModule, CatalogModule, AuditModule, TypeOrmModule.forFeature([EventEntity])],
+  controllers: [EventPublishController, CdcController],
+  providers: [EventPublishService, CdcService],
+})
+export class EventsApiModule {}
