@@ -1,0 +1,82 @@
+import { encodeBatch, matchOutcomes, NewEvent } from './event-store.service';
+
+const row = (event_id: string, orgcode = 'acme', extra: Partial<NewEvent> = {}): NewEvent => ({
+  event_id,
+  orgcode,
+  app_id: null,
+  event_type: 'rfp.cancelled',
+  service: 'rfp',
+  action: 'cancelled',
+  payload: { rfp_id: event_id },
+  logical_guid: null,
+  channel_code: null,
+  source: 'api',
+  actor: 'user_1',
+  occurred_at: null,
+  ...extra,
+});
+
+describe('encodeBatch', () => {
+  it('is one JSON array of row arrays, in input order, in the column order the SQL reads', () => {
+    const { json, sent } = encodeBatch([
+      row('a', 'acme', {
+        app_id: 'app',
+        logical_guid: 'R-1',
+        channel_code: 'web',
+        source: 'platform',
+        occurred_at: new Date('2026-01-02T03:04:05.000Z'),
+        payload: { quote: '"', nested: { x: [1] } },
+      }),
+      row('b'),
+    ]);
+    expect(sent).toEqual([true, true]);
+    expect(JSON.parse(json)).toEqual([
+      [
+        'a',
+        'acme',
+        'app',
+        'rfp.cancelled',
+        'rfp',
+        'cancelled',
+        { quote: '"', nested: { x: [1] } },
+        'R-1',
+        'web',
+        'platform',
+        'user_1',
+        '2026-01-02T03:04:05.000Z',
+      ],
+      ['b', 'acme', null, 'rfp.cancelled', 'rfp', 'cancelled', { rfp_id: 'b' }, null, null, 'api', 'user_1', null],
+    ]);
+  });
+
+  it('leaves out repeats of (orgcode, event_id) within the batch', () => {
+    const { json, sent } = encodeBatch([row('a'), row('a'), row('a', 'other'), row('b'), row('a')]);
+    expect(sent).toEqual([true, false, true, true, false]);
+    expect((JSON.parse(json) as unknown[][]).map((r) => `${String(r[1])}/${String(r[0])}`)).toEqual([
+      'acme/a',
+      'other/a',
+      'acme/b',
+    ]);
+  });
+});
+
+describe('matchOutcomes', () => {
+  it('maps the returned rows back to the input: stored with its sequence, else duplicate', () => {
+    const rows = [row('a'), row('b'), row('a'), row('c', 'other')];
+    const { sent } = encodeBatch(rows);
+    const result = matchOutcomes(rows, sent, [
+      { seq: '10', orgcode: 'acme', event_id: 'a' },
+      { seq: '11', orgcode: 'other', event_id: 'c' },
+    ]);
+    expect(result).toEqual({
+      outcomes: [
+        { status: 'stored', sequence: '10' },
+        { status: 'duplicate' },
+        { status: 'duplicate' },
+        { status: 'stored', sequence: '11' },
+      ],
+      stored: 2,
+      duplicates: 2,
+    });
+  });
+});
