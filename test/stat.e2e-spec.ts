@@ -38,3 +38,21 @@ describe('api health', () => {
     });
   });
 });
+
+describe('api metrics', () => {
+  let api: TestApi;
+  beforeAll(async () => {
+    api = await startApi();
+  });
+  afterAll(() => api.close());
+
+  it('GET /metrics is Prometheus text with requests by route pattern', async () => {
+    await api.http().get('/ipm/stat').expect(200);
+    await api.http().post('/ipm/nothing').send({}).expect(404);
+    const res = await api.http().get('/metrics').expect(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain/);
+    expect(res.text).toContain('process_cpu_user_seconds_total');
+    expect(res.text).toMatch(/ipm_http_requests_total\{method="GET",route="\/ipm\/stat",status="200"\} [1-9]/);
+    expect(res.text).toMatch(/ipm_http_request_duration_seconds_bucket\{.*route="\/ipm\/stat"/);
+  });
+});

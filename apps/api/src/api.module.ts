@@ -8,6 +8,7 @@ import { LifecycleApiModule } from '@ipm/lifecycle';
 import { EventsApiModule } from '@ipm/events';
 import { PersistenceModule } from '@ipm/persistence';
 import { QueuesModule } from '@ipm/queues';
+import { ApiMetrics, MetricsController } from './metrics';
 import { StatController } from './stat.controller';
 
 /** The HTTP app: controllers, the global guard, and the shared infrastructure. */
@@ -24,6 +25,7 @@ import { StatController } from './stat.controller';
     EventsApiModule,
     CatalogApiModule,
   ],
-  controllers: [StatController],
+  controllers: [StatController, MetricsController],
+  providers: [ApiMetrics],
 })
 export class ApiModule {}

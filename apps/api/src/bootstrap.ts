@@ -10,6 +10,7 @@ import {
   loadConfig,
 } from '@ipm/core';
 import { ApiModule } from './api.module';
+import { ApiMetrics } from './metrics';
 import { setupOpenApi } from './openapi';
 
 /**
@@ -44,11 +45,20 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
     exclude: [
       { path: 'health/live', method: RequestMethod.GET },
       { path: 'health/ready', method: RequestMethod.GET },
+      { path: 'metrics', method: RequestMethod.GET },
     ],
   });
   app.useGlobalFilters(new EnvelopeExceptionFilter(config.BUILD_ID));
   app.useGlobalInterceptors(new EnvelopeInterceptor(app.get(Reflector), config.BUILD_ID));
   app.useGlobalPipes(createValidationPipe());
+  const metrics = app.get(ApiMetrics);
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onResponse', (req, reply, done) => {
+      metrics.observe(req.method, req.routeOptions.url, reply.statusCode, reply.elapsedTime);
+      done();
+    });
   // The API speaks JSON only: anything else is a 415, not a string handed to validation.
   app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');
 
