@@ -202,6 +202,19 @@ describe('catalog routes', () => {
         'catalog.type_create',
       ]);
       expect(audit.body.data.items[2]).toMatchObject({ reason: 'new integration', actor_id: 'cat-admin' });
+
+      // each change is a platform event in the tenant's change feed
+      const feed = await post('/cdc/list', { event_type: 'ipm.catalog.type_upserted', limit: 256 }).expect(200);
+      expect(feed.body.data.items.map((e: { payload: { revision: string } }) => e.payload.revision)).toEqual([
+        '1',
+        '2',
+        '3',
+      ]);
+      expect(feed.body.data.items[0]).toMatchObject({
+        source: 'platform',
+        logical_guid: 'billing.invoice_paid',
+        payload: { event_type: 'billing.invoice_paid', version: 1, deprecated_at: null },
+      });
     });
 
     it('422 when the schema is not a JSON Schema, naming why', async () => {

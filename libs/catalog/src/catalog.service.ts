@@ -15,6 +15,7 @@ import {
 } from '@ipm/core';
 import type { Caller } from '@ipm/auth/principal';
 import { AuditService } from '@ipm/audit/audit.service';
+import { PlatformEvents } from '@ipm/events/platform-events.service';
 import { CATALOG_FILES, CatalogRegistry, toEntry } from './catalog.registry';
 import { EventTypeEntry, eventTypeName } from './catalog.types';
 import {
@@ -61,6 +62,7 @@ export class CatalogService {
     private readonly registry: CatalogRegistry,
     private readonly pages: PageTokens,
     private readonly audit: AuditService,
+    private readonly events: PlatformEvents,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
@@ -251,6 +253,18 @@ export class CatalogService {
         target_id: eventType,
         metadata: { version: row.version, revision: row.revision },
       });
+      await this.events.emit(
+        em,
+        caller,
+        'catalog.type_upserted',
+        {
+          event_type: eventType,
+          version: row.version,
+          revision: String(row.revision),
+          deprecated_at: row.deprecated_at?.toISOString() ?? null,
+        },
+        { logical_guid: eventType },
+      );
       return row;
     });
     return toDto(toEntry(entity));
