@@ -1,11 +1,13 @@
-// `npm run bench [-- http|micro]`: prints each figure and the raw limit it is compared with, one
+// `npm run bench [-- http|micro|publish]`: prints each figure and the raw limit it is compared with, one
 // PASS/FAIL line per figure, and exits 1 if any figure fails. Benchmarks never run inside jest.
-// Environment: BENCH_CONNECTIONS (default 50), BENCH_DURATION seconds (default 5), and the api's own
+// Environment: BENCH_CONNECTIONS (default 50), BENCH_DURATION seconds (default 5), BENCH_PUBLISH_CLIENTS
+// (default 4, the concurrent publishers of `publish`), and the api's own
 // variables (DATABASE_URL's server is used, with the database `ipm_bench`, recreated each run).
 import { cpus, loadavg } from 'node:os';
 import { statSync } from 'node:fs';
 import { runHttpBenchmarks } from './http.bench';
 import { runMicroBenchmarks } from './micro.bench';
+import { runPublishBenchmark } from './publish.bench';
 import { API_MAIN } from './processes';
 import { Figure, fmt, passes, section, verdict } from './report';
 
@@ -19,8 +21,8 @@ function positiveInt(name: string, fallback: number): number {
 
 async function main(): Promise<number> {
   const only = process.argv[2];
-  if (only !== undefined && only !== 'http' && only !== 'micro') {
-    throw new Error(`usage: npm run bench [-- http|micro], got "${only}"`);
+  if (only !== undefined && only !== 'http' && only !== 'micro' && only !== 'publish') {
+    throw new Error(`usage: npm run bench [-- http|micro|publish], got "${only}"`);
   }
   const connections = positiveInt('BENCH_CONNECTIONS', 50);
   const duration = positiveInt('BENCH_DURATION', 5);
@@ -33,11 +35,12 @@ async function main(): Promise<number> {
   );
 
   const figures: Figure[] = [];
-  if (only !== 'micro') {
-    process.stdout.write(`api: ${API_MAIN} built ${statSync(API_MAIN).mtime.toISOString()}\n`);
-    figures.push(...(await runHttpBenchmarks({ connections, duration })));
+  if (only !== 'micro') process.stdout.write(`api: ${API_MAIN} built ${statSync(API_MAIN).mtime.toISOString()}\n`);
+  if (only === undefined || only === 'http') figures.push(...(await runHttpBenchmarks({ connections, duration })));
+  if (only === undefined || only === 'publish') {
+    figures.push(...(await runPublishBenchmark({ clients: positiveInt('BENCH_PUBLISH_CLIENTS', 4), duration })));
   }
-  if (only !== 'http') figures.push(...runMicroBenchmarks());
+  if (only === undefined || only === 'micro') figures.push(...runMicroBenchmarks());
 
   const failed = figures.filter((f) => !passes(f));
   section(`summary: ${figures.length - failed.length} of ${figures.length} figures within their limits`);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- http|micro]`: the benchmarks in bench/ (see README, "Benchmarks").
+// `npm run bench [-- http|micro|publish]`: the benchmarks in bench/ (see README, "Benchmarks").
 // Builds the api and the cli first when dist/ is missing or older than their sources, then runs
 // bench/main.ts with ts-node. Needs PostgreSQL and Redis, like the api.
 const { spawnSync } = require('node:child_process');
