@@ -7,12 +7,22 @@ import type { Caller } from '@ipm/auth/principal';
 import { CatalogRegistry } from '@ipm/catalog/catalog.registry';
 import { pgCode } from '@ipm/persistence';
 import { PublishItemResultDto, PublishRequestDto, PublishResultDto } from './dto/publish.dto';
-import { EventStore, InsertResult, NewEvent } from './event-store.service';
+import { EventStore, NewEvent } from './event-store.service';
 import { AcceptedItem, ItemVerdict, planPublish, rejectionDetails, typesToLookUp } from './publish-plan';
 
 /** Two batches that share event_ids in opposite orders can deadlock; the loser simply runs again. */
 const DEADLOCK = '40P01';
 const ATTEMPTS = 3;
+
+async function retryOnDeadlock<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (pgCode(err) !== DEADLOCK || attempt >= ATTEMPTS) throw err;
+    }
+  }
+}
 
 function toRow(caller: Caller, a: AcceptedItem): NewEvent {
   return {
@@ -64,7 +74,23 @@ export class EventPublishService {
     const rows = plan.accepted.map((a) => toRow(caller, a));
     const inBatchDuplicates = plan.verdicts.filter((v) => v.status === 'duplicate').length;
     const rejected = plan.verdicts.length - plan.accepted.length - inBatchDuplicates;
-    const inserted = await this.storeWithRetry(caller, request, rows, inBatchDuplicates, rejected);
+    const inserted = await retryOnDeadlock(() =>
+      this.dataSource.transaction(async (em) => {
+        const result = await this.store.insert(em, rows);
+        await this.audit.record(em, caller, request, {
+          action: 'event.publish',
+          target_type: 'event',
+          metadata: {
+            submitted: request.events.length,
+            stored: result.stored,
+            duplicates: result.duplicates + inBatchDuplicates,
+            rejected,
+            event_types: [...new Set(rows.map((r) => r.event_type))].slice(0, 50),
+          },
+        });
+        return result;
+      }),
+    );
 
     const outcome = new Map(plan.accepted.map((a, i) => [a.index, inserted.outcomes[i].status]));
     return {
@@ -75,35 +101,5 @@ export class EventPublishService {
       duplicates: inserted.duplicates + inBatchDuplicates,
       rejected,
     };
-  }
-
-  private async storeWithRetry(
-    caller: Caller,
-    request: PublishRequestDto,
-    rows: NewEvent[],
-    inBatchDuplicates: number,
-    rejected: number,
-  ): Promise<InsertResult> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.dataSource.transaction(async (em) => {
-          const inserted = await this.store.insert(em, rows);
-          await this.audit.record(em, caller, request, {
-            action: 'event.publish',
-            target_type: 'event',
-            metadata: {
-              submitted: request.events.length,
-              stored: inserted.stored,
-              duplicates: inserted.duplicates + inBatchDuplicates,
-              rejected,
-              event_types: [...new Set(rows.map((r) => r.event_type))].slice(0, 50),
-            },
-          });
-          return inserted;
-        });
-      } catch (err) {
-        if (pgCode(err) !== DEADLOCK || attempt >= ATTEMPTS) throw err;
-      }
-    }
   }
 }
