@@ -6,5 +6,6 @@ export * from './publish-plan';
 export * from './payload-guard';
 export * from './dto/publish.dto';
 export * from './dto/cdc.dto';
+export * from './dto/fields';
 export * from './events.module';
 export * from './events.api.module';

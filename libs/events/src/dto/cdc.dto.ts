@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsISO8601, IsOptional, IsString, Length, Matches } from 'class-validator';
+import { IsOptional, IsString, Length, Matches } from 'class-validator';
 import { ListRequestDto } from '@ipm/core';
-import { CHANNEL_CODE_PATTERN, LOGICAL_GUID_PATTERN, ZONED_TIME_PATTERN } from './publish.dto';
+import { ChannelCodeField, LogicalGuidField, ZonedTimeField } from './fields';
 
 export class CdcListRequestDto extends ListRequestDto {
   @ApiPropertyOptional({ example: 'rfp' })
@@ -17,28 +17,16 @@ export class CdcListRequestDto extends ListRequestDto {
   @Matches(/^[a-z][a-z0-9_.]*$/, { message: 'event_type must be lower-case words joined by . or _' })
   event_type?: string;
 
-  @ApiPropertyOptional({ example: 'RFP-2026-0042' })
-  @IsOptional()
-  @IsString()
-  @Matches(LOGICAL_GUID_PATTERN, { message: 'logical_guid must be 1-200 characters without control characters' })
+  @LogicalGuidField('Only the events about this entity')
   logical_guid?: string;
 
-  @ApiPropertyOptional({ example: 'pos_generic' })
-  @IsOptional()
-  @IsString()
-  @Matches(CHANNEL_CODE_PATTERN, { message: 'channel_code must be 1-100 of A-Z a-z 0-9 _ . : -' })
+  @ChannelCodeField('Only the events of this channel')
   channel_code?: string;
 
-  @ApiPropertyOptional({ format: 'date-time', description: 'Only events received strictly after this time' })
-  @IsOptional()
-  @IsISO8601({ strict: true })
-  @Matches(ZONED_TIME_PATTERN, { message: 'after must carry a time zone (Z or +hh:mm)' })
+  @ZonedTimeField('after', 'Only events received strictly after this time')
   after?: string;
 
-  @ApiPropertyOptional({ format: 'date-time', description: 'Only events received strictly before this time' })
-  @IsOptional()
-  @IsISO8601({ strict: true })
-  @Matches(ZONED_TIME_PATTERN, { message: 'before must carry a time zone (Z or +hh:mm)' })
+  @ZonedTimeField('before', 'Only events received strictly before this time')
   before?: string;
 }
 

@@ -4,7 +4,6 @@ import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
-  IsISO8601,
   IsObject,
   IsOptional,
   IsString,
@@ -13,14 +12,10 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { ErrorDetailDto, MutationRequestDto } from '@ipm/core';
+import { ChannelCodeField, LogicalGuidField, ZonedTimeField } from './fields';
 
 export const PUBLISH_MAX_EVENTS = 500;
 export const EVENT_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,100}$/;
-export const CHANNEL_CODE_PATTERN = /^[A-Za-z0-9_.:-]{1,100}$/;
-/** Any text without control characters (they have no place in an id, and PostgreSQL refuses NUL). */
-export const LOGICAL_GUID_PATTERN = /^[^\p{Cc}\p{Cs}]{1,200}$/u;
-/** A time zone is required: a bare local time means a different instant on every server. */
-export const ZONED_TIME_PATTERN = /(?:Z|[+-]\d{2}(?::?\d{2})?)$/i;
 
 export class PublishEventDto {
   @ApiProperty({ example: 'rfp.created', description: '`<service>.<action>` of a catalog type' })
@@ -52,22 +47,13 @@ export class PublishEventDto {
   @Matches(EVENT_ID_PATTERN, { message: 'event_id must be 1-100 of A-Z a-z 0-9 _ . : -' })
   event_id?: string;
 
-  @ApiPropertyOptional({ example: 'RFP-2026-0042', description: 'The entity the event is about' })
-  @IsOptional()
-  @IsString()
-  @Matches(LOGICAL_GUID_PATTERN, { message: 'logical_guid must be 1-200 characters without control characters' })
+  @LogicalGuidField('The entity the event is about')
   logical_guid?: string;
 
-  @ApiPropertyOptional({ example: 'pos_generic' })
-  @IsOptional()
-  @IsString()
-  @Matches(CHANNEL_CODE_PATTERN, { message: 'channel_code must be 1-100 of A-Z a-z 0-9 _ . : -' })
+  @ChannelCodeField('Where the event came from')
   channel_code?: string;
 
-  @ApiPropertyOptional({ format: 'date-time', description: 'When it happened (default: when it was received)' })
-  @IsOptional()
-  @IsISO8601({ strict: true })
-  @Matches(ZONED_TIME_PATTERN, { message: 'occurred_at must carry a time zone (Z or +hh:mm)' })
+  @ZonedTimeField('occurred_at', 'When it happened (default: when it was received)')
   occurred_at?: string;
 }
 
