@@ -73,6 +73,22 @@ describe('HTTP edges: every answer is the envelope', () => {
       .expect(400);
   });
 
+  it('a body nested deeper than 64 levels: 400, not a stack overflow', async () => {
+    let deep = '{}';
+    for (let i = 0; i < 5000; i++) deep = `{"a":${deep}}`;
+    const res = await api
+      .http()
+      .post('/ipm/apikey/create')
+      .set(bearer(jwt))
+      .set('x-orgcode', org)
+      .set('Idempotency-Key', 'deep-1')
+      .set('content-type', 'application/json')
+      .send(`{"name":"x","permissions":["manage_api_keys"],"extra":${deep}}`)
+      .expect(400);
+    expect(res.body).toEqual(envelope('POST /apikey/create'));
+    expect(res.body.error.message).toMatch(/nested deeper/);
+  });
+
   it('oversize body: 413 envelope', async () => {
     const res = await api
       .http()

@@ -7,6 +7,9 @@ import {
   createValidationPipe,
   EnvelopeExceptionFilter,
   EnvelopeInterceptor,
+  AppError,
+  jsonDepth,
+  MAX_JSON_DEPTH,
   loadConfig,
 } from '@ipm/core';
 import { ApiModule } from './api.module';
@@ -58,6 +61,17 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
     .addHook('onResponse', (req, reply, done) => {
       metrics.observe(req.method, req.routeOptions.url, reply.statusCode, reply.elapsedTime);
       done();
+    });
+  // Refuse absurdly nested bodies before validation, idempotency or a service recurses into them.
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('preValidation', (req, _reply, done) => {
+      done(
+        jsonDepth(req.body) > MAX_JSON_DEPTH
+          ? AppError.badRequest(`The body is nested deeper than ${MAX_JSON_DEPTH} levels`)
+          : undefined,
+      );
     });
   // The API speaks JSON only: anything else is a 415, not a string handed to validation.
   app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');

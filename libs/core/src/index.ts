@@ -19,3 +19,4 @@ export * from './idempotency/idempotency.interceptor';
 export * from './idempotency/idempotency.module';
 export * from './logger';
 export * from './crypto/secret-box';
+export * from './json-depth';
