@@ -1,5 +1,6 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import {
+  IsBoolean,
   IsIn,
   IsInt,
   IsOptional,
@@ -103,6 +104,20 @@ export class AppConfig {
   @Transform(trim)
   @IsString()
   WEBHOOK_TARGET_ALLOWLIST = '';
+
+  /** Refuse plain-http webhook endpoints. */
+  @Transform(({ value }: { value: unknown }) =>
+    value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value,
+  )
+  @IsBoolean({ message: 'WEBHOOK_REQUIRE_HTTPS must be true or false' })
+  WEBHOOK_REQUIRE_HTTPS = false;
+
+  /** Webhooks one tenant may have (not counting deleted ones); one more is a 422. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  WEBHOOK_MAX_PER_TENANT = 1000;
 
   @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
