@@ -1,8 +1,7 @@
 import autocannon from 'autocannon';
-import IORedis from 'ioredis';
-import { Client } from 'pg';
 import { loadConfig } from '../libs/core/src/config/config.schema';
 import { Figure, fmt, line, section, verdict } from './report';
+import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { API_MAIN, freePort, ROOT, runCli, Server } from './processes';
 
 export interface HttpBenchOptions {
@@ -50,35 +49,6 @@ function benchEnv(port: number): NodeJS.ProcessEnv {
     BUILD_ID: 'bench',
     LOG_LEVEL: 'warn',
   };
-}
-
-/** Drops the bench database (the CLI's `migrate` creates and migrates it again). */
-async function dropDatabase(databaseUrl: string): Promise<void> {
-  const url = new URL(databaseUrl);
-  const name = url.pathname.slice(1);
-  url.pathname = '/postgres';
-  const client = new Client({ connectionString: url.toString() });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-}
-
-/** Deletes the bench's BullMQ keys. */
-async function deleteQueueKeys(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new IORedis(redisUrl);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
 }
 
 type Load = Omit<autocannon.Options, 'connections' | 'duration'>;
@@ -229,7 +199,7 @@ export async function runHttpBenchmarks(options: HttpBenchOptions): Promise<Figu
   } finally {
     await api.stop();
     await dropDatabase(databaseUrl);
-    await deleteQueueKeys(loadConfig(env).REDIS_URL, BENCH_QUEUE_PREFIX);
+    await deleteKeysWithPrefix(loadConfig(env).REDIS_URL, BENCH_QUEUE_PREFIX);
   }
   return results;
 }

@@ -1,8 +1,8 @@
 import autocannon from 'autocannon';
-import IORedis from 'ioredis';
 import { Client } from 'pg';
 import { loadConfig } from '../libs/core/src/config/config.schema';
 import { Figure, fmt, line, section, verdict } from './report';
+import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { API_MAIN, freePort, runCli, Server } from './processes';
 
 export interface PublishBenchOptions {
@@ -47,27 +47,6 @@ async function withClient<T>(databaseUrl: string, fn: (client: Client) => Promis
     return await fn(client);
   } finally {
     await client.end();
-  }
-}
-
-async function dropDatabase(databaseUrl: string): Promise<void> {
-  const url = new URL(databaseUrl);
-  const name = url.pathname.slice(1);
-  url.pathname = '/postgres';
-  await withClient(url.toString(), (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
-}
-
-async function deleteQueueKeys(redisUrl: string): Promise<void> {
-  const redis = new IORedis(redisUrl);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${QUEUE_PREFIX}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
   }
 }
 
@@ -220,7 +199,7 @@ export async function runPublishBenchmark(options: PublishBenchOptions): Promise
   } finally {
     await api.stop();
     await dropDatabase(databaseUrl);
-    await deleteQueueKeys(loadConfig(env).REDIS_URL);
+    await deleteKeysWithPrefix(loadConfig(env).REDIS_URL, QUEUE_PREFIX);
   }
 
   const failed = result.non2xx + result.errors + result.timeouts;
