@@ -217,6 +217,18 @@ describe('catalog routes', () => {
       });
     });
 
+    it('a deeply nested (but allowed) schema and specimen never cause a 500', async () => {
+      let schema: Record<string, unknown> = { type: 'string' };
+      let specimen: unknown = 'leaf';
+      for (let i = 0; i < 250; i++) {
+        schema = { type: 'object', properties: { n: schema }, required: ['n'] };
+        specimen = { n: specimen };
+      }
+      const res = await upsert({ service: 'deep', action: 'nested', description: 'deep', schema, specimen });
+      expect([200, 422]).toContain(res.status);
+      expect(res.body.success).toBe(res.status === 200);
+    });
+
     it('422 when the schema is not a JSON Schema, naming why', async () => {
       const res = await upsert({
         service: 'billing',

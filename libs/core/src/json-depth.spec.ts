@@ -12,6 +12,7 @@ describe('jsonDepth', () => {
     let deep: unknown = {};
     for (let i = 0; i < 200_000; i++) deep = { d: deep };
     expect(jsonDepth(deep)).toBe(MAX_JSON_DEPTH + 1);
+    expect(MAX_JSON_DEPTH).toBe(512);
     expect(jsonDepth(deep, 10)).toBe(11);
   });
 });

@@ -1,5 +1,9 @@
-/** Deepest nesting a request body may have: deeper bodies are refused before anything recurses into them. */
-export const MAX_JSON_DEPTH = 64;
+/**
+ * Deepest nesting a request body may have: deeper bodies are refused before anything recurses into
+ * them (validation, idempotency fingerprints). Routes may set tighter limits on parts of a body
+ * (event payloads: 64, rejected per item).
+ */
+export const MAX_JSON_DEPTH = 512;
 
 /**
  * The nesting depth of a parsed JSON value, computed without recursion (a hostile body must not
