@@ -20,3 +20,5 @@ export * from './idempotency/idempotency.module';
 export * from './logger';
 export * from './crypto/secret-box';
 export * from './json-depth';
+export * from './net/ssrf';
+export * from './net/safe-lookup';
