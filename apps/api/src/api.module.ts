@@ -6,6 +6,7 @@ import { CatalogApiModule } from '@ipm/catalog';
 import { HealthApiModule } from '@ipm/health';
 import { LifecycleApiModule } from '@ipm/lifecycle';
 import { EventsApiModule } from '@ipm/events';
+import { WebhooksApiModule } from '@ipm/webhooks';
 import { PersistenceModule } from '@ipm/persistence';
 import { QueuesModule } from '@ipm/queues';
 import { ApiMetrics, MetricsController } from './metrics';
@@ -24,6 +25,7 @@ import { StatController } from './stat.controller';
     LifecycleApiModule,
     EventsApiModule,
     CatalogApiModule,
+    WebhooksApiModule,
   ],
   controllers: [StatController, MetricsController],
   providers: [ApiMetrics],

@@ -7,6 +7,7 @@ import { AuditLogEntity } from '@ipm/audit/audit-log.entity';
 import { EventTypeEntity } from '@ipm/catalog/event-type.entity';
 import { EventEntity } from '@ipm/events/entities/event.entity';
 import { EventOutboxEntity } from '@ipm/events/entities/event-outbox.entity';
+import { WebhookEntity } from '@ipm/webhooks/entities/webhook.entity';
 import { dataSourceOptions } from '@ipm/persistence/data-source-options';
 
 /** Every entity, for `npm run migration:generate` (the apps load theirs with forFeature). */
@@ -17,6 +18,7 @@ export const ALL_ENTITIES = [
   EventTypeEntity,
   EventEntity,
   EventOutboxEntity,
+  WebhookEntity,
 ];
 
 export default new DataSource(dataSourceOptions(loadConfig(process.env), ALL_ENTITIES));

@@ -2,10 +2,12 @@ import type { MigrationInterface } from 'typeorm';
 import { Init1795430334500 } from './1795430334500-Init';
 import { Catalog1795432905127 } from './1795432905127-Catalog';
 import { Events1795433124599 } from './1795433124599-Events';
+import { Webhooks1795435359061 } from './1795435359061-Webhooks';
 
 /** Every migration, in order. Listed explicitly: a glob does not survive bundling. */
 export const MIGRATIONS: Array<new () => MigrationInterface> = [
   Init1795430334500,
   Catalog1795432905127,
   Events1795433124599,
+  Webhooks1795435359061,
 ];

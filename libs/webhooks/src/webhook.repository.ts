@@ -1,0 +1,170 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import type { EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
+import type { Cursor } from '@ipm/core';
+import type { WebhookStatus } from '@ipm/lifecycle/machines';
+import { fetchKeysetPage, KeysetOrder } from '@ipm/persistence';
+import { WebhookEntity } from './entities/webhook.entity';
+import { matchesFilters } from './event-filters';
+
+/** Whose webhooks a query may see: a tenant, narrowed to one app for app principals. */
+export interface WebhookScope {
+  orgcode: string;
+  /** Set for app principals (API keys bound to an app): only that app's webhooks exist for them. */
+  app_id: string | null;
+}
+
+export interface WebhookQuery {
+  status?: WebhookStatus;
+  /** Webhooks whose filters match this event type ({@link matchesFilters}). */
+  event_type?: string;
+  tag?: string;
+  app_id?: string;
+  order_by: 'created' | 'name';
+  direction: 'ASC' | 'DESC';
+}
+
+/** Rows read per round when a page is filtered in memory (event_type). */
+const SCAN_BATCH = 256;
+
+/**
+ * Every query on `webhooks`. Each method takes the tenant (a query without it does not compile)
+ * and sees live rows only: a deleted webhook is gone for the API and for deliveries alike.
+ */
+@Injectable()
+export class WebhookRepository {
+  constructor(@InjectRepository(WebhookEntity) private readonly repo: Repository<WebhookEntity>) {}
+
+  /**
+   * A live webhook visible to `scope`, or null (another tenant's or app's is null too). With a
+   * transaction's manager and `lock`, the row is locked FOR UPDATE until that transaction ends.
+   */
+  async findVisible(
+    scope: WebhookScope,
+    webhookId: string,
+    em?: EntityManager,
+    lock = false,
+  ): Promise<WebhookEntity | null> {
+    return (em ?? this.repo.manager).findOne(WebhookEntity, {
+      where: {
+        webhook_id: webhookId,
+        orgcode: scope.orgcode,
+        is_deleted: false,
+        ...(scope.app_id ? { app_id: scope.app_id } : {}),
+      },
+      ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}),
+    });
+  }
+
+  /**
+   * Takes the tenant's webhook-creation lock (held until `em`'s transaction ends) and counts its
+   * live webhooks, so that concurrent creates cannot pass the per-tenant limit together.
+   */
+  async lockTenantAndCount(em: EntityManager, orgcode: string): Promise<number> {
+    await em.query(`SELECT pg_advisory_xact_lock(hashtext('ipm.webhooks'), hashtext($1))`, [orgcode]);
+    const rows: Array<{ n: number }> = await em.query(
+      'SELECT count(*)::int AS n FROM webhooks WHERE orgcode = $1 AND is_deleted = false',
+      [orgcode],
+    );
+    return rows[0].n;
+  }
+
+  /** One keyset page of the scope's live webhooks, filtered and ordered as asked. */
+  async page(
+    scope: WebhookScope,
+    query: WebhookQuery,
+    cursor: Cursor | undefined,
+    limit: number,
+  ): Promise<{ rows: WebhookEntity[]; next?: Cursor }> {
+    const order: KeysetOrder<WebhookEntity> =
+      query.order_by === 'name'
+        ? { columns: ['w.name', 'w.webhook_id'], direction: query.direction, cursorOf: (r) => [r.name, r.webhook_id] }
+        : { columns: ['w.webhook_id'], direction: query.direction, cursorOf: (r) => [r.webhook_id] };
+    const base = (): SelectQueryBuilder<WebhookEntity> => {
+      const qb = this.live(scope);
+      if (query.app_id) qb.andWhere('w.app_id = :filter_app', { filter_app: query.app_id });
+      if (query.status) qb.andWhere('w.status = :status', { status: query.status });
+      if (query.tag) qb.andWhere('w.tags @> ARRAY[:tag]::text[]', { tag: query.tag });
+      if (query.event_type) this.prefilter(qb, query.event_type);
+      return qb;
+    };
+    const eventType = query.event_type;
+    if (eventType === undefined) return fetchKeysetPage(base(), order, cursor, limit);
+    return filteredKeysetPage(base, order, cursor, limit, (w) => matchesFilters(w.event_filters, eventType));
+  }
+
+  /**
+   * For the fan-out: the tenant's live, active webhooks that receive `eventType`, in webhook_id
+   * order after `after` (keyset), at most `limit`; `next` is set when more may follow.
+   * `app_id` narrows to one application's webhooks when given.
+   */
+  async activeSubscribers(
+    orgcode: string,
+    eventType: string,
+    options: { limit: number; after?: string; app_id?: string | null },
+  ): Promise<{ rows: WebhookEntity[]; next?: string }> {
+    const order: KeysetOrder<WebhookEntity> = {
+      columns: ['w.webhook_id'],
+      direction: 'ASC',
+      cursorOf: (r) => [r.webhook_id],
+    };
+    const base = (): SelectQueryBuilder<WebhookEntity> =>
+      this.prefilter(
+        this.live({ orgcode, app_id: options.app_id ?? null }).andWhere('w.status = :status', { status: 'active' }),
+        eventType,
+      );
+    const { rows, next } = await filteredKeysetPage(
+      base,
+      order,
+      options.after === undefined ? undefined : [options.after],
+      options.limit,
+      (w) => matchesFilters(w.event_filters, eventType),
+    );
+    return { rows, next: next === undefined ? undefined : String(next[0]) };
+  }
+
+  private live(scope: WebhookScope): SelectQueryBuilder<WebhookEntity> {
+    const qb = this.repo
+      .createQueryBuilder('w')
+      .where('w.orgcode = :orgcode', { orgcode: scope.orgcode })
+      .andWhere('w.is_deleted = false');
+    if (scope.app_id) qb.andWhere('w.app_id = :scope_app', { scope_app: scope.app_id });
+    return qb;
+  }
+
+  /**
+   * A coarse SQL narrowing for `eventType` (no filters, or one naming its service); the exact
+   * decision is matchesFilters', in memory, so that there is one matcher.
+   */
+  private prefilter(qb: SelectQueryBuilder<WebhookEntity>, eventType: string): SelectQueryBuilder<WebhookEntity> {
+    const service = eventType.slice(0, Math.max(0, eventType.indexOf('.')));
+    return qb.andWhere(`(w.event_filters = '[]'::jsonb OR w.event_filters @> CAST(:service_filter AS jsonb))`, {
+      service_filter: JSON.stringify([{ service }]),
+    });
+  }
+}
+
+/**
+ * A keyset page of the rows that `keep` accepts: reads batches in order until `limit` rows are
+ * kept and one more exists (then `next` is the cursor of the last row kept) or the rows run out.
+ */
+async function filteredKeysetPage<T extends WebhookEntity>(
+  makeQuery: () => SelectQueryBuilder<T>,
+  order: KeysetOrder<T>,
+  cursor: Cursor | undefined,
+  limit: number,
+  keep: (row: T) => boolean,
+): Promise<{ rows: T[]; next?: Cursor }> {
+  const kept: T[] = [];
+  let after = cursor;
+  for (;;) {
+    const { rows, next } = await fetchKeysetPage(makeQuery(), order, after, Math.max(SCAN_BATCH, limit + 1));
+    for (const row of rows) {
+      if (!keep(row)) continue;
+      if (kept.length === limit) return { rows: kept, next: order.cursorOf(kept[kept.length - 1]) };
+      kept.push(row);
+    }
+    if (!next) return { rows: kept };
+    after = next;
+  }
+}

@@ -1,0 +1,23 @@
+import { Module, Provider } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AppConfig } from '@ipm/core';
+import { EndpointUrlGuard } from '@ipm/core';
+import { WebhookEntity } from './entities/webhook.entity';
+import { WebhookRepository } from './webhook.repository';
+import { WebhookSecrets } from './webhook-secrets';
+
+/** The endpoint URL guard from config: the operator allowlist (CIDRs) and WEBHOOK_REQUIRE_HTTPS. */
+export const endpointUrlGuardProvider: Provider = {
+  provide: EndpointUrlGuard,
+  inject: [AppConfig],
+  useFactory: (config: AppConfig) =>
+    new EndpointUrlGuard({ allowlist: config.allowlist, requireHttps: config.WEBHOOK_REQUIRE_HTTPS }),
+};
+
+/** Webhooks' storage, secrets and URL guard, for the api routes and the delivery engine alike. */
+@Module({
+  imports: [TypeOrmModule.forFeature([WebhookEntity])],
+  providers: [WebhookRepository, WebhookSecrets, endpointUrlGuardProvider],
+  exports: [WebhookRepository, WebhookSecrets, EndpointUrlGuard],
+})
+export class WebhooksModule {}

@@ -1,0 +1,473 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import {
+  AppConfig,
+  AppError,
+  EndpointUrlGuard,
+  ErrorDetail,
+  formatRevision,
+  IdPrefix,
+  MutationRequestDto,
+  newId,
+  Page,
+  PageTokens,
+  requireRevision,
+  revisionMismatch,
+  stableStringify,
+} from '@ipm/core';
+import type { Caller } from '@ipm/auth/principal';
+import { AuditService } from '@ipm/audit/audit.service';
+import { CatalogRegistry } from '@ipm/catalog/catalog.registry';
+import { PlatformEvents } from '@ipm/events/platform-events.service';
+import { initialState, transition } from '@ipm/lifecycle/lifecycle';
+import { WebhookMachine, type WebhookStatus } from '@ipm/lifecycle/machines';
+import {
+  GRACE_DEFAULT_SECONDS,
+  RETRY_DEFAULTS,
+  RetryPolicyRequestDto,
+  WebhookCreatedDto,
+  WebhookCreateRequestDto,
+  WebhookDeletedDto,
+  WebhookDeleteRequestDto,
+  WebhookDto,
+  WebhookGetRequestDto,
+  WebhookListRequestDto,
+  WebhookResultDto,
+  WebhookRotatedDto,
+  WebhookSecretRotateRequestDto,
+  WebhookStatusSetRequestDto,
+  WebhookUpdateRequestDto,
+} from './dto/webhook.dto';
+import { EventFilter, RetryPolicy, SIGNING_ALGORITHM, WebhookEntity } from './entities/webhook.entity';
+import { normalizeFilters, unknownFilterDetails, unknownFiltersError } from './event-filters';
+import { WebhookRepository } from './webhook.repository';
+import { WebhookSecrets } from './webhook-secrets';
+
+export const WEBHOOK_LIMIT_REACHED = 'webhook_limit_reached';
+const TARGET_TYPE = 'webhook';
+
+/** The fields an update may change, in the order `changed` lists them. */
+const UPDATABLE = [
+  'name',
+  'description',
+  'endpoint_url',
+  'event_filters',
+  'headers',
+  'tags',
+  'retry_policy',
+  'timeout_ms',
+] as const;
+type Updatable = (typeof UPDATABLE)[number];
+/** Only these may be sent as null (on update: cleared). */
+const NULLABLE: readonly string[] = ['name', 'description'];
+
+/** Webhook subscriptions: every change in one transaction with its audit row and its platform event. */
+@Injectable()
+export class WebhooksService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly webhooks: WebhookRepository,
+    private readonly secrets: WebhookSecrets,
+    private readonly urlGuard: EndpointUrlGuard,
+    private readonly catalog: CatalogRegistry,
+    private readonly audit: AuditService,
+    private readonly events: PlatformEvents,
+    private readonly pages: PageTokens,
+    private readonly config: AppConfig,
+  ) {}
+
+  async create(caller: Caller, request: WebhookCreateRequestDto): Promise<WebhookCreatedDto> {
+    refuseNulls(request, [...UPDATABLE, 'app_id']);
+    if (caller.app_id && request.app_id && request.app_id !== caller.app_id) {
+      throw AppError.forbidden('An application principal can only create webhooks for its own app_id');
+    }
+    // Outside the transaction: DNS may take a while, and no lock should wait on it.
+    const url = await this.urlGuard.check(request.endpoint_url);
+    const filters = await this.checkFilters(caller.orgcode, request.event_filters ?? []);
+    const now = new Date();
+    const webhook_id = newId(IdPrefix.Webhook, now.getTime());
+    const issued = this.secrets.issue(webhook_id);
+    const entity: WebhookEntity = {
+      webhook_id,
+      orgcode: caller.orgcode,
+      app_id: caller.app_id ?? request.app_id ?? null,
+      name: request.name ?? '',
+      description: request.description ?? null,
+      endpoint_url: url.href,
+      status: initialState(WebhookMachine),
+      event_filters: filters,
+      headers: { ...request.headers },
+      retry_policy: retryPolicy(RETRY_DEFAULTS, request.retry_policy, request.timeout_ms),
+      signing_algorithm: SIGNING_ALGORITHM,
+      secret_sealed: issued.sealed,
+      secret_key_id: issued.key_id,
+      secret_last4: issued.last4,
+      secret_fingerprint: issued.fingerprint,
+      previous_secret_sealed: null,
+      previous_secret_expires_at: null,
+      tags: [...(request.tags ?? [])],
+      consecutive_failures: 0,
+      paused_at: null,
+      last_delivery_at: null,
+      last_delivery_status: null,
+      created_at: now,
+      created_by: caller.actor_id,
+      updated_at: now,
+      updated_by: caller.actor_id,
+      revision: 1,
+      is_deleted: false,
+      deleted_at: null,
+      deleted_by: null,
+    };
+    await this.dataSource.transaction(async (em) => {
+      const live = await this.webhooks.lockTenantAndCount(em, caller.orgcode);
+      if (live >= this.config.WEBHOOK_MAX_PER_TENANT) {
+        const message = `This organization has reached its limit of ${this.config.WEBHOOK_MAX_PER_TENANT} webhooks; delete one first`;
+        throw AppError.unprocessable(
+          message,
+          [{ message, limit: this.config.WEBHOOK_MAX_PER_TENANT }],
+          WEBHOOK_LIMIT_REACHED,
+        );
+      }
+      await em.insert(WebhookEntity, entity);
+      await this.record(em, caller, request, 'webhook.create', entity, {
+        changed: UPDATABLE.filter((f) => request[f] !== undefined),
+        app_id: entity.app_id,
+        secret_fingerprint: entity.secret_fingerprint,
+      });
+      await this.emit(em, caller, 'webhook.created', entity, summary(entity));
+    });
+    return { ...toWebhookDto(entity), secret: issued.secret };
+  }
+
+  async get(caller: Caller, request: WebhookGetRequestDto): Promise<WebhookResultDto> {
+    return { webhook: toWebhookDto(await this.require(caller, request.webhook_id)) };
+  }
+
+  async list(caller: Caller, request: WebhookListRequestDto): Promise<Page<WebhookDto>> {
+    const orderBy = request.order_by ?? 'created';
+    const direction = (request.order ?? (orderBy === 'name' ? 'asc' : 'desc')) === 'asc' ? 'ASC' : 'DESC';
+    const filters = {
+      status: request.status,
+      event_type: request.event_type,
+      tag: request.tag,
+      app_id: request.app_id,
+      order_by: orderBy,
+      direction,
+      app: caller.app_id,
+    };
+    const scope = { orgcode: caller.orgcode, resource: 'webhook.list', filters };
+    const { limit, cursor } = this.pages.read(request, scope);
+    // An app principal asking for another app's webhooks: there are none it may see.
+    if (caller.app_id && request.app_id && request.app_id !== caller.app_id) return { items: [] };
+    const { rows, next } = await this.webhooks.page(
+      caller,
+      {
+        status: request.status,
+        event_type: request.event_type,
+        tag: request.tag,
+        app_id: request.app_id,
+        order_by: orderBy,
+        direction,
+      },
+      cursor,
+      limit,
+    );
+    return { items: rows.map(toWebhookDto), next_token: this.pages.write(scope, next) };
+  }
+
+  async update(caller: Caller, request: WebhookUpdateRequestDto): Promise<WebhookResultDto> {
+    const expected = requireRevision(request.expected_revision);
+    refuseNulls(
+      request,
+      UPDATABLE.filter((f) => !NULLABLE.includes(f)),
+    );
+    const given = UPDATABLE.filter((f) => request[f] !== undefined);
+    if (!given.length) {
+      throw AppError.badRequest(`Nothing to update: give at least one of ${UPDATABLE.join(', ')}`);
+    }
+    const url = request.endpoint_url === undefined ? undefined : (await this.urlGuard.check(request.endpoint_url)).href;
+    const filters =
+      request.event_filters === undefined ? undefined : await this.checkFilters(caller.orgcode, request.event_filters);
+
+    return this.dataSource.transaction(async (em) => {
+      const row = await this.requireLocked(em, caller, request.webhook_id);
+      if (row.revision !== expected) throw revisionMismatch(expected, row.revision);
+      const next: Pick<WebhookEntity, Exclude<Updatable, 'timeout_ms'>> = {
+        name: request.name === undefined ? row.name : (request.name ?? ''),
+        description: request.description === undefined ? row.description : request.description,
+        endpoint_url: url ?? row.endpoint_url,
+        event_filters: filters ?? row.event_filters,
+        headers: request.headers === undefined ? row.headers : { ...request.headers },
+        tags: request.tags === undefined ? row.tags : [...request.tags],
+        retry_policy: retryPolicy(row.retry_policy, request.retry_policy, request.timeout_ms),
+      };
+      const changed = (Object.keys(next) as Array<keyof typeof next>).filter(
+        (k) => stableStringify(next[k]) !== stableStringify(row[k]),
+      );
+      if (!changed.length) return { webhook: toWebhookDto(row) }; // nothing differs: no new revision
+      const updated: WebhookEntity = {
+        ...row,
+        ...next,
+        revision: row.revision + 1,
+        updated_at: new Date(),
+        updated_by: caller.actor_id,
+      };
+      await em.update(
+        WebhookEntity,
+        { webhook_id: row.webhook_id },
+        {
+          ...next,
+          revision: updated.revision,
+          updated_at: updated.updated_at,
+          updated_by: updated.updated_by,
+        },
+      );
+      await this.record(em, caller, request, 'webhook.update', updated, { changed });
+      await this.emit(em, caller, 'webhook.updated', updated, { ...summary(updated), changed });
+      return { webhook: toWebhookDto(updated) };
+    });
+  }
+
+  async setStatus(caller: Caller, request: WebhookStatusSetRequestDto): Promise<WebhookResultDto> {
+    const expected = requireRevision(request.expected_revision);
+    return this.dataSource.transaction(async (em) => {
+      const row = await this.requireLocked(em, caller, request.webhook_id);
+      if (row.revision !== expected) throw revisionMismatch(expected, row.revision);
+      const from = row.status;
+      const to = transition(WebhookMachine, from, request.status);
+      const now = new Date();
+      const updated: WebhookEntity = {
+        ...row,
+        status: to,
+        paused_at: to === 'paused' ? now : null,
+        // A resumed or re-enabled endpoint starts with a clean slate for auto-pause.
+        consecutive_failures: to === 'active' ? 0 : row.consecutive_failures,
+        revision: row.revision + 1,
+        updated_at: now,
+        updated_by: caller.actor_id,
+      };
+      await em.update(
+        WebhookEntity,
+        { webhook_id: row.webhook_id },
+        {
+          status: updated.status,
+          paused_at: updated.paused_at,
+          consecutive_failures: updated.consecutive_failures,
+          revision: updated.revision,
+          updated_at: updated.updated_at,
+          updated_by: updated.updated_by,
+        },
+      );
+      await this.record(em, caller, request, 'webhook.status_set', updated, { from, to });
+      const reason = request.reason ?? null;
+      await this.emit(em, caller, 'webhook.status_changed', updated, { ...summary(updated), from, to, reason });
+      // The specific event too, so that subscribers of ipm.webhook.paused see manual pauses as well.
+      await this.emitStatusEvent(em, caller, updated, to, reason);
+      return { webhook: toWebhookDto(updated) };
+    });
+  }
+
+  async delete(caller: Caller, request: WebhookDeleteRequestDto): Promise<WebhookDeletedDto> {
+    const expected = request.expected_revision === undefined ? undefined : requireRevision(request.expected_revision);
+    return this.dataSource.transaction(async (em) => {
+      const row = await this.requireLocked(em, caller, request.webhook_id);
+      if (expected !== undefined && row.revision !== expected) throw revisionMismatch(expected, row.revision);
+      const now = new Date();
+      const patch = {
+        is_deleted: true,
+        deleted_at: now,
+        deleted_by: caller.actor_id,
+        revision: row.revision + 1,
+        updated_at: now,
+        updated_by: caller.actor_id,
+      };
+      await em.update(WebhookEntity, { webhook_id: row.webhook_id }, patch);
+      const deleted = { ...row, ...patch };
+      await this.record(em, caller, request, 'webhook.delete', deleted, { status: row.status });
+      await this.emit(em, caller, 'webhook.deleted', deleted, {
+        webhook_id: row.webhook_id,
+        deleted_at: now.toISOString(),
+      });
+      return { webhook_id: row.webhook_id, deleted_at: now.toISOString() };
+    });
+  }
+
+  async rotateSecret(caller: Caller, request: WebhookSecretRotateRequestDto): Promise<WebhookRotatedDto> {
+    const expected = request.expected_revision === undefined ? undefined : requireRevision(request.expected_revision);
+    const grace = request.grace_period_seconds ?? GRACE_DEFAULT_SECONDS;
+    return this.dataSource.transaction(async (em) => {
+      const row = await this.requireLocked(em, caller, request.webhook_id);
+      if (expected !== undefined && row.revision !== expected) throw revisionMismatch(expected, row.revision);
+      const now = new Date();
+      const issued = this.secrets.issue(row.webhook_id);
+      // One previous secret at a time: a rotation during a grace period ends the older one's.
+      const previousUntil = new Date(now.getTime() + grace * 1000);
+      const patch = {
+        secret_sealed: issued.sealed,
+        secret_key_id: issued.key_id,
+        secret_last4: issued.last4,
+        secret_fingerprint: issued.fingerprint,
+        previous_secret_sealed: grace > 0 ? row.secret_sealed : null,
+        previous_secret_expires_at: grace > 0 ? previousUntil : null,
+        revision: row.revision + 1,
+        updated_at: now,
+        updated_by: caller.actor_id,
+      };
+      await em.update(WebhookEntity, { webhook_id: row.webhook_id }, patch);
+      const updated: WebhookEntity = { ...row, ...patch };
+      await this.record(em, caller, request, 'webhook.secret_rotate', updated, {
+        secret_fingerprint: issued.fingerprint,
+        previous_secret_fingerprint: row.secret_fingerprint,
+        grace_period_seconds: grace,
+        previous_valid_until: previousUntil.toISOString(),
+      });
+      await this.emit(em, caller, 'webhook.secret_rotated', updated, {
+        webhook_id: row.webhook_id,
+        secret_last4: issued.last4,
+        previous_valid_until: previousUntil.toISOString(),
+      });
+      return { webhook: toWebhookDto(updated), secret: issued.secret };
+    });
+  }
+
+  private async require(caller: Caller, webhookId: string): Promise<WebhookEntity> {
+    const row = await this.webhooks.findVisible(caller, webhookId);
+    if (!row) throw AppError.notFound('Webhook');
+    return row;
+  }
+
+  private async requireLocked(em: EntityManager, caller: Caller, webhookId: string): Promise<WebhookEntity> {
+    const row = await this.webhooks.findVisible(caller, webhookId, em, true);
+    if (!row) throw AppError.notFound('Webhook');
+    return row;
+  }
+
+  /** The stored filters, or a 422 naming each service or type the tenant's catalog does not know. */
+  private async checkFilters(orgcode: string, filters: readonly EventFilter[]): Promise<EventFilter[]> {
+    const normalized = normalizeFilters(filters);
+    if (!normalized.length) return normalized;
+    const details = unknownFilterDetails(normalized, await this.catalog.list(orgcode));
+    if (details.length) throw unknownFiltersError(details);
+    return normalized;
+  }
+
+  /** The audit row: never the secret, never header values (only field names and non-secret facts). */
+  private record(
+    em: EntityManager,
+    caller: Caller,
+    request: MutationRequestDto,
+    action: string,
+    webhook: WebhookEntity,
+    metadata: Record<string, unknown>,
+  ): Promise<string> {
+    return this.audit.record(em, caller, request, {
+      action,
+      target_type: TARGET_TYPE,
+      target_id: webhook.webhook_id,
+      metadata: { ...metadata, revision: formatRevision(webhook.revision) },
+    });
+  }
+
+  private emit(
+    em: EntityManager,
+    caller: Caller,
+    action: string,
+    webhook: WebhookEntity,
+    payload: object,
+  ): Promise<string> {
+    return this.events.emit(em, caller, action, payload, { logical_guid: webhook.webhook_id });
+  }
+
+  private async emitStatusEvent(
+    em: EntityManager,
+    caller: Caller,
+    webhook: WebhookEntity,
+    to: WebhookStatus,
+    reason: string | null,
+  ): Promise<void> {
+    if (to === 'paused') {
+      await this.emit(em, caller, 'webhook.paused', webhook, {
+        ...summary(webhook),
+        reason,
+        consecutive_failures: webhook.consecutive_failures,
+      });
+    } else if (to === 'disabled') {
+      await this.emit(em, caller, 'webhook.disabled', webhook, { ...summary(webhook), reason });
+    } else {
+      await this.emit(em, caller, 'webhook.enabled', webhook, summary(webhook));
+    }
+  }
+}
+
+/** The fields most webhook events carry. */
+function summary(w: WebhookEntity): {
+  webhook_id: string;
+  name: string | null;
+  endpoint_url: string;
+  status: WebhookStatus;
+  revision: string;
+} {
+  return {
+    webhook_id: w.webhook_id,
+    name: w.name || null,
+    endpoint_url: w.endpoint_url,
+    status: w.status,
+    revision: formatRevision(w.revision),
+  };
+}
+
+/** `base` with the request's retry_policy fields and the `timeout_ms` shorthand applied. */
+export function retryPolicy(
+  base: RetryPolicy,
+  requested: RetryPolicyRequestDto | undefined,
+  timeoutMs: number | undefined,
+): RetryPolicy {
+  if (timeoutMs !== undefined && requested?.timeout_ms !== undefined && requested.timeout_ms !== timeoutMs) {
+    throw AppError.badRequest('timeout_ms and retry_policy.timeout_ms disagree: give one', 'timeout_ms');
+  }
+  return {
+    max_attempts: requested?.max_attempts ?? base.max_attempts,
+    backoff: requested?.backoff ?? base.backoff,
+    timeout_ms: timeoutMs ?? requested?.timeout_ms ?? base.timeout_ms,
+  };
+}
+
+/** A 400 naming each of `fields` that was sent as null (IsOptional lets null through). */
+function refuseNulls(request: object, fields: readonly string[]): void {
+  const body = request as Record<string, unknown>;
+  const details: ErrorDetail[] = fields
+    .filter((f) => body[f] === null)
+    .map((field) => ({ field, message: `${field} cannot be null` }));
+  if (details.length) throw AppError.validation(details);
+}
+
+export function toWebhookDto(w: WebhookEntity): WebhookDto {
+  return {
+    webhook_id: w.webhook_id,
+    orgcode: w.orgcode,
+    app_id: w.app_id,
+    name: w.name || null,
+    description: w.description,
+    endpoint_url: w.endpoint_url,
+    status: w.status,
+    event_filters: w.event_filters,
+    headers: w.headers,
+    retry_policy: w.retry_policy,
+    signing_algorithm: w.signing_algorithm,
+    secret_last4: w.secret_last4,
+    secret_fingerprint: w.secret_fingerprint,
+    previous_secret_expires_at: w.previous_secret_expires_at?.toISOString() ?? null,
+    tags: w.tags,
+    consecutive_failures: w.consecutive_failures,
+    paused_at: w.paused_at?.toISOString() ?? null,
+    last_delivery_at: w.last_delivery_at?.toISOString() ?? null,
+    last_delivery_status: w.last_delivery_status,
+    created_at: w.created_at.toISOString(),
+    created_by: w.created_by,
+    updated_at: w.updated_at.toISOString(),
+    updated_by: w.updated_by,
+    revision: formatRevision(w.revision),
+  };
+}
