@@ -148,14 +148,14 @@ export class WebhookRepository {
  * A keyset page of the rows that `keep` accepts: reads batches in order until `limit` rows are
  * kept and one more exists (then `next` is the cursor of the last row kept) or the rows run out.
  */
-async function filteredKeysetPage<T extends WebhookEntity>(
-  makeQuery: () => SelectQueryBuilder<T>,
-  order: KeysetOrder<T>,
+async function filteredKeysetPage(
+  makeQuery: () => SelectQueryBuilder<WebhookEntity>,
+  order: KeysetOrder<WebhookEntity>,
   cursor: Cursor | undefined,
   limit: number,
-  keep: (row: T) => boolean,
-): Promise<{ rows: T[]; next?: Cursor }> {
-  const kept: T[] = [];
+  keep: (row: WebhookEntity) => boolean,
+): Promise<{ rows: WebhookEntity[]; next?: Cursor }> {
+  const kept: WebhookEntity[] = [];
   let after = cursor;
   for (;;) {
     const { rows, next } = await fetchKeysetPage(makeQuery(), order, after, Math.max(SCAN_BATCH, limit + 1));
