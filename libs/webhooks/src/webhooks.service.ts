@@ -41,7 +41,7 @@ import {
 } from './dto/webhook.dto';
 import { EventFilter, RetryPolicy, SIGNING_ALGORITHM, WebhookEntity } from './entities/webhook.entity';
 import { normalizeFilters, unknownFilterDetails, unknownFiltersError } from './event-filters';
-import { WebhookRepository } from './webhook.repository';
+import { WebhookQuery, WebhookRepository } from './webhook.repository';
 import { WebhookSecrets } from './webhook-secrets';
 
 export const WEBHOOK_LIMIT_REACHED = 'webhook_limit_reached';
@@ -147,33 +147,19 @@ export class WebhooksService {
 
   async list(caller: Caller, request: WebhookListRequestDto): Promise<Page<WebhookDto>> {
     const orderBy = request.order_by ?? 'created';
-    const direction = (request.order ?? (orderBy === 'name' ? 'asc' : 'desc')) === 'asc' ? 'ASC' : 'DESC';
-    const filters = {
+    const query: WebhookQuery = {
       status: request.status,
       event_type: request.event_type,
       tag: request.tag,
       app_id: request.app_id,
       order_by: orderBy,
-      direction,
-      app: caller.app_id,
+      direction: (request.order ?? (orderBy === 'name' ? 'asc' : 'desc')) === 'asc' ? 'ASC' : 'DESC',
     };
-    const scope = { orgcode: caller.orgcode, resource: 'webhook.list', filters };
+    const scope = { orgcode: caller.orgcode, resource: 'webhook.list', filters: { ...query, app: caller.app_id } };
     const { limit, cursor } = this.pages.read(request, scope);
     // An app principal asking for another app's webhooks: there are none it may see.
     if (caller.app_id && request.app_id && request.app_id !== caller.app_id) return { items: [] };
-    const { rows, next } = await this.webhooks.page(
-      caller,
-      {
-        status: request.status,
-        event_type: request.event_type,
-        tag: request.tag,
-        app_id: request.app_id,
-        order_by: orderBy,
-        direction,
-      },
-      cursor,
-      limit,
-    );
+    const { rows, next } = await this.webhooks.page(caller, query, cursor, limit);
     return { items: rows.map(toWebhookDto), next_token: this.pages.write(scope, next) };
   }
 
@@ -192,7 +178,7 @@ export class WebhooksService {
       request.event_filters === undefined ? undefined : await this.checkFilters(caller.orgcode, request.event_filters);
 
     return this.dataSource.transaction(async (em) => {
-      const row = await this.requireLocked(em, caller, request.webhook_id);
+      const row = await this.require(caller, request.webhook_id, em);
       if (row.revision !== expected) throw revisionMismatch(expected, row.revision);
       const next: Pick<WebhookEntity, Exclude<Updatable, 'timeout_ms'>> = {
         name: request.name === undefined ? row.name : (request.name ?? ''),
@@ -233,7 +219,7 @@ export class WebhooksService {
   async setStatus(caller: Caller, request: WebhookStatusSetRequestDto): Promise<WebhookResultDto> {
     const expected = requireRevision(request.expected_revision);
     return this.dataSource.transaction(async (em) => {
-      const row = await this.requireLocked(em, caller, request.webhook_id);
+      const row = await this.require(caller, request.webhook_id, em);
       if (row.revision !== expected) throw revisionMismatch(expected, row.revision);
       const from = row.status;
       const to = transition(WebhookMachine, from, request.status);
@@ -272,7 +258,7 @@ export class WebhooksService {
   async delete(caller: Caller, request: WebhookDeleteRequestDto): Promise<WebhookDeletedDto> {
     const expected = request.expected_revision === undefined ? undefined : requireRevision(request.expected_revision);
     return this.dataSource.transaction(async (em) => {
-      const row = await this.requireLocked(em, caller, request.webhook_id);
+      const row = await this.require(caller, request.webhook_id, em);
       if (expected !== undefined && row.revision !== expected) throw revisionMismatch(expected, row.revision);
       const now = new Date();
       const patch = {
@@ -298,7 +284,7 @@ export class WebhooksService {
     const expected = request.expected_revision === undefined ? undefined : requireRevision(request.expected_revision);
     const grace = request.grace_period_seconds ?? GRACE_DEFAULT_SECONDS;
     return this.dataSource.transaction(async (em) => {
-      const row = await this.requireLocked(em, caller, request.webhook_id);
+      const row = await this.require(caller, request.webhook_id, em);
       if (expected !== undefined && row.revision !== expected) throw revisionMismatch(expected, row.revision);
       const now = new Date();
       const issued = this.secrets.issue(row.webhook_id);
@@ -332,14 +318,9 @@ export class WebhooksService {
     });
   }
 
-  private async require(caller: Caller, webhookId: string): Promise<WebhookEntity> {
-    const row = await this.webhooks.findVisible(caller, webhookId);
-    if (!row) throw AppError.notFound('Webhook');
-    return row;
-  }
-
-  private async requireLocked(em: EntityManager, caller: Caller, webhookId: string): Promise<WebhookEntity> {
-    const row = await this.webhooks.findVisible(caller, webhookId, em, true);
+  /** The caller's live webhook (locked FOR UPDATE when read with a transaction's manager), or a 404. */
+  private async require(caller: Caller, webhookId: string, em?: EntityManager): Promise<WebhookEntity> {
+    const row = await this.webhooks.findVisible(caller, webhookId, em, em !== undefined);
     if (!row) throw AppError.notFound('Webhook');
     return row;
   }
