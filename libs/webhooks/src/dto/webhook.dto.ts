@@ -110,6 +110,7 @@ export class RetryPolicyRequestDto {
 /** The fields create and update share; on update each is optional and only what is given changes. */
 class WebhookFieldsDto extends MutationRequestDto {
   @ApiPropertyOptional({
+    type: String,
     example: 'Orders to ERP',
     maxLength: 200,
     nullable: true,
@@ -121,6 +122,7 @@ class WebhookFieldsDto extends MutationRequestDto {
   name?: string | null;
 
   @ApiPropertyOptional({
+    type: String,
     example: 'Pushes every RFP change to the ERP',
     maxLength: 1000,
     nullable: true,
