@@ -1,4 +1,4 @@
-// `npm run bench [-- http|micro|publish]`: prints each figure and the raw limit it is compared with, one
+// `npm run bench [-- http|micro|publish|webhooks]`: prints each figure and the raw limit it is compared with, one
 // PASS/FAIL line per figure, and exits 1 if any figure fails. Benchmarks never run inside jest.
 // Environment: BENCH_CONNECTIONS (default 50), BENCH_DURATION seconds (default 5), BENCH_PUBLISH_CLIENTS
 // (default 4, the concurrent publishers of `publish`), and the api's own
@@ -8,6 +8,7 @@ import { statSync } from 'node:fs';
 import { runHttpBenchmarks } from './http.bench';
 import { runMicroBenchmarks } from './micro.bench';
 import { runPublishBenchmark } from './publish.bench';
+import { runWebhooksBenchmark } from './webhooks.bench';
 import { API_MAIN } from './processes';
 import { Figure, fmt, passes, section, verdict } from './report';
 
@@ -21,8 +22,8 @@ function positiveInt(name: string, fallback: number): number {
 
 async function main(): Promise<number> {
   const only = process.argv[2];
-  if (only !== undefined && only !== 'http' && only !== 'micro' && only !== 'publish') {
-    throw new Error(`usage: npm run bench [-- http|micro|publish], got "${only}"`);
+  if (only !== undefined && !['http', 'micro', 'publish', 'webhooks'].includes(only)) {
+    throw new Error(`usage: npm run bench [-- http|micro|publish|webhooks], got "${only}"`);
   }
   const connections = positiveInt('BENCH_CONNECTIONS', 50);
   const duration = positiveInt('BENCH_DURATION', 5);
@@ -40,6 +41,8 @@ async function main(): Promise<number> {
   if (only === undefined || only === 'publish') {
     figures.push(...(await runPublishBenchmark({ clients: positiveInt('BENCH_PUBLISH_CLIENTS', 4), duration })));
   }
+  if (only === undefined || only === 'webhooks')
+    figures.push(...(await runWebhooksBenchmark({ connections, duration })));
   if (only === undefined || only === 'micro') figures.push(...runMicroBenchmarks());
 
   const failed = figures.filter((f) => !passes(f));
