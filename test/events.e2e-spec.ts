@@ -22,6 +22,7 @@ interface CdcItem {
   occurred_at: string;
   received_at: string;
   sequence: string;
+  position: string;
 }
 
 const rfpCreated = (rfpId: string): Json => ({
@@ -113,8 +114,10 @@ describe('/event/publish and /cdc/list', () => {
         occurred_at: '2026-01-02T01:04:05.000Z',
         received_at: expect.any(String),
         sequence: expect.stringMatching(/^\d+$/),
+        position: expect.stringMatching(/^\d+\.\d+$/),
       },
     ]);
+    expect(items[0].position.split('.')[1]).toBe(items[0].sequence);
     const received = Date.parse(items[0].received_at);
     expect(Math.abs(received - Date.now())).toBeLessThan(60_000);
 
@@ -539,19 +542,25 @@ describe('/event/publish and /cdc/list', () => {
     expect(await ids({ after: middle, before: new Date(Date.now() + 60_000).toISOString() })).toHaveLength(2);
     expect(await ids({ before: '2000-01-01T00:00:00Z' })).toEqual([]);
 
-    // pages of 2, in arrival order, the token absent on the last page
+    // pages of 2, in feed order (position: transaction id, then sequence), the token absent on the last page
     const seen: string[] = [];
     let next: string | undefined;
     let pages = 0;
     do {
       const res = await cdc(jwt, org, next ? { limit: 2, next_token: next } : { limit: 2 }).expect(200);
-      seen.push(...(res.body.data.items as CdcItem[]).map((e) => e.sequence));
+      seen.push(...(res.body.data.items as CdcItem[]).map((e) => e.position));
       next = res.body.data.next_token as string | undefined;
       pages++;
     } while (next && pages < 10);
     expect(pages).toBe(3);
     expect(seen).toHaveLength(5);
-    expect([...seen].sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1))).toEqual(seen);
+    expect(new Set(seen).size).toBe(5);
+    const byPosition = (x: string, y: string): number => {
+      const [xt, xs] = x.split('.').map(BigInt);
+      const [yt, ys] = y.split('.').map(BigInt);
+      return xt !== yt ? (xt < yt ? -1 : 1) : xs < ys ? -1 : xs > ys ? 1 : 0;
+    };
+    expect([...seen].sort(byPosition)).toEqual(seen);
 
     // default page size is 8; limit is clamped
     await publish(jwt, org, {

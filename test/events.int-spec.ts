@@ -1,4 +1,4 @@
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import type { Caller } from '../libs/auth/src/principal';
 import { CatalogRegistry } from '../libs/catalog/src/catalog.registry';
 import { EventTypeEntity } from '../libs/catalog/src/event-type.entity';
@@ -68,6 +68,28 @@ describe('EventStore and PlatformEvents (PostgreSQL)', () => {
       [org],
     );
     expect(linked[0].n).toBe(3);
+  });
+
+  it('stamps every row with its transaction’s 64-bit id (pg_current_xact_id), the CDC feed’s first sort key', async () => {
+    const stamp = (em: EntityManager, ids: string[]) =>
+      em.query<Array<{ tx_id: string; xact: string }>>(
+        `SELECT tx_id::text AS tx_id, pg_current_xact_id()::text AS xact FROM events
+         WHERE orgcode = $1 AND event_id = ANY($2) ORDER BY seq`,
+        [org, ids],
+      );
+    const one = await ds.transaction(async (em) => {
+      await store.insert(em, [row('tx-1')]);
+      await store.insert(em, [row('tx-2'), row('tx-3')]);
+      return stamp(em, ['tx-1', 'tx-2', 'tx-3']);
+    });
+    expect(one).toHaveLength(3);
+    for (const r of one) expect(r).toEqual({ tx_id: one[0].xact, xact: one[0].xact });
+    const two = await ds.transaction(async (em) => {
+      await store.insert(em, [row('tx-4')]);
+      return stamp(em, ['tx-4']);
+    });
+    expect(BigInt(two[0].tx_id)).toBeGreaterThan(BigInt(one[0].tx_id));
+    expect(two[0].tx_id).toBe(two[0].xact);
   });
 
   it('rolls back events and outbox rows with the caller’s transaction', async () => {

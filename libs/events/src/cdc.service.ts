@@ -21,10 +21,32 @@ export function toCdcEvent(e: EventEntity): CdcEventDto {
     occurred_at: e.occurred_at.toISOString(),
     received_at: e.received_at.toISOString(),
     sequence: e.seq,
+    position: `${e.tx_id}.${e.seq}`,
   };
 }
 
-/** `/cdc/list`: the tenant's events in arrival order, the change feed. */
+/**
+ * The commit horizon: the oldest transaction id still running on the server (its snapshot's xmin;
+ * the next id to be assigned when none runs), of the statement's own snapshot. Every transaction
+ * below it has ended, and every transaction that can still write got an id at or above it.
+ */
+export const COMMIT_HORIZON_SQL = 'CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text) AS bigint)';
+
+/**
+ * `/cdc/list`: the tenant's change feed, in the order of `(tx_id, seq)`, gap-free.
+ *
+ * `seq` alone is not a feed order: identities are drawn at INSERT time, so a transaction that drew
+ * seq 5 can commit after one that drew seq 6, and a reader that had already passed 6 would never see
+ * 5. Instead the feed serves only rows whose transaction id is below the commit horizon of the
+ * statement's snapshot: those transactions have all ended (so every row they committed is visible
+ * to this very statement), and any row written later carries a transaction id at or above the
+ * horizon, that is, after every position served so far. The feed is therefore append-only: a
+ * cursor (the last `(tx_id, seq)` served) never has a row appear behind it. The price is latency: a
+ * row waits until every transaction older than its own has ended, on the whole server (transaction
+ * ids are server-wide, so another database's open transaction holds this feed back too). A session
+ * left idle in a transaction, or a forgotten prepared transaction, stalls every feed until it ends:
+ * bound them (idle_in_transaction_session_timeout) where the feed's latency matters.
+ */
 @Injectable()
 export class CdcService {
   constructor(
@@ -55,9 +77,11 @@ export class CdcService {
     if (filters.channel_code) qb.andWhere('e.channel_code = :channel_code', { channel_code: filters.channel_code });
     if (after) qb.andWhere('e.received_at > :after', { after });
     if (before) qb.andWhere('e.received_at < :before', { before });
+    // One statement, so one snapshot: the horizon and the rows come from the same one.
+    qb.andWhere(`e.tx_id < ${COMMIT_HORIZON_SQL}`);
     const { rows, next } = await fetchKeysetPage(
       qb,
-      { columns: ['e.seq'], direction: 'ASC', cursorOf: (r) => [r.seq] },
+      { columns: ['e.tx_id', 'e.seq'], direction: 'ASC', cursorOf: (r) => [r.tx_id, r.seq] },
       cursor,
       limit,
     );

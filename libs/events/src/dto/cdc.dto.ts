@@ -3,6 +3,15 @@ import { IsOptional, IsString, Length, Matches } from 'class-validator';
 import { ListRequestDto } from '@ipm/core';
 import { ChannelCodeField, LogicalGuidField, ZonedTimeField } from './fields';
 
+/**
+ * `/cdc/list` filters. The feed is ordered by `position` (the storing transaction's id, then
+ * `sequence`) and is gap-free: it serves only the events of transactions older than every
+ * transaction still open, so no event can ever appear before one already served, and following
+ * `next_token` never misses one. An event therefore waits (the feed serves nothing from it onwards)
+ * while an older transaction is still open. `after`/`before` filter on `received_at`, the storing
+ * transaction's start: they are not a resume point, since a slower transaction can commit events
+ * received earlier than ones already served.
+ */
 export class CdcListRequestDto extends ListRequestDto {
   @ApiPropertyOptional({ example: 'rfp' })
   @IsOptional()
@@ -30,6 +39,7 @@ export class CdcListRequestDto extends ListRequestDto {
   before?: string;
 }
 
+/** One event of the change feed; `position` is its place in the feed's (gap-free) order. */
 export class CdcEventDto {
   @ApiProperty({ example: 'evt_01JD3V5T0K6Z8Q9W2X4Y7B1C3E' }) event_id!: string;
   @ApiProperty({ example: 'rfp.created' }) event_type!: string;
@@ -42,6 +52,20 @@ export class CdcEventDto {
   @ApiProperty({ enum: ['api', 'platform'] }) source!: string;
   @ApiProperty({ format: 'date-time' }) occurred_at!: string;
   @ApiProperty({ format: 'date-time' }) received_at!: string;
-  @ApiProperty({ example: '1042', description: 'Arrival order in the tenant feed (a 64-bit integer, as a string)' })
+  @ApiProperty({
+    example: '1042',
+    description:
+      'Insertion number: unique and increasing in the order of INSERTs (a 64-bit integer, as a string). Not the ' +
+      'feed order on its own: a transaction that inserts earlier can commit later.',
+  })
   sequence!: string;
+  @ApiProperty({
+    example: '748213.1042',
+    pattern: '^\\d+\\.\\d+$',
+    description:
+      '"<tx_id>.<sequence>": the storing transaction\'s 64-bit id, then sequence. The feed is sorted by this pair ' +
+      '(compare the two numbers, not the string) and only ever grows at its end: no event is ever served at a ' +
+      'position lower than one already served.',
+  })
+  position!: string;
 }

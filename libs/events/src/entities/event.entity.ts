@@ -3,18 +3,22 @@ import { Column, Entity, Index, PrimaryGeneratedColumn, Unique } from 'typeorm';
 export type EventSource = 'api' | 'platform';
 
 /**
- * One stored event. `seq` is the arrival order (the CDC feed's sort key); `(orgcode, event_id)`
- * is unique, so a repeated client id is never stored twice. The partial indexes serve the CDC
- * filters and cost nothing for the rows that leave those columns empty.
+ * One stored event. `(tx_id, seq)` is the CDC feed's sort key (see CdcService: the feed serves only
+ * rows whose transaction is older than every open one, so it is gap-free); `(orgcode, event_id)` is
+ * unique, so a repeated client id is never stored twice. One index per CDC filter, each ending in
+ * `(tx_id, seq)` so that a filtered page is an index range scan in feed order; the partial ones cost
+ * nothing for the rows that leave their column empty. `received_at` windows use their own index.
  */
 @Entity({ name: 'events' })
 @Unique('uq_events_org_event_id', ['orgcode', 'event_id'])
-@Index('ix_events_org_seq', ['orgcode', 'seq'])
-@Index('ix_events_org_type_seq', ['orgcode', 'event_type', 'seq'])
-@Index('ix_events_org_service_seq', ['orgcode', 'service', 'seq'])
-@Index('ix_events_org_guid_seq', ['orgcode', 'logical_guid', 'seq'], { where: 'logical_guid IS NOT NULL' })
-@Index('ix_events_org_channel_seq', ['orgcode', 'channel_code', 'seq'], { where: 'channel_code IS NOT NULL' })
-@Index('ix_events_org_app_seq', ['orgcode', 'app_id', 'seq'], { where: 'app_id IS NOT NULL' })
+@Index('ix_events_org_tx_seq', ['orgcode', 'tx_id', 'seq'])
+@Index('ix_events_org_type_tx_seq', ['orgcode', 'event_type', 'tx_id', 'seq'])
+@Index('ix_events_org_service_tx_seq', ['orgcode', 'service', 'tx_id', 'seq'])
+@Index('ix_events_org_guid_tx_seq', ['orgcode', 'logical_guid', 'tx_id', 'seq'], { where: 'logical_guid IS NOT NULL' })
+@Index('ix_events_org_channel_tx_seq', ['orgcode', 'channel_code', 'tx_id', 'seq'], {
+  where: 'channel_code IS NOT NULL',
+})
+@Index('ix_events_org_app_tx_seq', ['orgcode', 'app_id', 'tx_id', 'seq'], { where: 'app_id IS NOT NULL' })
 @Index('ix_events_org_received', ['orgcode', 'received_at'])
 export class EventEntity {
   /** bigint: the driver hands it over as a string, which is how the API shows it too. */
@@ -24,6 +28,17 @@ export class EventEntity {
     primaryKeyConstraintName: 'pk_events',
   })
   seq!: string;
+
+  /**
+   * The 64-bit id of the inserting transaction (epoch and xid, as `pg_current_xact_id()` gives it),
+   * from the column default: `txid_current()` is that same number already typed bigint. (The
+   * spelling `pg_current_xact_id()::text::bigint` would need casts, which TypeORM strips from a
+   * default before comparing it, so the schema diff would never be empty.) Every row of one
+   * transaction shares it. Ids are drawn at a transaction's first write, not at its commit: a higher
+   * one can commit first, which is why the feed waits for the commit horizon.
+   */
+  @Column({ type: 'bigint', default: () => 'txid_current()' })
+  tx_id!: string;
 
   @Column({ type: 'varchar', length: 100 })
   event_id!: string;
