@@ -161,7 +161,7 @@ export class CatalogService {
       ordering: {
         records: 'newest first (by id, a time-ordered ULID)',
         catalog: 'by event type, then name (alphabetical)',
-        cdc: 'arrival order (oldest first)',
+        cdc: 'commit order, oldest first, gap-free: (transaction id, sequence); waits while an older transaction is open',
       },
       limit_out_of_range: `clamped to ${PAGE_MIN}-${PAGE_MAX}; a non-integer limit is a 400`,
     };
