@@ -41,8 +41,7 @@ async function main(): Promise<number> {
   if (only === undefined || only === 'publish') {
     figures.push(...(await runPublishBenchmark({ clients: positiveInt('BENCH_PUBLISH_CLIENTS', 4), duration })));
   }
-  if (only === undefined || only === 'webhooks')
-    figures.push(...(await runWebhooksBenchmark({ connections, duration })));
+  if (only === undefined || only === 'webhooks') figures.push(...(await runWebhooksBenchmark({ duration })));
   if (only === undefined || only === 'micro') figures.push(...runMicroBenchmarks());
 
   const failed = figures.filter((f) => !passes(f));

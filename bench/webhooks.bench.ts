@@ -6,7 +6,6 @@ import { API_MAIN, freePort, runCli, Server } from './processes';
 import { Figure, fmt, line, section, verdict } from './report';
 
 export interface WebhooksBenchOptions {
-  connections: number;
   duration: number;
 }
 
@@ -14,11 +13,15 @@ export interface WebhooksBenchOptions {
 const TENANTS = 100;
 const PER_TENANT = 1_000;
 /**
- * Limits: the list is one indexed keyset read, like /apikey/list (800 req/s with a JWT on this
+ * Limits: a page is one indexed keyset read, like /apikey/list (800 req/s with a JWT on this
  * machine, bench (b)); it must stay in that class with 100,000 rows in the table, at any depth.
+ * 50-row pages serialise six times the JSON, hence their lower floor. Latency is measured with
+ * 10 connections, so that p99 shows the request, not a queue of 50.
  */
 const LIST_MIN_RPS = 600;
-const LIST_MAX_P99_MS = 150;
+const LIST_50_MIN_RPS = 300;
+const LIST_MAX_P99_MS = 100;
+const CONNECTIONS = 10;
 const DATABASE = 'ipm_bench_webhooks';
 const QUEUE_PREFIX = 'ipm-bench-webhooks';
 const ORG = 't0';
@@ -47,7 +50,7 @@ async function seed(databaseUrl: string): Promise<number> {
          headers, retry_policy, signing_algorithm, secret_sealed, secret_key_id, secret_last4, secret_fingerprint,
          tags, created_at, created_by, updated_at, updated_by, revision)
        SELECT 'whk_' || lpad(upper(to_hex(i)), 26, '0'), 't' || (i % $1), NULL, 'hook ' || md5(i::text), NULL,
-              'https://hooks.example.com/in/' || i, CASE WHEN i % 10 = 0 THEN 'paused' ELSE 'active' END,
+              'https://hooks.example.com/in/' || i, CASE WHEN (i / $1) % 10 = 0 THEN 'paused' ELSE 'active' END,
               '[{"service":"rfp"}]'::jsonb, '{}'::jsonb,
               '{"max_attempts":8,"backoff":"exponential","timeout_ms":15000}'::jsonb, 'hmac-sha256',
               'v1.sealed.not.a.real.secret', 'k1', 'abcd', md5(i::text)::char(16), ARRAY['bench', 'tag' || (i % 7)],
@@ -95,9 +98,9 @@ export async function runWebhooksBenchmark(options: WebhooksBenchOptions): Promi
       ).next_token;
     }
     const bodies: Array<[string, object]> = [
-      ['newest 50', { limit: 50 }],
-      ['by name, page 11', { limit: 50, order_by: 'name', next_token: token }],
-      ['status=active, tag filter', { limit: 50, status: 'active', tag: 'tag3' }],
+      ['newest, default page (8)', {}],
+      ['by name, page 11 of 50', { limit: 50, order_by: 'name', next_token: token }],
+      ['status+tag filter (8)', { status: 'active', tag: 'tag3' }],
     ];
     for (const [label, body] of bodies) {
       const load: autocannon.Options = {
@@ -105,7 +108,7 @@ export async function runWebhooksBenchmark(options: WebhooksBenchOptions): Promi
         method: 'POST',
         headers,
         body: JSON.stringify(body),
-        connections: options.connections,
+        connections: CONNECTIONS,
       };
       await autocannon({ ...load, duration: 1 });
       runs.push({ label, result: await autocannon({ ...load, duration: options.duration }) });
@@ -117,7 +120,13 @@ export async function runWebhooksBenchmark(options: WebhooksBenchOptions): Promi
   }
 
   const figures: Figure[] = runs.flatMap(({ label, result }) => [
-    { name: `webhook/list ${label}`, value: result.requests.average, unit: 'req/s', bound: 'min', limit: LIST_MIN_RPS },
+    {
+      name: `webhook/list ${label}`,
+      value: result.requests.average,
+      unit: 'req/s',
+      bound: 'min',
+      limit: label.includes('of 50') ? LIST_50_MIN_RPS : LIST_MIN_RPS,
+    },
     { name: `webhook/list ${label} p99`, value: result.latency.p99, unit: 'ms', bound: 'max', limit: LIST_MAX_P99_MS },
     {
       name: `webhook/list ${label} failed`,
@@ -128,13 +137,13 @@ export async function runWebhooksBenchmark(options: WebhooksBenchOptions): Promi
     },
   ]);
   section(
-    `(w) POST /ipm/webhook/list with ${fmt(rows)} webhooks in ${TENANTS} tenants, ${options.connections} connections, ${options.duration} s each`,
+    `(w) POST /ipm/webhook/list with ${fmt(rows)} webhooks in ${TENANTS} tenants, ${CONNECTIONS} connections, ${options.duration} s each`,
     [
       ...runs.map(
         ({ label, result }) =>
           `${label}: ${fmt(result.requests.average)} req/s, p50 ${fmt(result.latency.p50, 1)} ms, p99 ${fmt(result.latency.p99, 1)} ms`,
       ),
-      `limits: >= ${fmt(LIST_MIN_RPS)} req/s and p99 <= ${LIST_MAX_P99_MS} ms: one indexed keyset read per page, like /apikey/list`,
+      `limits: >= ${fmt(LIST_MIN_RPS)} req/s (8-row pages), >= ${fmt(LIST_50_MIN_RPS)} (50-row pages), p99 <= ${LIST_MAX_P99_MS} ms: one indexed keyset read per page`,
     ],
   );
   for (const f of figures) line(verdict(f));
