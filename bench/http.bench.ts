@@ -2,7 +2,7 @@ import autocannon from 'autocannon';
 import { loadConfig } from '../libs/core/src/config/config.schema';
 import { Figure, fmt, line, section, verdict } from './report';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
-import { API_MAIN, freePort, ROOT, runCli, Server } from './processes';
+import { API_MAIN, benchEnv, freePort, ROOT, runCli, Server } from './processes';
 
 export interface HttpBenchOptions {
   /** Concurrent keep-alive connections (no pipelining). */
@@ -34,22 +34,6 @@ const LIST_KEY_MIN_RPS = 700;
 const P99_FACTOR = 5;
 
 const BENCH_QUEUE_PREFIX = 'ipm-bench';
-
-/** The environment of the bench api: the caller's, pointed at the database `ipm_bench` and its own queue prefix. */
-function benchEnv(port: number): NodeJS.ProcessEnv {
-  const base = loadConfig(process.env);
-  const url = new URL(base.DATABASE_URL);
-  url.pathname = '/ipm_bench';
-  return {
-    ...process.env,
-    DATABASE_URL: url.toString(),
-    QUEUE_PREFIX: BENCH_QUEUE_PREFIX,
-    API_PORT: String(port),
-    API_HOST: '127.0.0.1',
-    BUILD_ID: 'bench',
-    LOG_LEVEL: 'warn',
-  };
-}
 
 type Load = Omit<autocannon.Options, 'connections' | 'duration'>;
 
@@ -117,7 +101,7 @@ export async function runHttpBenchmarks(options: HttpBenchOptions): Promise<Figu
 
   // The built api against a fresh ipm_bench database.
   const port = await freePort();
-  const env = benchEnv(port);
+  const env = benchEnv('ipm_bench', BENCH_QUEUE_PREFIX, port);
   const databaseUrl = env.DATABASE_URL as string;
   await dropDatabase(databaseUrl); // a fresh ipm_bench every run
   runCli(['migrate'], env);

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { loadConfig } from '../libs/core/src/config/config.schema';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const API_MAIN = path.join(ROOT, 'dist/apps/api/main.js');
@@ -95,4 +96,19 @@ export class Server {
     await exited;
     clearTimeout(timer);
   }
+}
+
+/** The api's environment for one benchmark: its own database and queue prefix, a free port, quiet logs. */
+export function benchEnv(database: string, queuePrefix: string, port: number): NodeJS.ProcessEnv {
+  const url = new URL(loadConfig(process.env).DATABASE_URL);
+  url.pathname = `/${database}`;
+  return {
+    ...process.env,
+    DATABASE_URL: url.toString(),
+    QUEUE_PREFIX: queuePrefix,
+    API_PORT: String(port),
+    API_HOST: '127.0.0.1',
+    BUILD_ID: 'bench',
+    LOG_LEVEL: 'warn',
+  };
 }

@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { loadConfig } from '../libs/core/src/config/config.schema';
 import { Figure, fmt, line, section, verdict } from './report';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
-import { API_MAIN, freePort, runCli, Server } from './processes';
+import { API_MAIN, benchEnv, freePort, runCli, Server } from './processes';
 
 export interface PublishBenchOptions {
   /** Concurrent publishers (keep-alive connections for the api, pg connections for the raw insert). */
@@ -25,20 +25,6 @@ const PUBLISH_MIN_SHARE_OF_RAW = 35;
 const DATABASE = 'ipm_bench_publish';
 const QUEUE_PREFIX = 'ipm-bench-publish';
 const ORG = 'bench';
-
-function benchEnv(port: number): NodeJS.ProcessEnv {
-  const url = new URL(loadConfig(process.env).DATABASE_URL);
-  url.pathname = `/${DATABASE}`;
-  return {
-    ...process.env,
-    DATABASE_URL: url.toString(),
-    QUEUE_PREFIX,
-    API_PORT: String(port),
-    API_HOST: '127.0.0.1',
-    BUILD_ID: 'bench',
-    LOG_LEVEL: 'warn',
-  };
-}
 
 async function withClient<T>(databaseUrl: string, fn: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: databaseUrl });
@@ -159,7 +145,7 @@ async function countEvents(databaseUrl: string): Promise<{ events: number; outbo
 
 export async function runPublishBenchmark(options: PublishBenchOptions): Promise<Figure[]> {
   const port = await freePort();
-  const env = benchEnv(port);
+  const env = benchEnv(DATABASE, QUEUE_PREFIX, port);
   const databaseUrl = env.DATABASE_URL as string;
   await dropDatabase(databaseUrl); // a fresh database every run
   runCli(['migrate'], env);

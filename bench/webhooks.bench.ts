@@ -2,7 +2,7 @@ import autocannon from 'autocannon';
 import { Client } from 'pg';
 import { loadConfig } from '../libs/core/src/config/config.schema';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
-import { API_MAIN, freePort, runCli, Server } from './processes';
+import { API_MAIN, benchEnv, freePort, runCli, Server } from './processes';
 import { Figure, fmt, line, section, verdict } from './report';
 
 export interface WebhooksBenchOptions {
@@ -25,20 +25,6 @@ const CONNECTIONS = 10;
 const DATABASE = 'ipm_bench_webhooks';
 const QUEUE_PREFIX = 'ipm-bench-webhooks';
 const ORG = 't0';
-
-function benchEnv(port: number): NodeJS.ProcessEnv {
-  const url = new URL(loadConfig(process.env).DATABASE_URL);
-  url.pathname = `/${DATABASE}`;
-  return {
-    ...process.env,
-    DATABASE_URL: url.toString(),
-    QUEUE_PREFIX,
-    API_PORT: String(port),
-    API_HOST: '127.0.0.1',
-    BUILD_ID: 'bench',
-    LOG_LEVEL: 'warn',
-  };
-}
 
 /** 100,000 webhooks, 1,000 in each of 100 tenants, in one statement (ids sort like ULIDs). */
 async function seed(databaseUrl: string): Promise<number> {
@@ -79,7 +65,7 @@ async function listOnce(
 
 export async function runWebhooksBenchmark(options: WebhooksBenchOptions): Promise<Figure[]> {
   const port = await freePort();
-  const env = benchEnv(port);
+  const env = benchEnv(DATABASE, QUEUE_PREFIX, port);
   const databaseUrl = env.DATABASE_URL as string;
   await dropDatabase(databaseUrl);
   runCli(['migrate'], env);

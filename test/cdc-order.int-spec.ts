@@ -8,6 +8,7 @@ import type { CdcEventDto, CdcListRequestDto } from '../libs/events/src/dto/cdc.
 import { EventOutboxEntity } from '../libs/events/src/entities/event-outbox.entity';
 import { EventEntity } from '../libs/events/src/entities/event.entity';
 import { EventStore, NewEvent } from '../libs/events/src/event-store.service';
+import { newEventRow } from './support/events';
 
 /**
  * The change feed against concurrent transactions on the run's PostgreSQL: a transaction that
@@ -27,20 +28,7 @@ describe('/cdc/list order under concurrent transactions (PostgreSQL)', () => {
       caller: { kind: 'user', actor_id: 'user_1', orgs: [org], orgcode: org, permissions: [], app_id: null },
     };
   };
-  const row = (org: string, event_id: string): NewEvent => ({
-    event_id,
-    orgcode: org,
-    app_id: null,
-    event_type: 'rfp.cancelled',
-    service: 'rfp',
-    action: 'cancelled',
-    payload: { rfp_id: event_id },
-    logical_guid: null,
-    channel_code: null,
-    source: 'api',
-    actor: 'user_1',
-    occurred_at: null,
-  });
+  const row = (org: string, event_id: string): NewEvent => newEventRow(event_id, org);
   /** A transaction of its own, committed. */
   const commit = (org: string, ...ids: string[]): Promise<unknown> =>
     ds.transaction((em) =>

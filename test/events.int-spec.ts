@@ -8,6 +8,7 @@ import { EventOutboxEntity } from '../libs/events/src/entities/event-outbox.enti
 import { EventEntity } from '../libs/events/src/entities/event.entity';
 import { EventStore, NewEvent } from '../libs/events/src/event-store.service';
 import { PlatformEvents } from '../libs/events/src/platform-events.service';
+import { newEventRow } from './support/events';
 
 /** The store against the run's migrated PostgreSQL: events and outbox rows commit or roll back together. */
 describe('EventStore and PlatformEvents (PostgreSQL)', () => {
@@ -23,20 +24,7 @@ describe('EventStore and PlatformEvents (PostgreSQL)', () => {
     permissions: [],
     app_id: 'app_x',
   };
-  const row = (event_id: string): NewEvent => ({
-    event_id,
-    orgcode: org,
-    app_id: null,
-    event_type: 'rfp.cancelled',
-    service: 'rfp',
-    action: 'cancelled',
-    payload: { rfp_id: event_id },
-    logical_guid: null,
-    channel_code: null,
-    source: 'api',
-    actor: 'user_1',
-    occurred_at: null,
-  });
+  const row = (event_id: string): NewEvent => newEventRow(event_id, org);
   const counts = async (): Promise<{ events: number; outbox: number }> => {
     const [r] = await ds.query<Array<{ events: number; outbox: number }>>(
       `SELECT (SELECT count(*)::int FROM events WHERE orgcode = $1) AS events,

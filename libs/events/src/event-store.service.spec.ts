@@ -1,20 +1,7 @@
-import { encodeBatch, matchOutcomes, NewEvent } from './event-store.service';
+import { newEventRow } from '../../../test/support/events';
+import { encodeBatch, matchOutcomes } from './event-store.service';
 
-const row = (event_id: string, orgcode = 'acme', extra: Partial<NewEvent> = {}): NewEvent => ({
-  event_id,
-  orgcode,
-  app_id: null,
-  event_type: 'rfp.cancelled',
-  service: 'rfp',
-  action: 'cancelled',
-  payload: { rfp_id: event_id },
-  logical_guid: null,
-  channel_code: null,
-  source: 'api',
-  actor: 'user_1',
-  occurred_at: null,
-  ...extra,
-});
+const row = newEventRow;
 
 describe('encodeBatch', () => {
   it('is one JSON array of row arrays, in input order, in the column order the SQL reads', () => {
