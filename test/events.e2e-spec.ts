@@ -581,6 +581,31 @@ describe('/event/publish and /cdc/list', () => {
     await cdc(jwt, org, { next_token: 'garbage' }).expect(400);
   });
 
+  it('a caught-up consumer resumes with after_position (the last position it processed)', async () => {
+    const { org, jwt } = await tenant('resume');
+    const event = (n: number) => ({ event_type: 'rfp.cancelled', payload: { rfp_id: `R-${n}` } });
+    await publish(jwt, org, { events: [event(1), event(2), event(3)] }).expect(200);
+    const first = await cdc(jwt, org, { limit: 256 }).expect(200);
+    expect(first.body.data.next_token).toBeUndefined(); // the last page: nothing to page on
+    const seen = first.body.data.items as CdcItem[];
+    expect(seen).toHaveLength(3);
+    const last = (seen[2] as unknown as { position: string }).position;
+
+    await publish(jwt, org, { events: [event(4), event(5)] }).expect(200);
+    const resumed = await cdcItems(jwt, org, { after_position: last });
+    expect(resumed.map((e) => (e.payload as { rfp_id: string }).rfp_id)).toEqual(['R-4', 'R-5']);
+    // paging from a position works like paging from a token
+    const paged = await cdc(jwt, org, { after_position: last, limit: 1 }).expect(200);
+    expect(paged.body.data.items).toHaveLength(1);
+    const rest = await cdc(jwt, org, { limit: 1, next_token: paged.body.data.next_token }).expect(200);
+    expect((rest.body.data.items[0] as CdcItem).payload).toEqual({ rfp_id: 'R-5' });
+
+    const bad = async (body: Json) => (await cdc(jwt, org, body).expect(400)).body.error.details[0].field as string;
+    expect(await bad({ after_position: 'x.y' })).toBe('after_position');
+    expect(await bad({ after_position: '99999999999999999999.1' })).toBe('after_position');
+    expect(await bad({ after_position: last, next_token: paged.body.data.next_token })).toBe('after_position');
+  });
+
   it('/cdc/list 400s name the bad filters', async () => {
     const { org, jwt } = await tenant('cval');
     const fields = async (body: Json): Promise<string[]> => [

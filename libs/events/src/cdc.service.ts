@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
-import { Page, PageTokens } from '@ipm/core';
+import { AppError, Page, PageTokens } from '@ipm/core';
 import type { Caller } from '@ipm/auth/principal';
 import { fetchKeysetPage } from '@ipm/persistence';
 import { CdcEventDto, CdcListRequestDto } from './dto/cdc.dto';
@@ -68,7 +68,16 @@ export class CdcService {
       app: caller.app_id,
     };
     const scope = { orgcode: caller.orgcode, resource: 'cdc.list', filters };
-    const { limit, cursor } = this.pages.read(request, scope);
+    if (request.after_position !== undefined && request.next_token !== undefined) {
+      throw AppError.badRequest('Give after_position or next_token, not both', 'after_position');
+    }
+    const { limit, cursor: tokenCursor } = this.pages.read(request, scope);
+    const MAX_BIGINT = 9223372036854775807n;
+    if (request.after_position?.split('.').some((part) => BigInt(part) > MAX_BIGINT)) {
+      throw AppError.badRequest('after_position is out of range', 'after_position');
+    }
+    // A position is the same keyset cursor as a token's, (tx_id, seq), spelled openly.
+    const cursor = request.after_position === undefined ? tokenCursor : request.after_position.split('.');
     const qb = this.repo.createQueryBuilder('e').where('e.orgcode = :orgcode', { orgcode: caller.orgcode });
     if (caller.app_id) qb.andWhere('e.app_id = :app_id', { app_id: caller.app_id });
     if (filters.service) qb.andWhere('e.service = :service', { service: filters.service });

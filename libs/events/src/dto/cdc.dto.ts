@@ -37,6 +37,17 @@ export class CdcListRequestDto extends ListRequestDto {
 
   @ZonedTimeField('before', 'Only events received strictly before this time')
   before?: string;
+
+  @ApiPropertyOptional({
+    example: '40957.1234',
+    description:
+      'Resume the feed after this `position` (the last one you processed). Unlike next_token it is ' +
+      'also known on the last page, so a consumer that caught up polls with it. Not with next_token.',
+  })
+  @IsOptional()
+  @IsString()
+  @Matches(/^\d{1,19}\.\d{1,19}$/, { message: 'after_position must be a position such as 40957.1234' })
+  after_position?: string;
 }
 
 /** One event of the change feed; `position` is its place in the feed's (gap-free) order. */
