@@ -1,9 +1,10 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { RevisionedRecord } from '@ipm/persistence/revisioned-record';
 
 /** An event type a tenant added to its catalog (platform types live in definitions/*.json). */
 @Entity({ name: 'event_types' })
 @Index('ix_event_types_org_service', ['orgcode', 'service', 'event_type'])
-export class EventTypeEntity {
+export class EventTypeEntity extends RevisionedRecord {
   @PrimaryColumn({ type: 'varchar', length: 64 })
   orgcode!: string;
 
@@ -31,19 +32,4 @@ export class EventTypeEntity {
 
   @Column({ type: 'timestamptz', nullable: true })
   deprecated_at!: Date | null;
-
-  @Column({ type: 'timestamptz' })
-  created_at!: Date;
-
-  @Column({ type: 'varchar', length: 200 })
-  created_by!: string;
-
-  @Column({ type: 'timestamptz' })
-  updated_at!: Date;
-
-  @Column({ type: 'varchar', length: 200 })
-  updated_by!: string;
-
-  @Column({ type: 'int' })
-  revision!: number;
 }

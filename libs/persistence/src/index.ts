@@ -3,3 +3,4 @@ export * from './migrate';
 export * from './persistence.module';
 export * from './pg-errors';
 export * from './keyset';
+export * from './revisioned-record';

@@ -1,5 +1,6 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { WebhookStatus } from '@ipm/lifecycle/machines';
+import { RevisionedRecord } from '@ipm/persistence/revisioned-record';
 
 /** One subscription filter: `service`, optionally narrowed to one `action` or an `action_prefix`. */
 export interface EventFilter {
@@ -30,7 +31,7 @@ export const SIGNING_ALGORITHM = 'hmac-sha256';
 @Index('ix_webhooks_org_app', ['orgcode', 'app_id', 'webhook_id'], {
   where: 'is_deleted = false AND app_id IS NOT NULL',
 })
-export class WebhookEntity {
+export class WebhookEntity extends RevisionedRecord {
   @PrimaryColumn({ type: 'varchar', length: 40, primaryKeyConstraintName: 'pk_webhooks' })
   webhook_id!: string;
 
@@ -103,21 +104,6 @@ export class WebhookEntity {
 
   @Column({ type: 'varchar', length: 32, nullable: true })
   last_delivery_status!: string | null;
-
-  @Column({ type: 'timestamptz' })
-  created_at!: Date;
-
-  @Column({ type: 'varchar', length: 200 })
-  created_by!: string;
-
-  @Column({ type: 'timestamptz' })
-  updated_at!: Date;
-
-  @Column({ type: 'varchar', length: 200 })
-  updated_by!: string;
-
-  @Column({ type: 'int' })
-  revision!: number;
 
   @Column({ type: 'boolean', default: false })
   is_deleted!: boolean;
