@@ -7,3 +7,4 @@ export * from './dto/webhook.dto';
 export * from './webhooks.service';
 export * from './webhooks.module';
 export * from './webhooks.api.module';
+export * from './signing';
