@@ -8,3 +8,5 @@ export * from './webhooks.service';
 export * from './webhooks.module';
 export * from './webhooks.api.module';
 export * from './signing';
+export * from './delivery-client';
+export * from './delivery-policy';

@@ -1,0 +1,205 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+import { createAddressFilter, createSafeLookup, SSRF_BLOCKED } from '@ipm/core';
+
+/** The error code of an attempt that exceeded its whole-attempt timeout (connect + response). */
+export const DELIVERY_TIMEOUT = 'ERR_DELIVERY_TIMEOUT';
+/** The error code of a URL that cannot be delivered to at all (unparseable, not http(s)). */
+export const DELIVERY_INVALID_URL = 'ERR_DELIVERY_INVALID_URL';
+
+/** How many bytes of a response body an attempt keeps (the rest is drained and discarded). */
+export const BODY_EXCERPT_BYTES = 4096;
+
+/** The response headers an attempt records; every other header is dropped. */
+export const HEADERS_OF_NOTE = [
+  'content-type',
+  'retry-after',
+  'content-length',
+  'server',
+  'x-request-id',
+  'date',
+] as const;
+
+/** The outcome of one POST: never thrown, always returned. */
+export interface AttemptResult {
+  /** True for a 2xx response. */
+  ok: boolean;
+  /** The HTTP status, or `null` when no response arrived. */
+  status: number | null;
+  /** Wall time of the attempt in milliseconds (connect, request, response head and body). */
+  durationMs: number;
+  /** The headers of note only ({@link HEADERS_OF_NOTE}), lower-case names. */
+  responseHeaders: Record<string, string>;
+  /** The first {@link BODY_EXCERPT_BYTES} bytes of the body, decoded as UTF-8. */
+  bodyExcerpt: string;
+  /** `ERR_SSRF_BLOCKED`, `ERR_DELIVERY_TIMEOUT`, `ECONNREFUSED`, `ENOTFOUND`, `CERT_…`, `ECONNRESET`…, or `null`. */
+  errorCode: string | null;
+  errorMessage: string | null;
+}
+
+export interface DeliveryClientOptions {
+  /** CIDRs whose non-public addresses may be connected to (`AppConfig.allowlist`). */
+  allowlist: string[];
+  userAgent: string;
+  /** Concurrent sockets per origin (default 16). */
+  maxSocketsPerOrigin?: number;
+}
+
+const DEFAULT_MAX_SOCKETS = 16;
+
+/**
+ * Posts webhook payloads over pooled keep-alive connections (one pool per origin), with a whole-attempt
+ * timeout, no redirects, and the SSRF check made at connect time: hostnames through a safe `lookup`
+ * (a DNS answer that turned private is refused), IP literals (which Node never looks up) before connecting.
+ */
+export class DeliveryClient {
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+  private readonly refusal: (ip: string) => string | null;
+  private readonly userAgent: string;
+
+  constructor(options: DeliveryClientOptions) {
+    const lookup = createSafeLookup({ allowlist: options.allowlist });
+    const maxSockets = options.maxSocketsPerOrigin ?? DEFAULT_MAX_SOCKETS;
+    const agentOptions = { keepAlive: true, maxSockets, scheduling: 'lifo' as const, lookup };
+    this.httpAgent = new http.Agent(agentOptions);
+    this.httpsAgent = new https.Agent(agentOptions);
+    this.refusal = createAddressFilter(options.allowlist);
+    this.userAgent = options.userAgent;
+  }
+
+  /** POSTs `body` as JSON to `url`; resolves with the outcome, whatever happens on the network. */
+  async post(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<AttemptResult> {
+    const started = performance.now();
+    const failure = (errorCode: string, errorMessage: string): AttemptResult => ({
+      ok: false,
+      status: null,
+      durationMs: elapsed(started),
+      responseHeaders: {},
+      bodyExcerpt: '',
+      errorCode,
+      errorMessage,
+    });
+
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      return failure(DELIVERY_INVALID_URL, `Invalid URL: ${url}`);
+    }
+    const secure = target.protocol === 'https:';
+    if (!secure && target.protocol !== 'http:') {
+      return failure(DELIVERY_INVALID_URL, `Unsupported scheme ${target.protocol} in ${url}`);
+    }
+    const host = target.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (isIP(host.replace(/%.*$/, '')) !== 0) {
+      const reason = this.refusal(host);
+      if (reason) return failure(SSRF_BLOCKED, `Refusing to connect to ${host}: it is a ${reason} address`);
+    }
+
+    const payload = Buffer.from(body, 'utf8');
+    const requestHeaders: Record<string, string> = {};
+    for (const [name, value] of Object.entries(headers)) requestHeaders[name.toLowerCase()] = value;
+    requestHeaders['content-type'] = 'application/json';
+    requestHeaders['user-agent'] = this.userAgent;
+    requestHeaders['content-length'] = String(payload.length);
+
+    return new Promise<AttemptResult>((resolve) => {
+      let settled = false;
+      let status: number | null = null;
+      let responseHeaders: Record<string, string> = {};
+      const chunks: Buffer[] = [];
+      let kept = 0;
+
+      const finish = (errorCode: string | null, errorMessage: string | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        const excerpt = Buffer.concat(chunks, kept).toString('utf8');
+        resolve({
+          ok: errorCode === null && status !== null && status >= 200 && status < 300,
+          status,
+          durationMs: elapsed(started),
+          responseHeaders,
+          bodyExcerpt: excerpt,
+          errorCode,
+          errorMessage,
+        });
+      };
+
+      const options: http.RequestOptions = {
+        method: 'POST',
+        protocol: target.protocol,
+        hostname: host,
+        port: target.port === '' ? undefined : Number(target.port),
+        path: `${target.pathname}${target.search}`,
+        headers: requestHeaders,
+        agent: secure ? this.httpsAgent : this.httpAgent,
+      };
+      if (target.username !== '' || target.password !== '') {
+        options.auth = `${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`;
+      }
+
+      const req = (secure ? https : http).request(options, (res) => {
+        status = res.statusCode ?? null;
+        responseHeaders = pickHeadersOfNote(res.headers);
+        res.on('data', (chunk: Buffer) => {
+          if (kept >= BODY_EXCERPT_BYTES) return;
+          const part = chunk.subarray(0, BODY_EXCERPT_BYTES - kept);
+          chunks.push(part);
+          kept += part.length;
+        });
+        res.on('end', () => finish(null, null));
+        res.on('error', (err: Error) => finish(errorCodeOf(err), err.message));
+        res.on('close', () => {
+          if (!res.complete) finish('ECONNRESET', 'The connection closed before the response body ended');
+        });
+      });
+
+      const timer = setTimeout(() => {
+        finish(DELIVERY_TIMEOUT, `No complete response within ${timeoutMs} ms`);
+        const err = Object.assign(new Error('delivery timeout'), { code: DELIVERY_TIMEOUT });
+        req.destroy(err);
+        req.socket?.destroy();
+      }, timeoutMs);
+
+      req.on('error', (err: Error) => finish(errorCodeOf(err), err.message));
+      req.end(payload);
+    });
+  }
+
+  /** Destroys both pools and every socket they hold. */
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+}
+
+function elapsed(started: number): number {
+  return Math.round((performance.now() - started) * 10) / 10;
+}
+
+function pickHeadersOfNote(headers: http.IncomingHttpHeaders): Record<string, string> {
+  const picked: Record<string, string> = {};
+  for (const name of HEADERS_OF_NOTE) {
+    const value = headers[name];
+    if (value !== undefined) picked[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return picked;
+}
+
+/** The error's `code` (or, for an `AggregateError` of several connect attempts, the first inner code). */
+function errorCodeOf(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code === 'string' && code !== '') return code;
+  if (err instanceof AggregateError) {
+    for (const inner of err.errors) {
+      const innerCode = inner instanceof Error ? (inner as NodeJS.ErrnoException).code : undefined;
+      if (typeof innerCode === 'string' && innerCode !== '') return innerCode;
+    }
+  }
+  return 'ERR_DELIVERY_FAILED';
+}
