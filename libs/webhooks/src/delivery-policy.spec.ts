@@ -24,6 +24,11 @@ describe('DEFAULT_RETRY_SCHEDULE_MS', () => {
 });
 
 describe('classifyAttempt', () => {
+  it('an unusable endpoint URL fails without retries, like an SSRF refusal', () => {
+    expect(classifyAttempt({ errorCode: 'ERR_DELIVERY_INVALID_URL' })).toEqual({ kind: 'network', outcome: 'fail' });
+    expect(classifyAttempt({ errorCode: 'ERR_SSRF_BLOCKED' })).toEqual({ kind: 'ssrf_blocked', outcome: 'fail' });
+  });
+
   it.each([200, 201, 202, 204, 299])('%i is a success', (status) => {
     expect(classifyAttempt({ status })).toEqual({ kind: null, outcome: 'success' });
   });

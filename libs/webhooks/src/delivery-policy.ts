@@ -54,6 +54,9 @@ export interface AttemptClassification {
 
 export const SSRF_BLOCKED_CODE = 'ERR_SSRF_BLOCKED';
 export const DELIVERY_TIMEOUT_CODE = 'ERR_DELIVERY_TIMEOUT';
+/** The endpoint URL cannot be requested at all (unparseable, not http/s): retrying cannot help. */
+export const DELIVERY_INVALID_URL_CODE = 'ERR_DELIVERY_INVALID_URL';
+const NEVER_RETRIED = new Set([SSRF_BLOCKED_CODE, DELIVERY_INVALID_URL_CODE]);
 
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ABORT_ERR', DELIVERY_TIMEOUT_CODE]);
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN']);
@@ -77,13 +80,13 @@ function errorKind(code: string): AttemptErrorKind {
  * Classifies one attempt. An error code takes precedence over a status (the attempt failed even if headers
  * arrived). 2xx: success. 410: disable, not retried. Any other status (1xx, 3xx — redirects are not followed —
  * 4xx, 429, 5xx): retry as `http_status`. Timeouts, DNS, refused/reset, TLS and unknown network errors: retry.
- * An SSRF refusal is never retried. No status and no code is an unknown network failure.
+ * An SSRF refusal and an unusable URL are never retried. No status and no code is an unknown network failure.
  */
 export function classifyAttempt(input: AttemptInput): AttemptClassification {
   const code = input.errorCode?.trim().toUpperCase();
   if (code) {
     const kind = errorKind(code);
-    return { kind, outcome: kind === 'ssrf_blocked' ? 'fail' : 'retry' };
+    return { kind, outcome: NEVER_RETRIED.has(code) ? 'fail' : 'retry' };
   }
   const { status } = input;
   if (status === undefined || !Number.isInteger(status)) return { kind: 'network', outcome: 'retry' };
