@@ -8,6 +8,9 @@ import { EventTypeEntity } from '@ipm/catalog/event-type.entity';
 import { EventEntity } from '@ipm/events/entities/event.entity';
 import { EventOutboxEntity } from '@ipm/events/entities/event-outbox.entity';
 import { WebhookEntity } from '@ipm/webhooks/entities/webhook.entity';
+import { DeliveryEntity } from '@ipm/webhooks/entities/delivery.entity';
+import { DeliveryAttemptEntity } from '@ipm/webhooks/entities/delivery-attempt.entity';
+import { WebhookReplayEntity } from '@ipm/webhooks/entities/webhook-replay.entity';
 import { dataSourceOptions } from '@ipm/persistence/data-source-options';
 
 /** Every entity, for `npm run migration:generate` (the apps load theirs with forFeature). */
@@ -19,6 +22,9 @@ export const ALL_ENTITIES = [
   EventEntity,
   EventOutboxEntity,
   WebhookEntity,
+  DeliveryEntity,
+  DeliveryAttemptEntity,
+  WebhookReplayEntity,
 ];
 
 export default new DataSource(dataSourceOptions(loadConfig(process.env), ALL_ENTITIES));

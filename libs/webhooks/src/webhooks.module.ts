@@ -2,6 +2,9 @@ import { Module, Provider } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '@ipm/core';
 import { EndpointUrlGuard } from '@ipm/core';
+import { DeliveryAttemptEntity } from './entities/delivery-attempt.entity';
+import { DeliveryEntity } from './entities/delivery.entity';
+import { WebhookReplayEntity } from './entities/webhook-replay.entity';
 import { WebhookEntity } from './entities/webhook.entity';
 import { WebhookRepository } from './webhook.repository';
 import { WebhookSecrets } from './webhook-secrets';
@@ -16,7 +19,7 @@ export const endpointUrlGuardProvider: Provider = {
 
 /** Webhooks' storage, secrets and URL guard, for the api routes and the delivery engine alike. */
 @Module({
-  imports: [TypeOrmModule.forFeature([WebhookEntity])],
+  imports: [TypeOrmModule.forFeature([WebhookEntity, DeliveryEntity, DeliveryAttemptEntity, WebhookReplayEntity])],
   providers: [WebhookRepository, WebhookSecrets, endpointUrlGuardProvider],
   exports: [WebhookRepository, WebhookSecrets, EndpointUrlGuard],
 })

@@ -119,6 +119,69 @@ export class AppConfig {
   @Max(1_000_000)
   WEBHOOK_MAX_PER_TENANT = 1000;
 
+  /** Consecutive failed delivery attempts after which a webhook is paused (per-webhook override: retry_policy.auto_pause_after). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  WEBHOOK_AUTO_PAUSE_FAILURES = 50;
+
+  /** Deliveries one worker process sends to one webhook endpoint at a time; the excess waits in the queue. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT = 16;
+
+  /** Concurrent jobs per worker process on the `delivery` queue (first attempts). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(2000)
+  DELIVERY_CONCURRENCY = 256;
+
+  /** Concurrent jobs per worker process on the `retry` queue (later attempts). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(2000)
+  RETRY_CONCURRENCY = 64;
+
+  /** Finished deliveries and their attempts older than this are deleted by the retention job. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3650)
+  DELIVERY_RETENTION_DAYS = 30;
+
+  /** How often the outbox relay looks for new events when the last look found none. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  RELAY_POLL_MS = 20;
+
+  /** How often the sweeper looks for due deliveries that no queue holds. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(3_600_000)
+  SWEEPER_INTERVAL_MS = 30_000;
+
+  /** A delivery is the sweeper's only once it has been due (or in flight) this long without a queue holding it. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3_600_000)
+  SWEEPER_GRACE_MS = 60_000;
+
+  /** BullMQ job lock: a job whose worker died (SIGKILL) is handed to another worker after about this long. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(600_000)
+  QUEUE_LOCK_MS = 30_000;
+
   @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
 

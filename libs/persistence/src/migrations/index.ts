@@ -3,6 +3,7 @@ import { Init1795430334500 } from './1795430334500-Init';
 import { Catalog1795432905127 } from './1795432905127-Catalog';
 import { Events1795433124599 } from './1795433124599-Events';
 import { Webhooks1795435359061 } from './1795435359061-Webhooks';
+import { Deliveries1795439494721 } from './1795439494721-Deliveries';
 
 /** Every migration, in order. Listed explicitly: a glob does not survive bundling. */
 export const MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -10,4 +11,5 @@ export const MIGRATIONS: Array<new () => MigrationInterface> = [
   Catalog1795432905127,
   Events1795433124599,
   Webhooks1795435359061,
+  Deliveries1795439494721,
 ];

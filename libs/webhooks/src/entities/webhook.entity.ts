@@ -15,6 +15,8 @@ export interface RetryPolicy {
   max_attempts: number;
   backoff: RetryBackoff;
   timeout_ms: number;
+  /** Consecutive failed attempts that pause the webhook; absent = WEBHOOK_AUTO_PAUSE_FAILURES. */
+  auto_pause_after?: number;
 }
 
 export const SIGNING_ALGORITHM = 'hmac-sha256';
@@ -104,6 +106,14 @@ export class WebhookEntity extends RevisionedRecord {
 
   @Column({ type: 'varchar', length: 32, nullable: true })
   last_delivery_status!: string | null;
+
+  /** When the endpoint last echoed a signed `/webhook/verify` challenge. */
+  @Column({ type: 'timestamptz', nullable: true })
+  verified_at!: Date | null;
+
+  /** The outcome of the last verification: `verified` or why it failed. */
+  @Column({ type: 'varchar', length: 500, nullable: true })
+  verification_status!: string | null;
 
   @Column({ type: 'boolean', default: false })
   is_deleted!: boolean;

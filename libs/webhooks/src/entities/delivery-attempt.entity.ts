@@ -1,0 +1,53 @@
+import { Column, Entity, ForeignKey, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { DeliveryEntity, type DeliveryErrorKind } from './delivery.entity';
+
+/** One POST of a delivery: when, how long, what came back (headers of note, the first 4 KiB of the body). */
+@Entity({ name: 'delivery_attempts' })
+@Index('ix_delivery_attempts_delivery', ['delivery_id', 'attempt_no'])
+@Index('ix_delivery_attempts_webhook_started', ['webhook_id', 'started_at'])
+export class DeliveryAttemptEntity {
+  @PrimaryGeneratedColumn('identity', {
+    type: 'bigint',
+    generatedIdentity: 'ALWAYS',
+    primaryKeyConstraintName: 'pk_delivery_attempts',
+  })
+  attempt_id!: string;
+
+  @ForeignKey(() => DeliveryEntity, 'delivery_id', { name: 'fk_delivery_attempts_delivery', onDelete: 'CASCADE' })
+  @Column({ type: 'varchar', length: 40 })
+  delivery_id!: string;
+
+  @Column({ type: 'varchar', length: 64 })
+  orgcode!: string;
+
+  @Column({ type: 'varchar', length: 40 })
+  webhook_id!: string;
+
+  @Column({ type: 'int' })
+  attempt_no!: number;
+
+  @Column({ type: 'timestamptz' })
+  started_at!: Date;
+
+  @Column({ type: 'int' })
+  duration_ms!: number;
+
+  @Column({ type: 'int', nullable: true })
+  status_code!: number | null;
+
+  @Column({ type: 'varchar', length: 16, nullable: true })
+  error_kind!: DeliveryErrorKind | null;
+
+  @Column({ type: 'text', nullable: true })
+  error!: string | null;
+
+  @Column({ type: 'jsonb' })
+  response_headers!: Record<string, string>;
+
+  @Column({ type: 'text' })
+  response_excerpt!: string;
+
+  /** What the attempt led to: success, retrying, failed or dead_letter. */
+  @Column({ type: 'varchar', length: 16 })
+  outcome!: string;
+}
