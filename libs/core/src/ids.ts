@@ -4,6 +4,7 @@ import { monotonicFactory } from 'ulid';
 export const IdPrefix = {
   Webhook: 'whk',
   Delivery: 'dlv',
+  Replay: 'rpl',
   Event: 'evt',
   Job: 'job',
   Kpi: 'kpi',

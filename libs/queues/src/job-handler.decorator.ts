@@ -8,6 +8,8 @@ export interface JobContext<N extends JobName = JobName> {
   job: Job<JobPayloads[N], unknown, N>;
   /** Aborted when the worker gives up waiting for the job at shutdown; long handlers should honour it. */
   signal?: AbortSignal;
+  /** The worker's lock token for the job (needed to move it to delayed, e.g. when an endpoint is at its cap). */
+  token?: string;
 }
 
 /** What a handler method looks like: the payload first, the BullMQ job and abort signal after. */

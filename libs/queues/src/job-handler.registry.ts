@@ -82,12 +82,12 @@ export class JobHandlerRegistry implements OnModuleInit {
   }
 
   /** Runs a job's handler; an unknown job, or one on the wrong queue, fails without retries. */
-  dispatch(job: Job, signal?: AbortSignal): Promise<unknown> {
+  dispatch(job: Job, signal?: AbortSignal, token?: string): Promise<unknown> {
     const handler = this.handlers.get(job.name);
     if (!handler || JOB_QUEUE[job.name as JobName] !== job.queueName) {
       return Promise.reject(new UnknownJobError(job.name, job.queueName));
     }
-    return handler.call(job.data, { job: job as JobContext['job'], signal });
+    return handler.call(job.data, { job: job as JobContext['job'], signal, token });
   }
 
   private discover(): Map<string, FoundHandler[]> {

@@ -11,6 +11,25 @@ export type EmptyPayload = Record<string, never>;
 export interface JobPayloads {
   /** Deletes expired Idempotency-Key records (scheduled hourly). */
   'maintenance.idempotency_purge': EmptyPayload;
+  /** Deletes finished deliveries and attempts past DELIVERY_RETENTION_DAYS, in small batches (scheduled hourly). */
+  'maintenance.delivery_retention': EmptyPayload;
+  /** The first attempt of a delivery (job id = delivery id). */
+  'delivery.send': DeliveryJob;
+  /** A later attempt of a delivery (job id = `<delivery id>.a<attempt>`). */
+  'delivery.retry': DeliveryJob;
+  /** Walks a `/webhook/replay` window and creates its deliveries (job id = replay id). */
+  'replay.run': ReplayJob;
+}
+
+/** A delivery job carries ids only: PostgreSQL holds the delivery, its event and its webhook. */
+export interface DeliveryJob {
+  delivery_id: string;
+  /** For the per-endpoint in-flight cap, checked before the row is read. */
+  webhook_id: string;
+}
+
+export interface ReplayJob {
+  replay_id: string;
 }
 
 export type JobName = keyof JobPayloads;
@@ -18,6 +37,10 @@ export type JobName = keyof JobPayloads;
 /** The queue that carries each job. */
 export const JOB_QUEUE: Readonly<Record<JobName, QueueName>> = {
   'maintenance.idempotency_purge': QueueName.Maintenance,
+  'maintenance.delivery_retention': QueueName.Maintenance,
+  'delivery.send': QueueName.Delivery,
+  'delivery.retry': QueueName.Retry,
+  'replay.run': QueueName.Replay,
 };
 
 export const JOB_NAMES: readonly JobName[] = Object.keys(JOB_QUEUE) as JobName[];

@@ -15,8 +15,8 @@ export abstract class QueueProcessor extends WorkerHost {
     super();
   }
 
-  process(job: Job, _token?: string, signal?: AbortSignal): Promise<unknown> {
-    return this.registry.dispatch(job, signal);
+  process(job: Job, token?: string, signal?: AbortSignal): Promise<unknown> {
+    return this.registry.dispatch(job, signal, token);
   }
 }
 

@@ -8,6 +8,7 @@ import { WebhookReplayEntity } from './entities/webhook-replay.entity';
 import { WebhookEntity } from './entities/webhook.entity';
 import { WebhookRepository } from './webhook.repository';
 import { WebhookSecrets } from './webhook-secrets';
+import { DeliveryScheduler } from './engine/delivery-scheduler';
 
 /** The endpoint URL guard from config: the operator allowlist (CIDRs) and WEBHOOK_REQUIRE_HTTPS. */
 export const endpointUrlGuardProvider: Provider = {
@@ -20,7 +21,7 @@ export const endpointUrlGuardProvider: Provider = {
 /** Webhooks' storage, secrets and URL guard, for the api routes and the delivery engine alike. */
 @Module({
   imports: [TypeOrmModule.forFeature([WebhookEntity, DeliveryEntity, DeliveryAttemptEntity, WebhookReplayEntity])],
-  providers: [WebhookRepository, WebhookSecrets, endpointUrlGuardProvider],
-  exports: [WebhookRepository, WebhookSecrets, EndpointUrlGuard],
+  providers: [WebhookRepository, WebhookSecrets, endpointUrlGuardProvider, DeliveryScheduler],
+  exports: [WebhookRepository, WebhookSecrets, EndpointUrlGuard, DeliveryScheduler, TypeOrmModule],
 })
 export class WebhooksModule {}

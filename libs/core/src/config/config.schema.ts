@@ -175,6 +175,13 @@ export class AppConfig {
   @Max(3_600_000)
   SWEEPER_GRACE_MS = 60_000;
 
+  /** How long `/webhook/verify` waits for the endpoint to echo its challenge. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(120_000)
+  WEBHOOK_VERIFY_TIMEOUT_MS = 30_000;
+
   /** BullMQ job lock: a job whose worker died (SIGKILL) is handed to another worker after about this long. */
   @Transform(toInt)
   @IsInt()

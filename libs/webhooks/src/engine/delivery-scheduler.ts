@@ -1,0 +1,79 @@
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { BulkJob, JobProducer } from '@ipm/queues';
+import type { DeliveryOrigin } from '../entities/delivery.entity';
+
+/** A delivery to create: one event (stored, or a test payload) for one webhook. */
+export interface NewDelivery {
+  delivery_id: string;
+  orgcode: string;
+  app_id: string | null;
+  webhook_id: string;
+  /** `events.seq`; null for a test delivery. */
+  event_seq: string | null;
+  event_id: string;
+  event_type: string;
+  /** The `data` of a delivery of no stored event (test); null otherwise. */
+  payload?: object | null;
+  origin: DeliveryOrigin;
+  retry_of?: string | null;
+  replay_id?: string | null;
+}
+
+/**
+ * Many deliveries in ONE statement whose one parameter is a jsonb array (no parameter limit, one
+ * plan), all `pending` and due now.
+ */
+export const INSERT_DELIVERIES_SQL = `
+INSERT INTO deliveries (delivery_id, orgcode, app_id, webhook_id, event_seq, event_id, event_type, payload,
+                        status, origin, retry_of, replay_id, attempt_count, next_attempt_at, created_at, updated_at)
+SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::bigint, r->>5, r->>6, r->7, 'pending', r->>8, r->>9, r->>10, 0,
+       now(), now(), now()
+FROM jsonb_array_elements($1::jsonb) AS t(r)`;
+
+/** The job that makes a delivery's first attempt (its id is the delivery's, so it is never enqueued twice). */
+export function sendJob(delivery: { delivery_id: string; webhook_id: string }): BulkJob {
+  return {
+    name: 'delivery.send',
+    payload: { delivery_id: delivery.delivery_id, webhook_id: delivery.webhook_id },
+    opts: { jobId: delivery.delivery_id },
+  };
+}
+
+/**
+ * Creates deliveries and hands them to the `delivery` queue. The rows are written in the caller's
+ * transaction; {@link enqueue} runs after it commits. A crash between the two leaves due rows that
+ * no queue holds, which the sweeper re-enqueues: PostgreSQL, not Redis, is what must not lose them.
+ */
+@Injectable()
+export class DeliveryScheduler {
+  constructor(private readonly jobs: JobProducer) {}
+
+  async insert(em: EntityManager, rows: readonly NewDelivery[]): Promise<void> {
+    if (rows.length === 0) return;
+    const json = `[${rows
+      .map((r) =>
+        JSON.stringify([
+          r.delivery_id,
+          r.orgcode,
+          r.app_id,
+          r.webhook_id,
+          r.event_seq,
+          r.event_id,
+          r.event_type,
+          r.payload ?? null,
+          r.origin,
+          r.retry_of ?? null,
+          r.replay_id ?? null,
+        ]),
+      )
+      .join(',')}]`;
+    await em.query(INSERT_DELIVERIES_SQL, [json]);
+  }
+
+  /** Enqueues the first attempt of each delivery, in one round trip. */
+  async enqueue(rows: ReadonlyArray<{ delivery_id: string; webhook_id: string }>): Promise<void> {
+    if (rows.length === 0) return;
+    await this.jobs.addBulk(rows.map(sendJob));
+  }
+}
