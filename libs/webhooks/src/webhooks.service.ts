@@ -111,6 +111,8 @@ export class WebhooksService {
       paused_at: null,
       last_delivery_at: null,
       last_delivery_status: null,
+      verified_at: null,
+      verification_status: null,
       created_at: now,
       created_by: caller.actor_id,
       updated_at: now,
@@ -408,11 +410,14 @@ export function retryPolicy(
   if (timeoutMs !== undefined && requested?.timeout_ms !== undefined && requested.timeout_ms !== timeoutMs) {
     throw AppError.badRequest('timeout_ms and retry_policy.timeout_ms disagree: give one', 'timeout_ms');
   }
-  return {
+  const policy: RetryPolicy = {
     max_attempts: requested?.max_attempts ?? base.max_attempts,
     backoff: requested?.backoff ?? base.backoff,
     timeout_ms: timeoutMs ?? requested?.timeout_ms ?? base.timeout_ms,
   };
+  const autoPause = requested?.auto_pause_after === undefined ? base.auto_pause_after : requested.auto_pause_after;
+  if (autoPause !== undefined && autoPause !== null) policy.auto_pause_after = autoPause;
+  return policy;
 }
 
 /** A 400 naming each of `fields` that was sent as null (IsOptional lets null through). */
@@ -445,6 +450,8 @@ export function toWebhookDto(w: WebhookEntity): WebhookDto {
     paused_at: w.paused_at?.toISOString() ?? null,
     last_delivery_at: w.last_delivery_at?.toISOString() ?? null,
     last_delivery_status: w.last_delivery_status,
+    verified_at: w.verified_at?.toISOString() ?? null,
+    verification_status: w.verification_status,
     created_at: w.created_at.toISOString(),
     created_by: w.created_by,
     updated_at: w.updated_at.toISOString(),

@@ -105,6 +105,19 @@ export class RetryPolicyRequestDto {
   @Min(TIMEOUT_MIN_MS)
   @Max(TIMEOUT_MAX_MS)
   timeout_ms?: number;
+
+  @ApiPropertyOptional({
+    type: Number,
+    nullable: true,
+    minimum: 1,
+    maximum: 1_000_000,
+    description: 'Consecutive failed attempts that pause the webhook (null: the platform default, 50)',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  auto_pause_after?: number | null;
 }
 
 /** The fields create and update share; on update each is optional and only what is given changes. */
@@ -299,6 +312,7 @@ export class RetryPolicyDto {
   @ApiProperty({ example: 8 }) max_attempts!: number;
   @ApiProperty({ enum: RETRY_BACKOFFS }) backoff!: RetryBackoff;
   @ApiProperty({ example: 15000 }) timeout_ms!: number;
+  @ApiPropertyOptional({ example: 50, description: 'Absent: the platform default' }) auto_pause_after?: number;
 }
 
 export class WebhookDto {
@@ -312,6 +326,10 @@ export class WebhookDto {
   @ApiProperty({ type: [EventFilterDto] }) event_filters!: EventFilterDto[];
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) headers!: Record<string, string>;
   @ApiProperty({ type: RetryPolicyDto }) retry_policy!: RetryPolicyDto;
+  @ApiProperty({ type: String, nullable: true, description: 'When the endpoint last passed /webhook/verify' })
+  verified_at!: string | null;
+  @ApiProperty({ type: String, nullable: true, example: 'verified', description: '`verified`, or why it failed' })
+  verification_status!: string | null;
   @ApiProperty({ enum: [SIGNING_ALGORITHM] }) signing_algorithm!: typeof SIGNING_ALGORITHM;
   @ApiProperty({ example: 'x9Q=', description: 'The last 4 characters of the secret' }) secret_last4!: string;
   @ApiProperty({ example: '3f9a1c0b7d2e4f68', description: 'First 16 hex digits of SHA-256 of the secret' })
