@@ -1,15 +1,43 @@
-import { Module } from '@nestjs/common';
+import { Module, OnApplicationShutdown, Provider } from '@nestjs/common';
 import { AuditModule } from '@ipm/audit/audit.module';
 import { CatalogModule } from '@ipm/catalog/catalog.module';
+import { AppConfig } from '@ipm/core';
 import { EventsModule } from '@ipm/events/events.module';
+import { DeliveriesController } from './deliveries/deliveries.controller';
+import { DeliveriesService } from './deliveries/deliveries.service';
+import { DeliveryRepository } from './deliveries/delivery.repository';
+import { ReplaysService } from './deliveries/replays.service';
+import { WebhookChecksService } from './deliveries/webhook-checks.service';
+import { DeliveryClient } from './delivery-client';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksModule } from './webhooks.module';
 import { WebhooksService } from './webhooks.service';
 
+/** The HTTP client /webhook/verify posts with: the same SSRF rules and allowlist as the delivery engine. */
+export const apiDeliveryClientProvider: Provider = {
+  provide: DeliveryClient,
+  inject: [AppConfig],
+  useFactory: (config: AppConfig) =>
+    new DeliveryClient({ allowlist: config.allowlist, userAgent: `IPM-Webhooks/${config.BUILD_ID}` }),
+};
+
 /** The api side: the /webhook routes. */
 @Module({
   imports: [WebhooksModule, AuditModule, EventsModule, CatalogModule],
-  controllers: [WebhooksController],
-  providers: [WebhooksService],
+  controllers: [WebhooksController, DeliveriesController],
+  providers: [
+    WebhooksService,
+    DeliveryRepository,
+    DeliveriesService,
+    ReplaysService,
+    WebhookChecksService,
+    apiDeliveryClientProvider,
+  ],
 })
-export class WebhooksApiModule {}
+export class WebhooksApiModule implements OnApplicationShutdown {
+  constructor(private readonly client: DeliveryClient) {}
+
+  onApplicationShutdown(): void {
+    this.client.close();
+  }
+}

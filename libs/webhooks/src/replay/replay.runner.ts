@@ -1,0 +1,173 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { IdPrefix, newId } from '@ipm/core';
+import { JobContext, JobHandler, ReplayJob } from '@ipm/queues';
+import { DeliveryScheduler, NewDelivery } from '../engine/delivery-scheduler';
+import { WebhookReplayEntity, type ReplayStatus } from '../entities/webhook-replay.entity';
+import { WebhookEntity } from '../entities/webhook.entity';
+import { matchesFilters } from '../event-filters';
+
+/** Stored events read per transaction. */
+export const REPLAY_BATCH = 500;
+
+/** The part of a stored event a replay needs. */
+export interface ReplayEventRow {
+  seq: string;
+  event_id: string;
+  app_id: string | null;
+  event_type: string;
+}
+
+export interface ReplayRunResult {
+  replay_id: string;
+  status: ReplayStatus | 'missing';
+  /** Deliveries created by this run (not counting earlier runs of the same replay). */
+  created: number;
+}
+
+interface BatchOutcome {
+  rows: NewDelivery[];
+  status: ReplayStatus;
+}
+
+/**
+ * The `replay.run` job: walks a replay's window of the tenant's stored events in seq order,
+ * REPLAY_BATCH at a time. Each batch is one transaction that creates the deliveries and moves the
+ * cursor together, so a run that dies resumes after the last committed batch and never creates a
+ * delivery twice; the deliveries are enqueued after each commit (the sweeper covers a lost enqueue).
+ */
+@Injectable()
+export class ReplayRunner {
+  private readonly logger = new Logger(ReplayRunner.name);
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly scheduler: DeliveryScheduler,
+  ) {}
+
+  @JobHandler('replay.run')
+  async run(payload: ReplayJob, ctx?: JobContext<'replay.run'>): Promise<ReplayRunResult> {
+    const { replay_id } = payload;
+    const replay = await this.dataSource.getRepository(WebhookReplayEntity).findOneBy({ replay_id });
+    if (!replay) {
+      this.logger.warn(`replay ${replay_id} does not exist; nothing to do`);
+      return { replay_id, status: 'missing', created: 0 };
+    }
+    if (replay.status === 'completed' || replay.status === 'failed') {
+      return { replay_id, status: replay.status, created: 0 };
+    }
+    await this.dataSource.query(
+      `UPDATE webhook_replays SET status = 'running', updated_at = now() WHERE replay_id = $1 AND status = 'queued'`,
+      [replay_id],
+    );
+    let created = 0;
+    for (;;) {
+      // Stop between batches at shutdown; the job fails and is retried, resuming from the cursor.
+      if (ctx?.signal?.aborted) throw new Error(`replay ${replay_id} interrupted by shutdown`);
+      const batch = await this.dataSource.transaction((em) => this.batch(em, replay_id));
+      await this.scheduler.enqueue(batch.rows);
+      created += batch.rows.length;
+      if (batch.status !== 'running') return { replay_id, status: batch.status, created };
+    }
+  }
+
+  /** One batch in `em`'s transaction; the replay row stays locked until it commits. */
+  private async batch(em: EntityManager, replayId: string): Promise<BatchOutcome> {
+    const replay = await em.findOne(WebhookReplayEntity, {
+      where: { replay_id: replayId },
+      lock: { mode: 'pessimistic_write' },
+    });
+    if (!replay) return { rows: [], status: 'failed' };
+    if (replay.status === 'completed' || replay.status === 'failed') return { rows: [], status: replay.status };
+    const now = new Date();
+    const webhook = await em.findOne(WebhookEntity, {
+      where: { webhook_id: replay.webhook_id, orgcode: replay.orgcode },
+    });
+    if (!webhook || webhook.is_deleted || webhook.status !== 'active') {
+      const error = !webhook || webhook.is_deleted ? 'the webhook was deleted' : `the webhook is ${webhook.status}`;
+      await em.update(
+        WebhookReplayEntity,
+        { replay_id: replayId },
+        { status: 'failed', error, updated_at: now, finished_at: now },
+      );
+      this.logger.warn(`replay ${replayId} stopped: ${error}`);
+      return { rows: [], status: 'failed' };
+    }
+
+    const events = await this.readEvents(em, replay, webhook);
+    let kept = events.filter((e) => receives(webhook, e));
+    if (replay.only_failed && kept.length) {
+      const delivered = await this.deliveredSeqs(
+        em,
+        webhook.webhook_id,
+        kept.map((e) => e.seq),
+      );
+      kept = kept.filter((e) => !delivered.has(e.seq));
+    }
+    const rows: NewDelivery[] = kept.map((e) => ({
+      delivery_id: newId(IdPrefix.Delivery),
+      orgcode: webhook.orgcode,
+      app_id: webhook.app_id,
+      webhook_id: webhook.webhook_id,
+      event_seq: e.seq,
+      event_id: e.event_id,
+      event_type: e.event_type,
+      origin: 'replay',
+      replay_id: replayId,
+    }));
+    await this.scheduler.insert(em, rows);
+    const status: ReplayStatus = events.length < REPLAY_BATCH ? 'completed' : 'running';
+    await em.update(
+      WebhookReplayEntity,
+      { replay_id: replayId },
+      {
+        status,
+        cursor: events.length ? events[events.length - 1].seq : replay.cursor,
+        events_matched: replay.events_matched + rows.length,
+        updated_at: now,
+        finished_at: status === 'completed' ? now : null,
+      },
+    );
+    return { rows, status };
+  }
+
+  /** The next batch of the tenant's events in the window after the cursor, in seq order. */
+  private readEvents(
+    em: EntityManager,
+    replay: WebhookReplayEntity,
+    webhook: WebhookEntity,
+  ): Promise<ReplayEventRow[]> {
+    const params: unknown[] = [replay.orgcode, replay.cursor ?? '0'];
+    const where = ['orgcode = $1', 'seq > $2::bigint'];
+    if (replay.window_after) where.push(`received_at >= $${params.push(replay.window_after)}`);
+    if (replay.window_before) where.push(`received_at < $${params.push(replay.window_before)}`);
+    if (webhook.app_id) where.push(`app_id = $${params.push(webhook.app_id)}`);
+    return em.query(
+      `SELECT seq::text AS seq, event_id, app_id, event_type FROM events
+       WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $${params.push(REPLAY_BATCH)}`,
+      params,
+    );
+  }
+
+  /** Which of these events this webhook already received successfully (ix_deliveries_webhook_event). */
+  private async deliveredSeqs(em: EntityManager, webhookId: string, seqs: readonly string[]): Promise<Set<string>> {
+    const rows: Array<{ seq: string }> = await em.query(
+      `SELECT DISTINCT event_seq::text AS seq FROM deliveries
+       WHERE webhook_id = $1 AND event_seq = ANY($2::bigint[]) AND status = 'success'`,
+      [webhookId, seqs],
+    );
+    return new Set(rows.map((r) => r.seq));
+  }
+}
+
+/** True when the webhook receives this event: its filters match, and it is of the webhook's app if it has one. */
+export function receives(
+  webhook: Pick<WebhookEntity, 'event_filters' | 'app_id'>,
+  event: Pick<ReplayEventRow, 'event_type' | 'app_id'>,
+): boolean {
+  return (
+    matchesFilters(webhook.event_filters, event.event_type) &&
+    (webhook.app_id === null || event.app_id === webhook.app_id)
+  );
+}
