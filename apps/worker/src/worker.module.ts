@@ -3,13 +3,22 @@ import { AppConfigModule, IdempotencyModule } from '@ipm/core';
 import { HealthModule } from '@ipm/health';
 import { PersistenceModule } from '@ipm/persistence';
 import { QueuesModule, QueuesWorkerModule } from '@ipm/queues';
+import { WebhooksWorkerModule } from '@ipm/webhooks/engine/webhooks.worker.module';
 import { MaintenanceService } from './maintenance.service';
 import { WorkerHttpServer } from './worker-http.server';
 import { WorkerMetrics } from './worker-metrics';
 
 /** The worker app: queue processors and job handlers, plus health and metrics over HTTP. No Nest HTTP. */
 @Module({
-  imports: [AppConfigModule, PersistenceModule, QueuesModule, QueuesWorkerModule, HealthModule, IdempotencyModule],
+  imports: [
+    AppConfigModule,
+    PersistenceModule,
+    QueuesModule,
+    QueuesWorkerModule,
+    HealthModule,
+    IdempotencyModule,
+    WebhooksWorkerModule,
+  ],
   providers: [MaintenanceService, WorkerMetrics, WorkerHttpServer],
 })
 export class WorkerModule {}

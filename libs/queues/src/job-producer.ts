@@ -24,6 +24,9 @@ export const DEFAULT_JOB_OPTIONS = {
 
 type AnyQueue = Queue<unknown, unknown, string>;
 
+/** Job states in which a queue still holds the job's work. */
+const LIVE_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
+
 /**
  * The one way to enqueue: picks each job's queue from JOB_QUEUE, so callers name the job and
  * never the queue.
@@ -61,6 +64,23 @@ export class JobProducer {
       });
     }
     return result;
+  }
+
+  /**
+   * Makes sure a job with this id is waiting, delayed or running: when the queue holds none (lost
+   * with Redis, or finished without its work being recorded), the job is (re)added. Returns whether
+   * it had to be. For the sweeper, which knows from PostgreSQL what must be queued.
+   */
+  async ensureQueued(job: BulkJob & { opts: { jobId: string } }): Promise<boolean> {
+    const queue = this.queueFor(job.name);
+    const existing = await queue.getJob(job.opts.jobId);
+    if (existing) {
+      const state = await existing.getState();
+      if (LIVE_STATES.has(state)) return false;
+      await existing.remove().catch(() => undefined);
+    }
+    await queue.add(job.name, job.payload, { ...DEFAULT_JOB_OPTIONS, ...job.opts });
+    return true;
   }
 
   /**

@@ -56,7 +56,9 @@ export class QueueWorkers implements OnModuleInit, OnApplicationBootstrap, Befor
         this.logger.error(`queue ${queue}: worker stopped: ${err instanceof Error ? err.message : String(err)}`);
       });
     }
-    this.logger.log(`consuming ${this.workers.map((w) => w.queue).join(', ')}`);
+    this.logger.log(
+      `consuming ${this.workers.map((w) => `${w.queue} (concurrency ${w.worker.concurrency})`).join(', ')}`,
+    );
   }
 
   async beforeApplicationShutdown(): Promise<void> {

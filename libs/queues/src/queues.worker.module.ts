@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { JobHandlerRegistry } from './job-handler.registry';
-import { QUEUE_PROCESSORS } from './queue.processors';
+import { AppConfig } from '@ipm/core';
+import { configureQueueWorkers, QUEUE_PROCESSORS } from './queue.processors';
 import { QueueWorkers } from './queue-workers';
 
 /**
@@ -11,7 +12,17 @@ import { QueueWorkers } from './queue-workers';
  */
 @Module({
   imports: [DiscoveryModule],
-  providers: [JobHandlerRegistry, ...Object.values(QUEUE_PROCESSORS), QueueWorkers],
+  providers: [
+    // Instantiated before any onModuleInit, so before @nestjs/bullmq creates the workers from these options.
+    {
+      provide: 'QUEUE_WORKER_OPTIONS',
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => configureQueueWorkers(config),
+    },
+    JobHandlerRegistry,
+    ...Object.values(QUEUE_PROCESSORS),
+    QueueWorkers,
+  ],
   exports: [JobHandlerRegistry, QueueWorkers],
 })
 export class QueuesWorkerModule {}

@@ -31,12 +31,18 @@ SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::bigint, r->>5, r->>6, r->7, 'pending
        now(), now(), now()
 FROM jsonb_array_elements($1::jsonb) AS t(r)`;
 
+/**
+ * Delivery jobs retry a few times on their own when the engine itself fails (PostgreSQL briefly
+ * unreachable); the receiver's failures are the delivery's retry policy, not these.
+ */
+export const DELIVERY_JOB_OPTIONS = { attempts: 5, backoff: { type: 'exponential', delay: 1000 } } as const;
+
 /** The job that makes a delivery's first attempt (its id is the delivery's, so it is never enqueued twice). */
 export function sendJob(delivery: { delivery_id: string; webhook_id: string }): BulkJob {
   return {
     name: 'delivery.send',
     payload: { delivery_id: delivery.delivery_id, webhook_id: delivery.webhook_id },
-    opts: { jobId: delivery.delivery_id },
+    opts: { ...DELIVERY_JOB_OPTIONS, jobId: delivery.delivery_id },
   };
 }
 

@@ -1,0 +1,260 @@
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { DelayedError } from 'bullmq';
+import { AppConfig, SecretBox } from '@ipm/core';
+import { BulkJob, DeliveryJob, JobContext, JobHandler, JobProducer } from '@ipm/queues';
+import { AttemptResult, DeliveryClient } from '../delivery-client';
+import { signDelivery } from '../signing';
+import { decideAttempt } from './attempt-decision';
+import { DELIVERY_JOB_OPTIONS } from './delivery-scheduler';
+import { AttemptRecord, ClaimedDelivery, DeliveryStore } from './delivery-store';
+import { MicroBatcher } from './micro-batcher';
+
+/** The User-Agent of every delivery. */
+export const DELIVERY_USER_AGENT = 'IPM-Webhooks/1.0 (+https://github.com/ipm/ipm)';
+
+/** How long a job over its endpoint's in-flight cap waits (delayed, holding no worker slot) before trying again. */
+const CAP_WAIT_MS = { min: 250, max: 1000 } as const;
+
+/** What a delivery job did, as the job's return value (kept on completed jobs for a while, for inspection). */
+export interface DeliveryJobResult {
+  delivery_id: string;
+  status: AttemptRecord['status'] | 'skipped';
+  attempt?: number;
+  status_code?: number | null;
+}
+
+/** The job id of a delivery's `attempt`-th attempt when it is a retry (the first uses the delivery id). */
+export function retryJobId(deliveryId: string, attempt: number): string {
+  return `${deliveryId}.a${attempt}`;
+}
+
+/**
+ * Runs delivery attempts: `delivery.send` (first attempts, `delivery` queue) and `delivery.retry`
+ * (later ones, `retry` queue, so a failing endpoint's retries never hold up fresh deliveries).
+ * Per job: claim the row (batched with other jobs' claims), sign and POST, then record the
+ * outcome (batched too) before the job completes; a retry is enqueued only once its row says
+ * `retrying`. A job over its endpoint's in-flight cap goes back to the queue as delayed, so one
+ * slow endpoint cannot occupy every worker slot.
+ */
+@Injectable()
+export class DeliveryExecutor implements OnApplicationShutdown {
+  private readonly logger = new Logger(DeliveryExecutor.name);
+  private readonly client: DeliveryClient;
+  private readonly inFlight = new Map<string, number>();
+  private readonly secrets = new Map<string, string>();
+  private readonly claims: MicroBatcher<string, ClaimedDelivery | undefined>;
+  private readonly records: MicroBatcher<AttemptRecord, boolean>;
+
+  constructor(
+    private readonly store: DeliveryStore,
+    private readonly box: SecretBox,
+    private readonly jobs: JobProducer,
+    private readonly config: AppConfig,
+  ) {
+    this.client = new DeliveryClient({
+      allowlist: config.allowlist,
+      userAgent: DELIVERY_USER_AGENT,
+      // Several webhooks may share an origin: the per-webhook cap is enforced above the pool, not by it.
+      maxSocketsPerOrigin: Math.max(config.DELIVERY_CONCURRENCY, config.RETRY_CONCURRENCY),
+    });
+    this.claims = new MicroBatcher(
+      async (ids) => {
+        const claimed = await this.store.claim(ids);
+        return ids.map((id) => claimed.get(id));
+      },
+      { maxBatch: 256, maxConcurrent: 2 },
+    );
+    this.records = new MicroBatcher(
+      async (records) => {
+        const updated = await this.store.record(records);
+        return records.map((r) => updated.has(r.delivery_id));
+      },
+      { maxBatch: 512, maxConcurrent: 1 },
+    );
+  }
+
+  @JobHandler('delivery.send')
+  send(payload: DeliveryJob, context: JobContext<'delivery.send'>): Promise<DeliveryJobResult> {
+    return this.run(payload, context);
+  }
+
+  @JobHandler('delivery.retry')
+  retry(payload: DeliveryJob, context: JobContext<'delivery.retry'>): Promise<DeliveryJobResult> {
+    return this.run(payload, context);
+  }
+
+  onApplicationShutdown(): void {
+    this.client.close();
+  }
+
+  /** Deliveries in flight to one webhook in this process. */
+  inFlightTo(webhookId: string): number {
+    return this.inFlight.get(webhookId) ?? 0;
+  }
+
+  private async run(
+    payload: DeliveryJob,
+    context: JobContext<'delivery.send'> | JobContext<'delivery.retry'>,
+  ): Promise<DeliveryJobResult> {
+    const { webhook_id } = payload;
+    const current = this.inFlight.get(webhook_id) ?? 0;
+    if (current >= this.config.DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT && context.token) {
+      const wait = CAP_WAIT_MS.min + Math.random() * (CAP_WAIT_MS.max - CAP_WAIT_MS.min);
+      await context.job.moveToDelayed(Date.now() + wait, context.token);
+      throw new DelayedError();
+    }
+    this.inFlight.set(webhook_id, current + 1);
+    try {
+      return await this.attempt(payload.delivery_id);
+    } finally {
+      const left = (this.inFlight.get(webhook_id) ?? 1) - 1;
+      if (left <= 0) this.inFlight.delete(webhook_id);
+      else this.inFlight.set(webhook_id, left);
+    }
+  }
+
+  private async attempt(deliveryId: string): Promise<DeliveryJobResult> {
+    const claimed = await this.claims.submit(deliveryId);
+    if (!claimed) return { delivery_id: deliveryId, status: 'skipped' };
+    const startedAt = new Date();
+    const webhook = claimed.webhook;
+    if (!webhook || webhook.is_deleted || webhook.status !== 'active') {
+      const why = !webhook || webhook.is_deleted ? 'the webhook was deleted' : `the webhook is ${webhook.status}`;
+      await this.records.submit(notAttempted(claimed, startedAt, why));
+      return { delivery_id: deliveryId, status: 'failed', attempt: claimed.attempt };
+    }
+
+    const body = JSON.stringify({
+      type: claimed.event_type,
+      timestamp: claimed.occurred_at.toISOString(),
+      data: claimed.data,
+    });
+    const timestamp = Math.floor(Date.now() / 1000);
+    const signature = signDelivery(this.signingSecrets(claimed, webhook), claimed.delivery_id, timestamp, body);
+    const result = await this.client.post(
+      webhook.endpoint_url,
+      body,
+      { ...webhook.headers, ...signature },
+      webhook.retry_policy.timeout_ms,
+    );
+    const decision = decideAttempt(result, claimed.attempt, webhook.retry_policy.max_attempts, new Date());
+    const nextAt = decision.retryDelayMs === null ? null : new Date(Date.now() + decision.retryDelayMs);
+    const written = await this.records.submit(
+      attempted(
+        claimed,
+        startedAt,
+        result,
+        decision.status,
+        decision.errorKind,
+        nextAt,
+        decision.webhookAction === 'disable',
+      ),
+    );
+    if (written && decision.status === 'retrying' && decision.retryDelayMs !== null) {
+      await this.enqueueRetry(claimed, decision.retryDelayMs);
+    }
+    return { delivery_id: deliveryId, status: decision.status, attempt: claimed.attempt, status_code: result.status };
+  }
+
+  /**
+   * Enqueues the next attempt. If Redis is unavailable now, the row still says `retrying` with its
+   * due time, and the sweeper enqueues it once it is due: nothing is lost, so the job does not fail.
+   */
+  private async enqueueRetry(claimed: ClaimedDelivery, delayMs: number): Promise<void> {
+    const job: BulkJob = {
+      name: 'delivery.retry',
+      payload: { delivery_id: claimed.delivery_id, webhook_id: claimed.webhook_id },
+      opts: { ...DELIVERY_JOB_OPTIONS, jobId: retryJobId(claimed.delivery_id, claimed.attempt + 1), delay: delayMs },
+    };
+    try {
+      await this.jobs.addBulk([job]);
+    } catch (err) {
+      this.logger.warn(
+        `delivery ${claimed.delivery_id}: could not enqueue attempt ${claimed.attempt + 1} (the sweeper will): ${
+          err instanceof Error ? err.message : String(err)
+        }`,
+      );
+    }
+  }
+
+  /** The current secret, and the previous one during its grace period; opened once per sealed value. */
+  private signingSecrets(claimed: ClaimedDelivery, webhook: NonNullable<ClaimedDelivery['webhook']>): string[] {
+    const secrets = [this.open(webhook.secret_sealed, claimed.webhook_id)];
+    if (
+      webhook.previous_secret_sealed &&
+      webhook.previous_secret_expires_at &&
+      new Date(webhook.previous_secret_expires_at).getTime() > Date.now()
+    ) {
+      secrets.push(this.open(webhook.previous_secret_sealed, claimed.webhook_id));
+    }
+    return secrets;
+  }
+
+  private open(sealed: string, webhookId: string): string {
+    let secret = this.secrets.get(sealed);
+    if (secret === undefined) {
+      secret = this.box.openText(sealed, webhookId);
+      if (this.secrets.size >= 10_000) this.secrets.clear();
+      this.secrets.set(sealed, secret);
+    }
+    return secret;
+  }
+}
+
+/** PostgreSQL text cannot hold U+0000, which a receiver's body may. */
+function withoutNul(text: string): string {
+  return text.includes('\u0000') ? text.split('\u0000').join('\uFFFD') : text;
+}
+
+function notAttempted(claimed: ClaimedDelivery, startedAt: Date, why: string): AttemptRecord {
+  return {
+    delivery_id: claimed.delivery_id,
+    orgcode: claimed.orgcode,
+    webhook_id: claimed.webhook_id,
+    status: 'failed',
+    attempted: false,
+    attempt_no: claimed.attempt,
+    started_at: startedAt,
+    duration_ms: 0,
+    status_code: null,
+    error_kind: null,
+    error: `not sent: ${why}`,
+    response_headers: {},
+    response_excerpt: '',
+    next_attempt_at: null,
+    disable_webhook: false,
+  };
+}
+
+function attempted(
+  claimed: ClaimedDelivery,
+  startedAt: Date,
+  result: AttemptResult,
+  status: AttemptRecord['status'],
+  errorKind: AttemptRecord['error_kind'],
+  nextAt: Date | null,
+  disable: boolean,
+): AttemptRecord {
+  return {
+    delivery_id: claimed.delivery_id,
+    orgcode: claimed.orgcode,
+    webhook_id: claimed.webhook_id,
+    status,
+    attempted: true,
+    attempt_no: claimed.attempt,
+    started_at: startedAt,
+    duration_ms: result.durationMs,
+    status_code: result.status,
+    error_kind: errorKind,
+    error:
+      result.errorMessage !== null
+        ? withoutNul(result.errorMessage)
+        : result.ok || result.status === null
+          ? null
+          : `HTTP ${result.status}`,
+    response_headers: result.responseHeaders,
+    response_excerpt: withoutNul(result.bodyExcerpt),
+    next_attempt_at: nextAt,
+    disable_webhook: disable,
+  };
+}

@@ -1,0 +1,69 @@
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '@ipm/core';
+import { JobHandler, JobProducer } from '@ipm/queues';
+
+/** Rows deleted per statement: small, so each delete holds its locks for milliseconds. */
+export const RETENTION_BATCH = 1000;
+/** Breathing room between batches, so that retention never competes with delivery for long. */
+const BATCH_PAUSE_MS = 20;
+
+/**
+ * Deletes finished deliveries (with their attempts, by cascade) and finished replays older than
+ * DELIVERY_RETENTION_DAYS, in small batches; runs hourly on the maintenance queue.
+ */
+@Injectable()
+export class DeliveryRetention implements OnApplicationBootstrap {
+  static readonly SCHEDULE = { pattern: '17 * * * *', tz: 'UTC' } as const;
+  private readonly logger = new Logger(DeliveryRetention.name);
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly jobs: JobProducer,
+    private readonly config: AppConfig,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.declareSchedule();
+  }
+
+  /** Idempotent: every worker declares it at boot, and the sweeper again after a Redis loss. */
+  async declareSchedule(): Promise<void> {
+    await this.jobs.schedule(
+      'maintenance.delivery_retention',
+      DeliveryRetention.SCHEDULE,
+      'maintenance.delivery_retention',
+      {},
+    );
+  }
+
+  @JobHandler('maintenance.delivery_retention')
+  async purge(): Promise<{ deliveries: number; replays: number }> {
+    const days = this.config.DELIVERY_RETENTION_DAYS;
+    const deliveries = await this.inBatches(
+      `DELETE FROM deliveries WHERE delivery_id IN (
+         SELECT delivery_id FROM deliveries WHERE finished_at < now() - make_interval(days => $1) LIMIT $2)`,
+      days,
+    );
+    const replays = await this.inBatches(
+      `DELETE FROM webhook_replays WHERE replay_id IN (
+         SELECT replay_id FROM webhook_replays WHERE finished_at < now() - make_interval(days => $1) LIMIT $2)`,
+      days,
+    );
+    if (deliveries || replays) {
+      this.logger.log(`retention: deleted ${deliveries} deliveries and ${replays} replays older than ${days} days`);
+    }
+    return { deliveries, replays };
+  }
+
+  private async inBatches(sql: string, days: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const [, affected] = await this.dataSource.query<[unknown[], number]>(sql, [days, RETENTION_BATCH]);
+      total += affected;
+      if (affected < RETENTION_BATCH) return total;
+      await sleep(BATCH_PAUSE_MS);
+    }
+  }
+}

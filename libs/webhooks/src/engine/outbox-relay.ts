@@ -1,0 +1,158 @@
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DataSource } from 'typeorm';
+import { AppConfig, IdPrefix, newId } from '@ipm/core';
+import type { EventFilter } from '../entities/webhook.entity';
+import { matchesFilters } from '../event-filters';
+import { DeliveryScheduler, NewDelivery } from './delivery-scheduler';
+
+/** Outbox rows claimed per round. */
+export const RELAY_BATCH = 500;
+/** Jobs per addBulk call. */
+const ENQUEUE_CHUNK = 1000;
+/** Pause after a failed round (PostgreSQL or Redis unavailable). */
+const ERROR_PAUSE_MS = 1000;
+
+/**
+ * Claims up to `$1` outbox rows (oldest first; rows another relay holds are skipped, so several
+ * workers relay in parallel without overlap), deletes them, and returns their events.
+ */
+const CLAIM_OUTBOX_SQL = `
+WITH claimed AS (
+  DELETE FROM event_outbox
+   WHERE seq IN (SELECT seq FROM event_outbox WHERE processed_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+  RETURNING event_seq
+)
+SELECT e.seq::text AS seq, e.event_id, e.orgcode, e.app_id, e.event_type
+  FROM events e JOIN claimed c ON e.seq = c.event_seq
+ ORDER BY e.seq`;
+
+interface OutboxEvent {
+  seq: string;
+  event_id: string;
+  orgcode: string;
+  app_id: string | null;
+  event_type: string;
+}
+
+interface Subscriber {
+  webhook_id: string;
+  orgcode: string;
+  app_id: string | null;
+  event_filters: EventFilter[];
+}
+
+/** Whether a webhook receives an event: its filters match, and an app's webhook gets only that app's events. */
+export function receives(
+  webhook: Pick<Subscriber, 'app_id' | 'event_filters'>,
+  event: Pick<OutboxEvent, 'app_id' | 'event_type'>,
+): boolean {
+  return (
+    (webhook.app_id === null || webhook.app_id === event.app_id) &&
+    matchesFilters(webhook.event_filters, event.event_type)
+  );
+}
+
+/**
+ * The fan-out: moves stored events from the outbox into deliveries. Each round, in one
+ * transaction, it claims a batch of outbox rows, finds the matching active webhooks of each
+ * event's tenant, and inserts one `pending` delivery per (event, webhook) in one statement; after
+ * the commit it enqueues them with addBulk (job id = delivery id, so a delivery is never queued
+ * twice). A crash between commit and enqueue leaves due rows for the sweeper. It loops without
+ * pause while there is work, and polls every RELAY_POLL_MS when there is none.
+ */
+@Injectable()
+export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(OutboxRelay.name);
+  private running = false;
+  private loop?: Promise<void>;
+  private wake?: AbortController;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly scheduler: DeliveryScheduler,
+    private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.running = false;
+    this.wake?.abort();
+    await this.loop;
+  }
+
+  /** One round: returns how many outbox rows it handled. */
+  async relayOnce(): Promise<number> {
+    const { events, deliveries } = await this.dataSource.transaction(async (em) => {
+      const claimed = await em.query<OutboxEvent[]>(CLAIM_OUTBOX_SQL, [RELAY_BATCH]);
+      if (claimed.length === 0) return { events: 0, deliveries: [] as NewDelivery[] };
+      const orgs = [...new Set(claimed.map((e) => e.orgcode))];
+      const subscribers = await em.query<Subscriber[]>(
+        `SELECT webhook_id, orgcode, app_id, event_filters FROM webhooks
+          WHERE orgcode = ANY($1::varchar[]) AND status = 'active' AND is_deleted = false
+          ORDER BY webhook_id`,
+        [orgs],
+      );
+      const byOrg = new Map<string, Subscriber[]>();
+      for (const s of subscribers) {
+        const list = byOrg.get(s.orgcode) ?? [];
+        list.push(s);
+        byOrg.set(s.orgcode, list);
+      }
+      const rows: NewDelivery[] = [];
+      const now = Date.now();
+      for (const event of claimed) {
+        for (const webhook of byOrg.get(event.orgcode) ?? []) {
+          if (!receives(webhook, event)) continue;
+          rows.push({
+            delivery_id: newId(IdPrefix.Delivery, now),
+            orgcode: event.orgcode,
+            app_id: event.app_id,
+            webhook_id: webhook.webhook_id,
+            event_seq: event.seq,
+            event_id: event.event_id,
+            event_type: event.event_type,
+            origin: 'event',
+          });
+        }
+      }
+      await this.scheduler.insert(em, rows);
+      return { events: claimed.length, deliveries: rows };
+    });
+    for (let i = 0; i < deliveries.length; i += ENQUEUE_CHUNK) {
+      try {
+        await this.scheduler.enqueue(deliveries.slice(i, i + ENQUEUE_CHUNK));
+      } catch (err) {
+        // Committed rows are safe in PostgreSQL: the sweeper enqueues them once they are overdue.
+        this.logger.warn(
+          `could not enqueue ${deliveries.length - i} deliveries (the sweeper will): ${
+            err instanceof Error ? err.message : String(err)
+          }`,
+        );
+        break;
+      }
+    }
+    return events;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let pause = 0;
+      try {
+        const handled = await this.relayOnce();
+        if (handled === 0) pause = this.config.RELAY_POLL_MS;
+      } catch (err) {
+        this.logger.error(`relay round failed: ${err instanceof Error ? err.message : String(err)}`);
+        pause = ERROR_PAUSE_MS;
+      }
+      if (pause > 0 && this.running) {
+        this.wake = new AbortController();
+        await sleep(pause, undefined, { signal: this.wake.signal }).catch(() => undefined);
+      }
+    }
+  }
+}

@@ -1,0 +1,122 @@
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '@ipm/core';
+import { BulkJob, JobProducer } from '@ipm/queues';
+import { retryJobId } from './delivery-executor';
+import { DELIVERY_JOB_OPTIONS, sendJob } from './delivery-scheduler';
+import { DeliveryRetention } from './delivery-retention';
+
+/** Rows looked at per sweep. */
+const SWEEP_BATCH = 1000;
+/** Redis lookups in parallel. */
+const LOOKUP_PARALLELISM = 50;
+
+interface DueDelivery {
+  delivery_id: string;
+  webhook_id: string;
+  status: 'pending' | 'retrying' | 'in_flight';
+  attempt_count: number;
+}
+
+/** The job that should hold a due delivery's work, by its state: the same ids the engine uses. */
+export function jobForDue(row: DueDelivery): BulkJob & { opts: { jobId: string } } {
+  const payload = { delivery_id: row.delivery_id, webhook_id: row.webhook_id };
+  if (row.status === 'pending') return sendJob(row) as BulkJob & { opts: { jobId: string } };
+  // retrying: the next attempt; in_flight: the attempt whose worker died (the first one is the send job).
+  const attempt = row.status === 'retrying' ? row.attempt_count + 1 : row.attempt_count;
+  if (row.status === 'in_flight' && attempt <= 1) return sendJob(row) as BulkJob & { opts: { jobId: string } };
+  return {
+    name: 'delivery.retry',
+    payload,
+    opts: { ...DELIVERY_JOB_OPTIONS, jobId: retryJobId(row.delivery_id, attempt) },
+  };
+}
+
+/**
+ * PostgreSQL is the truth, Redis only carries work: every SWEEPER_INTERVAL_MS, one worker (a
+ * transaction-scoped advisory lock elects it) looks for deliveries that have been due, or in
+ * flight, for longer than SWEEPER_GRACE_MS and re-enqueues those that no queue holds (Redis
+ * flushed or restarted without persistence, a crash between commit and enqueue, a job that ran
+ * out of attempts while the database was down). Unfinished replays likewise. It runs on a timer
+ * in the worker, not as a queued job, so that it survives the loss of Redis itself; each sweep
+ * also re-declares the recurring jobs that such a loss would have erased.
+ */
+@Injectable()
+export class Sweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(Sweeper.name);
+  private running = false;
+  private loop?: Promise<void>;
+  private wake?: AbortController;
+  /** Jobs re-enqueued since start (for metrics and tests). */
+  requeued = 0;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly jobs: JobProducer,
+    private readonly retention: DeliveryRetention,
+    private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.running = false;
+    this.wake?.abort();
+    await this.loop;
+  }
+
+  /** One sweep; returns how many jobs it re-enqueued (0 when another worker holds the sweep lock). */
+  async sweepOnce(): Promise<number> {
+    return this.dataSource.transaction(async (em) => {
+      const [{ locked }] = await em.query<Array<{ locked: boolean }>>(
+        `SELECT pg_try_advisory_xact_lock(hashtext('ipm.sweeper')) AS locked`,
+      );
+      if (!locked) return 0;
+      const grace = this.config.SWEEPER_GRACE_MS / 1000;
+      const due = await em.query<DueDelivery[]>(
+        `SELECT delivery_id, webhook_id, status, attempt_count FROM deliveries
+          WHERE status IN ('pending', 'retrying', 'in_flight') AND next_attempt_at <= now() - make_interval(secs => $1)
+          ORDER BY next_attempt_at LIMIT $2`,
+        [grace, SWEEP_BATCH],
+      );
+      const replays = await em.query<Array<{ replay_id: string }>>(
+        `SELECT replay_id FROM webhook_replays
+          WHERE status IN ('queued', 'running') AND updated_at <= now() - make_interval(secs => $1)
+          ORDER BY updated_at LIMIT 100`,
+        [grace],
+      );
+      const wanted: Array<BulkJob & { opts: { jobId: string } }> = [
+        ...due.map(jobForDue),
+        ...replays.map((r) => ({ name: 'replay.run' as const, payload: r, opts: { jobId: r.replay_id } })),
+      ];
+      let added = 0;
+      for (let i = 0; i < wanted.length; i += LOOKUP_PARALLELISM) {
+        const results = await Promise.all(
+          wanted.slice(i, i + LOOKUP_PARALLELISM).map((j) => this.jobs.ensureQueued(j)),
+        );
+        added += results.filter(Boolean).length;
+      }
+      if (added > 0) this.logger.warn(`re-enqueued ${added} job(s) that no queue held`);
+      this.requeued += added;
+      return added;
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      this.wake = new AbortController();
+      await sleep(this.config.SWEEPER_INTERVAL_MS, undefined, { signal: this.wake.signal }).catch(() => undefined);
+      if (!this.running) break;
+      try {
+        await this.sweepOnce();
+        await this.retention.declareSchedule();
+      } catch (err) {
+        this.logger.error(`sweep failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+}

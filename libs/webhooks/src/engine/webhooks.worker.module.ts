@@ -1,0 +1,20 @@
+import { Module } from '@nestjs/common';
+import { EventsModule } from '@ipm/events/events.module';
+import { ReplayRunner } from '../replay/replay.runner';
+import { WebhooksModule } from '../webhooks.module';
+import { DeliveryExecutor } from './delivery-executor';
+import { DeliveryRetention } from './delivery-retention';
+import { DeliveryStore } from './delivery-store';
+import { OutboxRelay } from './outbox-relay';
+import { Sweeper } from './sweeper';
+
+/**
+ * The worker side of webhooks: the outbox relay (fan-out), the delivery executor (`delivery.send`
+ * and `delivery.retry`), replays, the sweeper and retention.
+ */
+@Module({
+  imports: [WebhooksModule, EventsModule],
+  providers: [DeliveryStore, DeliveryExecutor, OutboxRelay, Sweeper, DeliveryRetention, ReplayRunner],
+  exports: [DeliveryExecutor, OutboxRelay, Sweeper, DeliveryRetention],
+})
+export class WebhooksWorkerModule {}

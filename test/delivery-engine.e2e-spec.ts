@@ -1,0 +1,370 @@
+import { INestApplicationContext } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Webhook as StandardWebhook } from 'standardwebhooks';
+import { Webhook as SvixWebhook } from 'svix';
+import { DataSource } from 'typeorm';
+import { redisOptions } from '../libs/queues/src';
+import { createWorkerApp } from '../apps/worker/src/bootstrap';
+import { Sweeper } from '../libs/webhooks/src/engine/sweeper';
+import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
+import { TestReceiver } from './support/receiver';
+
+// The engine's own BullMQ prefix (under the run's, which the global teardown deletes), loopback
+// receivers allowed, and a sweeper quick enough for a test.
+const RUN_PREFIX = process.env.QUEUE_PREFIX ?? 'ipm-test-local';
+process.env.QUEUE_PREFIX = `${RUN_PREFIX}:engine`;
+process.env.WORKER_PORT = '0';
+process.env.WEBHOOK_TARGET_ALLOWLIST = '127.0.0.1/32';
+process.env.RELAY_POLL_MS = '10';
+process.env.SWEEPER_INTERVAL_MS = '300';
+process.env.SWEEPER_GRACE_MS = '1000';
+process.env.DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT = '4';
+process.env.DELIVERY_CONCURRENCY = '16';
+
+jest.setTimeout(30_000);
+
+type Json = Record<string, unknown>;
+interface DeliveryRow {
+  delivery_id: string;
+  webhook_id: string;
+  status: string;
+  attempt_count: number;
+  next_attempt_at: Date | null;
+  last_status_code: number | null;
+  last_error_kind: string | null;
+  finished_at: Date | null;
+}
+
+const rfpCreated = (rfpId: string): Json => ({
+  rfp_id: rfpId,
+  title: 'Fleet telematics, 400 vehicles',
+  buyer: { org_id: 'ORG-17', name: 'Acme Logistics' },
+  status: 'open',
+});
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+describe('the delivery engine (api + worker, real PostgreSQL, Redis and receiver)', () => {
+  let api: TestApi;
+  let worker: INestApplicationContext;
+  let db: DataSource;
+  let receiver: TestReceiver;
+  let retryQueue: Queue;
+
+  beforeAll(async () => {
+    receiver = await new TestReceiver().start();
+    api = await startApi();
+    worker = await createWorkerApp();
+    await worker.init();
+    db = api.app.get(DataSource);
+    retryQueue = new Queue('retry', {
+      connection: redisOptions(api.config.REDIS_URL),
+      prefix: api.config.QUEUE_PREFIX,
+    });
+  });
+  afterAll(async () => {
+    await retryQueue.close();
+    await worker.close();
+    await api.close();
+    await receiver.close();
+  });
+
+  async function tenant(label: string) {
+    const org = uniqueOrg(label);
+    const jwt = await token(api.config, { orgs: [org], permissions: ['manage_webhooks', 'publish_events'] });
+    return { org, jwt };
+  }
+
+  async function createWebhook(org: string, jwt: string, body: Json): Promise<{ id: string; secret: string }> {
+    // Only rfp.* events unless the test says otherwise: our own ipm.webhook.* events would reach it too.
+    const res = await api
+      .http()
+      .post('/ipm/webhook/create')
+      .set(bearer(jwt))
+      .set('x-orgcode', org)
+      .send({ event_filters: [{ service: 'rfp' }], ...body });
+    expect(res.body.error).toBeUndefined();
+    return { id: res.body.data.webhook_id as string, secret: res.body.data.secret as string };
+  }
+
+  async function publish(org: string, jwt: string, ids: string[], eventType = 'rfp.created'): Promise<void> {
+    const res = await api
+      .http()
+      .post('/ipm/event/publish')
+      .set(bearer(jwt))
+      .set('x-orgcode', org)
+      .send({ events: ids.map((id) => ({ event_type: eventType, payload: rfpCreated(id), event_id: id })) });
+    expect(res.body.error).toBeUndefined();
+    expect(res.status).toBe(200);
+  }
+
+  const deliveries = (webhookId: string): Promise<DeliveryRow[]> =>
+    db.query('SELECT * FROM deliveries WHERE webhook_id = $1 ORDER BY delivery_id', [webhookId]);
+
+  const webhookRow = async (webhookId: string): Promise<Json> =>
+    (await db.query('SELECT * FROM webhooks WHERE webhook_id = $1', [webhookId]))[0] as Json;
+
+  /** Waits until every delivery of the webhook is in one of `statuses` (and there are `count`). */
+  const settle = (webhookId: string, count: number, statuses: string[], timeoutMs = 15_000) =>
+    waitFor(
+      `${count} deliveries of ${webhookId} in ${statuses.join('|')}`,
+      async () => {
+        const rows = await deliveries(webhookId);
+        return rows.length === count && rows.every((r) => statuses.includes(r.status)) ? rows : undefined;
+      },
+      timeoutMs,
+    );
+
+  it('fans an event out to every matching active webhook, signed so that standardwebhooks and svix verify it', async () => {
+    const { org, jwt } = await tenant('fanout');
+    const a = await createWebhook(org, jwt, { endpoint_url: receiver.url('/fan/a'), headers: { 'x-static': 'yes' } });
+    const b = await createWebhook(org, jwt, {
+      endpoint_url: receiver.url('/fan/b'),
+      event_filters: [{ service: 'rfp', action: 'created' }],
+    });
+    const other = await createWebhook(org, jwt, {
+      endpoint_url: receiver.url('/fan/other'),
+      event_filters: [{ service: 'rfp', action: 'awarded' }],
+    });
+    const paused = await createWebhook(org, jwt, { endpoint_url: receiver.url('/fan/paused') });
+    await api
+      .http()
+      .post('/ipm/webhook/status/set')
+      .set(bearer(jwt))
+      .set('x-orgcode', org)
+      .send({ webhook_id: paused.id, status: 'paused', expected_revision: '1' })
+      .expect(200);
+
+    await publish(org, jwt, ['RFP-FAN-1']);
+    const [toA] = await receiver.waitFor(1, '/fan/a');
+    const [toB] = await receiver.waitFor(1, '/fan/b');
+
+    for (const [got, hook] of [
+      [toA, a],
+      [toB, b],
+    ] as const) {
+      const headers = got.headers as Record<string, string>;
+      expect(headers['webhook-id']).toMatch(/^dlv_[0-9A-Z]{26}$/);
+      expect(headers['content-type']).toBe('application/json');
+      expect(headers['user-agent']).toMatch(/^IPM-Webhooks\//);
+      const body = JSON.parse(got.body) as Json;
+      expect(body).toEqual({ type: 'rfp.created', timestamp: expect.any(String), data: rfpCreated('RFP-FAN-1') });
+      expect(new StandardWebhook(hook.secret).verify(got.body, headers)).toEqual(body);
+      expect(new SvixWebhook(hook.secret).verify(got.body, headers)).toEqual(body);
+    }
+    expect((toA.headers as Record<string, string>)['x-static']).toBe('yes');
+
+    const [row] = await settle(a.id, 1, ['success']);
+    expect(row).toMatchObject({ attempt_count: 1, last_status_code: 204, webhook_id: a.id });
+    expect(row.delivery_id).toBe((toA.headers as Record<string, string>)['webhook-id']);
+    const attempts = await db.query('SELECT * FROM delivery_attempts WHERE delivery_id = $1', [row.delivery_id]);
+    expect(attempts).toEqual([
+      expect.objectContaining({ attempt_no: 1, status_code: 204, outcome: 'success', error_kind: null }),
+    ]);
+    expect(await webhookRow(a.id)).toMatchObject({ last_delivery_status: 'success', consecutive_failures: 0 });
+    expect(await deliveries(other.id)).toEqual([]);
+    expect(await deliveries(paused.id)).toEqual([]);
+    expect(receiver.at('/fan/paused')).toEqual([]);
+  });
+
+  it('signs with both secrets during a rotation grace period, so either verifies', async () => {
+    const { org, jwt } = await tenant('rotate');
+    const hook = await createWebhook(org, jwt, { endpoint_url: receiver.url('/rotate') });
+    const res = await api
+      .http()
+      .post('/ipm/webhook/secret/rotate')
+      .set(bearer(jwt))
+      .set('x-orgcode', org)
+      .send({ webhook_id: hook.id, grace_period_seconds: 3600 })
+      .expect(200);
+    const newSecret = res.body.data.secret as string;
+    expect(newSecret).not.toBe(hook.secret);
+
+    await publish(org, jwt, ['RFP-ROT-1']);
+    const [got] = await receiver.waitFor(1, '/rotate');
+    const headers = got.headers as Record<string, string>;
+    expect(headers['webhook-signature'].split(' ')).toHaveLength(2);
+    for (const secret of [hook.secret, newSecret]) {
+      expect(new StandardWebhook(secret).verify(got.body, headers)).toMatchObject({ type: 'rfp.created' });
+      expect(new SvixWebhook(secret).verify(got.body, headers)).toMatchObject({ type: 'rfp.created' });
+    }
+  });
+
+  it('retries a 500 on the retry queue after about 5 s, with the same webhook-id, then dead-letters it', async () => {
+    const { org, jwt } = await tenant('retry');
+    receiver.on('/retry500', { status: 500, body: { error: 'boom' } });
+    const hook = await createWebhook(org, jwt, {
+      endpoint_url: receiver.url('/retry500'),
+      retry_policy: { max_attempts: 2 },
+    });
+    const before = Date.now();
+    await publish(org, jwt, ['RFP-RETRY-1']);
+    const [row] = await settle(hook.id, 1, ['retrying']);
+    const wait = (row.next_attempt_at as Date).getTime() - before;
+    expect(wait).toBeGreaterThan(3_500); // 5 s -20%, less the time the attempt took
+    expect(wait).toBeLessThan(6_500);
+    expect(row).toMatchObject({ attempt_count: 1, last_status_code: 500, last_error_kind: 'http_status' });
+
+    const job = await waitFor(
+      'the retry job',
+      async () => (await retryQueue.getJob(`${row.delivery_id}.a2`)) ?? undefined,
+    );
+    expect(await job.getState()).toBe('delayed');
+    await job.promote();
+    const [dead] = await settle(hook.id, 1, ['dead_letter']);
+    expect(dead).toMatchObject({ attempt_count: 2, delivery_id: row.delivery_id });
+    expect(dead.finished_at).not.toBeNull();
+    const got = receiver.at('/retry500');
+    expect(got).toHaveLength(2);
+    expect(new Set(got.map((r) => r.headers['webhook-id']))).toEqual(new Set([row.delivery_id]));
+    const attempts = await db.query<Json[]>(
+      'SELECT attempt_no, status_code, outcome, response_excerpt, error_kind FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt_no',
+      [row.delivery_id],
+    );
+    expect(attempts).toEqual([
+      {
+        attempt_no: 1,
+        status_code: 500,
+        outcome: 'retrying',
+        response_excerpt: '{"error":"boom"}',
+        error_kind: 'http_status',
+      },
+      {
+        attempt_no: 2,
+        status_code: 500,
+        outcome: 'dead_letter',
+        response_excerpt: '{"error":"boom"}',
+        error_kind: 'http_status',
+      },
+    ]);
+  });
+
+  it('classifies a timeout and a refused connection, both retried', async () => {
+    const { org, jwt } = await tenant('neterr');
+    receiver.on('/hang-once', { hang: true });
+    const slow = await createWebhook(org, jwt, { endpoint_url: receiver.url('/hang-once'), timeout_ms: 1000 });
+    // A port nobody listens on: bind, learn the port, close.
+    const closed = await new TestReceiver().start();
+    const refusedUrl = closed.url('/nobody');
+    await closed.close();
+    const refused = await createWebhook(org, jwt, {
+      endpoint_url: refusedUrl,
+      event_filters: [{ service: 'rfp', action: 'created' }],
+    });
+    await publish(org, jwt, ['RFP-NET-1']);
+    const [timedOut] = await settle(slow.id, 1, ['retrying']);
+    expect(timedOut).toMatchObject({ last_error_kind: 'timeout', last_status_code: null });
+    const [refusedRow] = await settle(refused.id, 1, ['retrying']);
+    expect(refusedRow).toMatchObject({ last_error_kind: 'refused', last_status_code: null });
+  });
+
+  it('honours Retry-After on a 429', async () => {
+    const { org, jwt } = await tenant('retryafter');
+    receiver.on('/busy', { status: 429, headers: { 'retry-after': '120' } });
+    const hook = await createWebhook(org, jwt, { endpoint_url: receiver.url('/busy') });
+    const before = Date.now();
+    await publish(org, jwt, ['RFP-RA-1']);
+    const [row] = await settle(hook.id, 1, ['retrying']);
+    const wait = (row.next_attempt_at as Date).getTime() - before;
+    expect(wait).toBeGreaterThan(119_000);
+    expect(wait).toBeLessThan(125_000);
+  });
+
+  it('410 Gone fails the delivery and disables the webhook, with an ipm.webhook.disabled event', async () => {
+    const { org, jwt } = await tenant('gone');
+    receiver.on('/gone', { status: 410 });
+    const hook = await createWebhook(org, jwt, { endpoint_url: receiver.url('/gone') });
+    await publish(org, jwt, ['RFP-GONE-1']);
+    await settle(hook.id, 1, ['failed']);
+    expect(await webhookRow(hook.id)).toMatchObject({ status: 'disabled', revision: 2 });
+    const events = await db.query<Json[]>(
+      `SELECT event_type, payload FROM events WHERE orgcode = $1 AND logical_guid = $2 ORDER BY seq`,
+      [org, hook.id],
+    );
+    expect(events.map((e) => e.event_type)).toEqual(
+      expect.arrayContaining(['ipm.webhook.status_changed', 'ipm.webhook.disabled']),
+    );
+    // Disabled: later events are not fanned out to it.
+    await publish(org, jwt, ['RFP-GONE-2']);
+    await sleep(300);
+    expect(await deliveries(hook.id)).toHaveLength(1);
+  });
+
+  it('pauses a webhook after N consecutive failed attempts (per-webhook override), with an ipm.webhook.paused event; a success resets the count', async () => {
+    const { org, jwt } = await tenant('autopause');
+    let failing = true;
+    receiver.on('/flaky', () => ({ status: failing ? 500 : 200 }));
+    const hook = await createWebhook(org, jwt, {
+      endpoint_url: receiver.url('/flaky'),
+      retry_policy: { max_attempts: 1, auto_pause_after: 3 },
+    });
+    await publish(org, jwt, ['RFP-AP-1', 'RFP-AP-2']);
+    await settle(hook.id, 2, ['dead_letter']);
+    expect(await webhookRow(hook.id)).toMatchObject({ status: 'active', consecutive_failures: 2 });
+    failing = false;
+    await publish(org, jwt, ['RFP-AP-3']);
+    await settle(hook.id, 3, ['dead_letter', 'success']);
+    expect(await webhookRow(hook.id)).toMatchObject({ status: 'active', consecutive_failures: 0 });
+
+    failing = true;
+    await publish(org, jwt, ['RFP-AP-4', 'RFP-AP-5', 'RFP-AP-6']);
+    await settle(hook.id, 6, ['dead_letter', 'success']);
+    const paused = await webhookRow(hook.id);
+    expect(paused).toMatchObject({ status: 'paused', consecutive_failures: 3, updated_by: 'ipm-delivery-engine' });
+    expect(paused.paused_at).not.toBeNull();
+    const [event] = await db.query<Json[]>(
+      `SELECT payload FROM events WHERE orgcode = $1 AND event_type = 'ipm.webhook.paused' AND logical_guid = $2`,
+      [org, hook.id],
+    );
+    expect(event.payload).toMatchObject({ webhook_id: hook.id, consecutive_failures: 3 });
+  });
+
+  it('caps in-flight deliveries per endpoint: a hanging endpoint does not hold up a healthy one', async () => {
+    const { org, jwt } = await tenant('fair');
+    // Same origin on purpose: webhooks sharing a host must not share one connection pool's limit.
+    receiver.on('/hang', { hang: true });
+    const hanging = await createWebhook(org, jwt, {
+      endpoint_url: receiver.url('/hang'),
+      timeout_ms: 10_000,
+      event_filters: [{ service: 'rfp', action: 'created' }],
+    });
+    const healthy = await createWebhook(org, jwt, { endpoint_url: receiver.url('/healthy') });
+    const ids = Array.from({ length: 40 }, (_, i) => `RFP-FAIR-${i}`);
+    await publish(org, jwt, ids);
+    // 16 worker slots, at most 4 of them on the hanging endpoint: all 40 healthy deliveries arrive
+    // while the hanging ones are still waiting for their 10 s timeout.
+    const started = Date.now();
+    await receiver.waitFor(40, '/healthy', 8_000);
+    expect(Date.now() - started).toBeLessThan(8_000);
+    expect(receiver.at('/hang').length).toBeLessThanOrEqual(4);
+    await settle(healthy.id, 40, ['success']);
+    // Stop the hanging endpoint's pending work from outliving the test.
+    await db.query(`UPDATE webhooks SET status = 'paused' WHERE webhook_id = $1`, [hanging.id]);
+  }, 30_000);
+
+  it('the sweeper re-enqueues a due delivery that no queue holds', async () => {
+    const { org, jwt } = await tenant('sweep');
+    const hook = await createWebhook(org, jwt, { endpoint_url: receiver.url('/swept') });
+    // A delivery committed in PostgreSQL whose job never reached Redis (as after a crash or a flush).
+    await db.query(
+      `INSERT INTO deliveries (delivery_id, orgcode, app_id, webhook_id, event_seq, event_id, event_type, payload, status,
+                               origin, attempt_count, next_attempt_at, created_at, updated_at)
+       VALUES ('dlv_01KSWEEP00000000000000000A', $1, NULL, $2, NULL, 'evt_sweep', 'rfp.created', $3, 'pending',
+               'test', 0, now() - interval '5 seconds', now(), now())`,
+      [org, hook.id, JSON.stringify(rfpCreated('RFP-SWEEP'))],
+    );
+    const [got] = await receiver.waitFor(1, '/swept', 10_000);
+    expect(got.headers['webhook-id']).toBe('dlv_01KSWEEP00000000000000000A');
+    await settle(hook.id, 1, ['success']);
+    expect(worker.get(Sweeper).requeued).toBeGreaterThan(0);
+  });
+});
