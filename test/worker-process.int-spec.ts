@@ -1,31 +1,6 @@
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { ChildProcess, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-
-const ROOT = join(__dirname, '..');
-const MAIN = join(ROOT, 'dist/apps/worker/main.js');
-const BUILD_TIMEOUT_MS = 240_000;
-
-/** Newest modification time of the TypeScript sources the worker bundle is built from. */
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (entry.name.endsWith('.ts') && !/\.(spec|e2e-spec|int-spec)\.ts$/.test(entry.name)) {
-      newest = Math.max(newest, statSync(path).mtimeMs);
-    }
-  }
-  return newest;
-}
-
-/** Builds the worker unless dist/apps/worker/main.js exists and is newer than its sources. */
-function ensureBuilt(): void {
-  const sources = Math.max(newestSource(join(ROOT, 'apps/worker/src')), newestSource(join(ROOT, 'libs')));
-  if (existsSync(MAIN) && statSync(MAIN).mtimeMs >= sources) return;
-  execFileSync('npx', ['nest', 'build', 'worker'], { cwd: ROOT, stdio: 'pipe', timeout: BUILD_TIMEOUT_MS });
-}
+import { BUILD_TIMEOUT_MS, ensureWorkerBuilt, ROOT, WORKER_MAIN as MAIN } from './support/built-worker';
 
 interface Exit {
   code: number | null;
@@ -37,7 +12,7 @@ describe('the built worker process (node dist/apps/worker/main.js)', () => {
   let output = '';
   let exited: Promise<Exit>;
 
-  beforeAll(() => ensureBuilt(), BUILD_TIMEOUT_MS);
+  beforeAll(() => ensureWorkerBuilt(), BUILD_TIMEOUT_MS);
 
   afterAll(() => {
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
