@@ -139,13 +139,14 @@ export class ReplayRunner {
     webhook: WebhookEntity,
   ): Promise<ReplayEventRow[]> {
     const params: unknown[] = [replay.orgcode, replay.cursor ?? '0'];
-    const where = ['orgcode = $1', 'seq > $2::bigint'];
-    if (replay.window_after) where.push(`received_at >= $${params.push(replay.window_after)}`);
-    if (replay.window_before) where.push(`received_at < $${params.push(replay.window_before)}`);
-    if (webhook.app_id) where.push(`app_id = $${params.push(webhook.app_id)}`);
+    const where = ['e.orgcode = $1', 'e.seq > $2::bigint'];
+    if (replay.window_after) where.push(`e.received_at >= $${params.push(replay.window_after)}`);
+    if (replay.window_before) where.push(`e.received_at < $${params.push(replay.window_before)}`);
+    if (webhook.app_id) where.push(`e.app_id = $${params.push(webhook.app_id)}`);
     return em.query(
-      `SELECT seq::text AS seq, event_id, app_id, event_type FROM events
-       WHERE ${where.join(' AND ')} ORDER BY seq LIMIT $${params.push(REPLAY_BATCH)}`,
+      // ORDER BY the column, not the text alias of the same name (which would sort '10' before '9').
+      `SELECT e.seq::text AS seq, e.event_id, e.app_id, e.event_type FROM events e
+       WHERE ${where.join(' AND ')} ORDER BY e.seq LIMIT $${params.push(REPLAY_BATCH)}`,
       params,
     );
   }
