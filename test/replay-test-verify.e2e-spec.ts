@@ -8,8 +8,8 @@ import { CATALOG_FILES } from '../libs/catalog/src/catalog.registry';
 import { DeliveryScheduler } from '../libs/webhooks/src/engine/delivery-scheduler';
 import { ReplayRunner } from '../libs/webhooks/src/replay/replay.runner';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
-import { insertDelivery, insertEvent, inspectQueue, minutesAgo } from './support/deliveries';
-import { TestReceiver } from './support/receiver';
+import { insertEvent, inspectQueue, minutesAgo } from './support/deliveries';
+import { Received, TestReceiver } from './support/receiver';
 
 const ROUTES = ['replay', 'replay/get', 'test', 'verify'] as const;
 const PUBLIC_URL = 'https://93.184.215.14/hooks/ipm';
@@ -265,7 +265,7 @@ describe('/webhook/replay, /webhook/test and /webhook/verify', () => {
 
     it('an endpoint that echoes the signed challenge is verified; the webhook records it without a new revision', async () => {
       const p = path('ok');
-      receiver.on(p, { body: (r) => echo(r.body) });
+      receiver.on(p, { body: (r: Received) => echo(r.body) });
       const hook = await createWebhook({ endpoint_url: receiver.url(p), headers: { 'X-Team': 'erp' } });
       const res = await post('verify', { webhook_id: hook.webhook_id, reason: 'onboarding' }).expect(200);
       expect(res.body.data).toEqual({
