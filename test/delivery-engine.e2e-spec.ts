@@ -8,7 +8,7 @@ import { redisOptions } from '../libs/queues/src';
 import { createWorkerApp } from '../apps/worker/src/bootstrap';
 import { Sweeper } from '../libs/webhooks/src/engine/sweeper';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
-import { TestReceiver } from './support/receiver';
+import { quietDatabase, TestReceiver } from './support/receiver';
 
 // The engine's own BullMQ prefix (under the run's, which the global teardown deletes), loopback
 // receivers allowed, and a sweeper quick enough for a test.
@@ -31,6 +31,7 @@ interface DeliveryRow {
   status: string;
   attempt_count: number;
   next_attempt_at: Date | null;
+  last_attempt_at: Date | null;
   last_status_code: number | null;
   last_error_kind: string | null;
   finished_at: Date | null;
@@ -63,9 +64,10 @@ describe('the delivery engine (api + worker, real PostgreSQL, Redis and receiver
   beforeAll(async () => {
     receiver = await new TestReceiver().start();
     api = await startApi();
+    db = api.app.get(DataSource);
+    await quietDatabase(db);
     worker = await createWorkerApp();
     await worker.init();
-    db = api.app.get(DataSource);
     retryQueue = new Queue('retry', {
       connection: redisOptions(api.config.REDIS_URL),
       prefix: api.config.QUEUE_PREFIX,
@@ -206,12 +208,12 @@ describe('the delivery engine (api + worker, real PostgreSQL, Redis and receiver
       endpoint_url: receiver.url('/retry500'),
       retry_policy: { max_attempts: 2 },
     });
-    const before = Date.now();
     await publish(org, jwt, ['RFP-RETRY-1']);
     const [row] = await settle(hook.id, 1, ['retrying']);
-    const wait = (row.next_attempt_at as Date).getTime() - before;
-    expect(wait).toBeGreaterThan(3_500); // 5 s -20%, less the time the attempt took
-    expect(wait).toBeLessThan(6_500);
+    // From the attempt's start: 5 s ±20%, plus the attempt's own duration.
+    const wait = (row.next_attempt_at as Date).getTime() - (row.last_attempt_at as Date).getTime();
+    expect(wait).toBeGreaterThanOrEqual(4_000);
+    expect(wait).toBeLessThan(6_000 + 1_000);
     expect(row).toMatchObject({ attempt_count: 1, last_status_code: 500, last_error_kind: 'http_status' });
 
     const job = await waitFor(
@@ -271,12 +273,11 @@ describe('the delivery engine (api + worker, real PostgreSQL, Redis and receiver
     const { org, jwt } = await tenant('retryafter');
     receiver.on('/busy', { status: 429, headers: { 'retry-after': '120' } });
     const hook = await createWebhook(org, jwt, { endpoint_url: receiver.url('/busy') });
-    const before = Date.now();
     await publish(org, jwt, ['RFP-RA-1']);
     const [row] = await settle(hook.id, 1, ['retrying']);
-    const wait = (row.next_attempt_at as Date).getTime() - before;
-    expect(wait).toBeGreaterThan(119_000);
-    expect(wait).toBeLessThan(125_000);
+    const wait = (row.next_attempt_at as Date).getTime() - (row.last_attempt_at as Date).getTime();
+    expect(wait).toBeGreaterThanOrEqual(120_000);
+    expect(wait).toBeLessThan(121_000);
   });
 
   it('410 Gone fails the delivery and disables the webhook, with an ipm.webhook.disabled event', async () => {

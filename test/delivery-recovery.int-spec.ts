@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 import { BUILD_TIMEOUT_MS, ensureWorkerBuilt, spawnWorker } from './support/built-worker';
-import { TestReceiver } from './support/receiver';
+import { quietDatabase, TestReceiver } from './support/receiver';
 
 // Nothing lost: built worker processes SIGKILLed mid-burst, and Redis flushed mid-burst. This file
 // uses a Redis database of its own (index 2), so that FLUSHDB erases only what these tests put there.
@@ -43,6 +43,7 @@ describe('nothing is lost (built worker processes, real PostgreSQL, Redis and re
     receiver = await new TestReceiver().start();
     api = await startApi();
     db = api.app.get(DataSource);
+    await quietDatabase(db);
   }, BUILD_TIMEOUT_MS);
 
   afterEach(async () => {

@@ -146,12 +146,16 @@ describe('worker (real Redis and PostgreSQL)', () => {
       expect(failed?.attemptsMade).toBe(1);
     });
 
-    it('schedules the idempotency purge hourly, in UTC', async () => {
+    it('schedules the idempotency purge and the delivery retention hourly, in UTC', async () => {
       const queue = app.get<Queue>(getQueueToken(QueueName.Maintenance), { strict: false });
       const schedulers = await queue.getJobSchedulers();
-      expect(schedulers).toEqual([
-        expect.objectContaining({ key: 'maintenance.idempotency_purge', pattern: '0 * * * *', tz: 'UTC' }),
-      ]);
+      expect(schedulers).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ key: 'maintenance.idempotency_purge', pattern: '0 * * * *', tz: 'UTC' }),
+          expect.objectContaining({ key: 'maintenance.delivery_retention', pattern: '17 * * * *', tz: 'UTC' }),
+        ]),
+      );
+      expect(schedulers).toHaveLength(2);
     });
 
     it('GET /health/live answers in the envelope', async () => {
@@ -188,8 +192,8 @@ describe('worker (real Redis and PostgreSQL)', () => {
           expect(text).toMatch(new RegExp(`^ipm_queue_jobs\\{queue="${queue}",state="${state}"\\} \\d+$`, 'm'));
         }
       }
-      // The scheduler's next purge waits in "delayed"; the unknown job above sits in "failed".
-      expect(text).toMatch(/^ipm_queue_jobs\{queue="maintenance",state="delayed"\} 1$/m);
+      // The schedulers' next purge and retention wait in "delayed"; the unknown job above sits in "failed".
+      expect(text).toMatch(/^ipm_queue_jobs\{queue="maintenance",state="delayed"\} 2$/m);
       expect(text).toMatch(/^ipm_queue_jobs\{queue="maintenance",state="failed"\} 1$/m);
       const processed = (outcome: string, job: string) =>
         Number(

@@ -1,6 +1,7 @@
 import { createServer, IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { DataSource } from 'typeorm';
 
 /** One request as the receiver got it: the raw body is what a signature is verified against. */
 export interface Received {
@@ -109,4 +110,20 @@ export class TestReceiver {
     });
     res.end(text);
   }
+}
+
+/**
+ * Before a worker starts in a test file: the run's database holds earlier files' events and
+ * deliveries, whose receivers are gone. Their outbox rows are dropped and their unfinished
+ * deliveries failed, so that this file's worker delivers only this file's work.
+ */
+export async function quietDatabase(db: DataSource): Promise<void> {
+  await db.query('DELETE FROM event_outbox');
+  await db.query(
+    `UPDATE deliveries SET status = 'failed', finished_at = now(), last_error = 'test run: quieted'
+      WHERE status IN ('pending', 'retrying', 'in_flight')`,
+  );
+  await db.query(
+    `UPDATE webhook_replays SET status = 'failed', finished_at = now() WHERE status IN ('queued', 'running')`,
+  );
 }
