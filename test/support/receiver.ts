@@ -15,7 +15,7 @@ export interface Received {
 export interface Behaviour {
   status?: number;
   /** A JSON (or string) body to answer with; a function gets the request (e.g. to echo a challenge). */
-  body?: unknown | ((req: Received) => unknown);
+  body?: unknown;
   headers?: Record<string, string>;
   /** Wait this long before answering. */
   delayMs?: number;
