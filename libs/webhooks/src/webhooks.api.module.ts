@@ -9,6 +9,7 @@ import { DeliveryRepository } from './deliveries/delivery.repository';
 import { ReplaysService } from './deliveries/replays.service';
 import { WebhookChecksService } from './deliveries/webhook-checks.service';
 import { DeliveryClient } from './delivery-client';
+import { DELIVERY_USER_AGENT } from './engine/delivery-executor';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksModule } from './webhooks.module';
 import { WebhooksService } from './webhooks.service';
@@ -18,7 +19,7 @@ export const apiDeliveryClientProvider: Provider = {
   provide: DeliveryClient,
   inject: [AppConfig],
   useFactory: (config: AppConfig) =>
-    new DeliveryClient({ allowlist: config.allowlist, userAgent: `IPM-Webhooks/${config.BUILD_ID}` }),
+    new DeliveryClient({ allowlist: config.allowlist, userAgent: DELIVERY_USER_AGENT }),
 };
 
 /** The api side: the /webhook routes. */

@@ -6,7 +6,7 @@ import { JobContext, JobHandler, ReplayJob } from '@ipm/queues';
 import { DeliveryScheduler, NewDelivery } from '../engine/delivery-scheduler';
 import { WebhookReplayEntity, type ReplayStatus } from '../entities/webhook-replay.entity';
 import { WebhookEntity } from '../entities/webhook.entity';
-import { matchesFilters } from '../event-filters';
+import { receives } from '../engine/outbox-relay';
 
 /** Stored events read per transaction. */
 export const REPLAY_BATCH = 500;
@@ -108,7 +108,7 @@ export class ReplayRunner {
     const rows: NewDelivery[] = kept.map((e) => ({
       delivery_id: newId(IdPrefix.Delivery),
       orgcode: webhook.orgcode,
-      app_id: webhook.app_id,
+      app_id: e.app_id, // as the fan-out does: the event's application
       webhook_id: webhook.webhook_id,
       event_seq: e.seq,
       event_id: e.event_id,
@@ -160,15 +160,4 @@ export class ReplayRunner {
     );
     return new Set(rows.map((r) => r.seq));
   }
-}
-
-/** True when the webhook receives this event: its filters match, and it is of the webhook's app if it has one. */
-export function receives(
-  webhook: Pick<WebhookEntity, 'event_filters' | 'app_id'>,
-  event: Pick<ReplayEventRow, 'event_type' | 'app_id'>,
-): boolean {
-  return (
-    matchesFilters(webhook.event_filters, event.event_type) &&
-    (webhook.app_id === null || event.app_id === webhook.app_id)
-  );
 }
