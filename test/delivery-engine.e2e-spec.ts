@@ -7,6 +7,8 @@ import { DataSource } from 'typeorm';
 import { redisOptions } from '../libs/queues/src';
 import { createWorkerApp } from '../apps/worker/src/bootstrap';
 import { Sweeper } from '../libs/webhooks/src/engine/sweeper';
+import { OutboxRelay } from '../libs/webhooks/src/engine/outbox-relay';
+import { DeliveryRetention } from '../libs/webhooks/src/engine/delivery-retention';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 import { quietDatabase, TestReceiver } from './support/receiver';
 
@@ -250,6 +252,93 @@ describe('the delivery engine (api + worker, real PostgreSQL, Redis and receiver
     ]);
   });
 
+  it('a dead letter sent again with /webhook/delivery/retry is a fresh delivery that can succeed', async () => {
+    const { org, jwt } = await tenant('deadretry');
+    let up = false;
+    receiver.on('/dead-then-up', () => ({ status: up ? 200 : 503 }));
+    const hook = await createWebhook(org, jwt, {
+      endpoint_url: receiver.url('/dead-then-up'),
+      retry_policy: { max_attempts: 1 },
+    });
+    await publish(org, jwt, ['RFP-DR-1']);
+    const [dead] = await settle(hook.id, 1, ['dead_letter']);
+    up = true;
+    const res = await api
+      .http()
+      .post('/ipm/webhook/delivery/retry')
+      .set(bearer(jwt))
+      .set('x-orgcode', org)
+      .send({ delivery_id: dead.delivery_id })
+      .expect(200);
+    const fresh = res.body.data.delivery as { delivery_id: string };
+    expect(fresh.delivery_id).not.toBe(dead.delivery_id);
+    const rows = await settle(hook.id, 2, ['dead_letter', 'success']);
+    expect(rows.find((r) => r.delivery_id === fresh.delivery_id)?.status).toBe('success');
+    const got = receiver.at('/dead-then-up');
+    expect(got.map((r) => r.headers['webhook-id'])).toEqual([dead.delivery_id, fresh.delivery_id]);
+    expect(JSON.parse(got[1].body)).toEqual(JSON.parse(got[0].body));
+  });
+
+  it('refuses at delivery time an endpoint that now points at a private address, without retrying', async () => {
+    const { org, jwt } = await tenant('ssrf');
+    const hook = await createWebhook(org, jwt, { endpoint_url: receiver.url('/ssrf') });
+    // As if the URL had passed the create-time check and then changed meaning (metadata address).
+    await db.query(
+      `UPDATE webhooks SET endpoint_url = 'http://169.254.169.254/latest/meta-data' WHERE webhook_id = $1`,
+      [hook.id],
+    );
+    await publish(org, jwt, ['RFP-SSRF-1']);
+    const [row] = await settle(hook.id, 1, ['failed']);
+    expect(row).toMatchObject({ attempt_count: 1, last_error_kind: 'ssrf_blocked', last_status_code: null });
+    expect(await retryQueue.getJob(`${row.delivery_id}.a2`)).toBeUndefined();
+  });
+
+  it('replays a window of stored events to a webhook and reports the counts when done', async () => {
+    const { org, jwt } = await tenant('replay');
+    receiver.on('/replay-down', { status: 500 });
+    const hook = await createWebhook(org, jwt, {
+      endpoint_url: receiver.url('/replay-down'),
+      retry_policy: { max_attempts: 1 },
+    });
+    await publish(org, jwt, ['RFP-RP-1', 'RFP-RP-2', 'RFP-RP-3']);
+    await settle(hook.id, 3, ['dead_letter']);
+    const [{ after }] = await db.query<Array<{ after: Date }>>(
+      'SELECT max(received_at) AS after FROM events WHERE orgcode = $1',
+      [org],
+    );
+    await sleep(20);
+    await publish(org, jwt, ['RFP-RP-4']);
+    await settle(hook.id, 4, ['dead_letter']);
+    receiver.on('/replay-down', { status: 200 });
+
+    const res = await api
+      .http()
+      .post('/ipm/webhook/replay')
+      .set(bearer(jwt))
+      .set('x-orgcode', org)
+      .send({ webhook_id: hook.id, before: new Date(after.getTime() + 1).toISOString(), only_failed: true })
+      .expect(200);
+    const replayId = res.body.data.replay.replay_id as string;
+    const done = await waitFor('the replay to finish', async () => {
+      const r = await api
+        .http()
+        .post('/ipm/webhook/replay/get')
+        .set(bearer(jwt))
+        .set('x-orgcode', org)
+        .send({ replay_id: replayId })
+        .expect(200);
+      const replay = r.body.data.replay as Json;
+      return replay.done === true ? replay : undefined;
+    });
+    expect(done).toMatchObject({ status: 'completed', events_matched: 3, delivered: 3, failed: 0, pending: 0 });
+    const replayed = receiver.at('/replay-down').slice(4);
+    expect(replayed.map((r) => (JSON.parse(r.body) as { data: { rfp_id: string } }).data.rfp_id).sort()).toEqual([
+      'RFP-RP-1',
+      'RFP-RP-2',
+      'RFP-RP-3',
+    ]);
+  });
+
   it('classifies a timeout and a refused connection, both retried', async () => {
     const { org, jwt } = await tenant('neterr');
     receiver.on('/hang-once', { hang: true });
@@ -368,4 +457,100 @@ describe('the delivery engine (api + worker, real PostgreSQL, Redis and receiver
     await settle(hook.id, 1, ['success']);
     expect(worker.get(Sweeper).requeued).toBeGreaterThan(0);
   });
+});
+
+describe('retention and the relay under concurrency (worker internals, real PostgreSQL)', () => {
+  let api: TestApi;
+  let worker: INestApplicationContext;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    api = await startApi();
+    db = api.app.get(DataSource);
+    await quietDatabase(db);
+    worker = await createWorkerApp();
+    await worker.init();
+    // Stop the background loops: these tests drive the relay by hand.
+    await worker.get(OutboxRelay).beforeApplicationShutdown();
+  });
+  afterAll(async () => {
+    await worker.close();
+    await api.close();
+  });
+
+  it('deletes finished deliveries (and their attempts) past the retention period, and nothing else', async () => {
+    const org = uniqueOrg('retention');
+    const row = (id: string, status: string, finishedDaysAgo: number | null) =>
+      db.query(
+        `INSERT INTO deliveries (delivery_id, orgcode, webhook_id, event_id, event_type, status, origin, attempt_count,
+                                 created_at, updated_at, finished_at)
+         VALUES ($1, $2, 'whk_retention', 'evt_r', 'rfp.created', $3, 'event', 1, now() - interval '40 days', now(),
+                 CASE WHEN $4::int IS NULL THEN NULL ELSE now() - make_interval(days => $4::int) END)`,
+        [id, org, status, finishedDaysAgo],
+      );
+    await row('dlv_01KRETENTI0N0000000000OLD1', 'success', 31);
+    await row('dlv_01KRETENTI0N0000000000OLD2', 'dead_letter', 45);
+    await row('dlv_01KRETENTI0N0000000000NEW1', 'success', 29);
+    await row('dlv_01KRETENTI0N0000000000OPEN', 'retrying', null);
+    await db.query(
+      `INSERT INTO delivery_attempts (delivery_id, orgcode, webhook_id, attempt_no, started_at, duration_ms, response_headers,
+                                      response_excerpt, outcome)
+       VALUES ('dlv_01KRETENTI0N0000000000OLD1', $1, 'whk_retention', 1, now() - interval '31 days', 5, '{}', '', 'success'),
+              ('dlv_01KRETENTI0N0000000000NEW1', $1, 'whk_retention', 1, now() - interval '29 days', 5, '{}', '', 'success')`,
+      [org],
+    );
+    const result = await worker.get(DeliveryRetention).purge();
+    expect(result.deliveries).toBeGreaterThanOrEqual(2);
+    const left = await db.query<Array<{ delivery_id: string }>>(
+      'SELECT delivery_id FROM deliveries WHERE orgcode = $1 ORDER BY delivery_id',
+      [org],
+    );
+    expect(left.map((r) => r.delivery_id)).toEqual([
+      'dlv_01KRETENTI0N0000000000NEW1',
+      'dlv_01KRETENTI0N0000000000OPEN',
+    ]);
+    const attempts = await db.query<Array<{ delivery_id: string }>>(
+      'SELECT delivery_id FROM delivery_attempts WHERE orgcode = $1',
+      [org],
+    );
+    expect(attempts).toEqual([{ delivery_id: 'dlv_01KRETENTI0N0000000000NEW1' }]);
+  });
+
+  it('relays run concurrently without overlap: each (event, webhook) gets exactly one delivery', async () => {
+    const org = uniqueOrg('race');
+    const jwt = await token(api.config, { orgs: [org], permissions: ['manage_webhooks', 'publish_events'] });
+    for (let i = 0; i < 3; i++) {
+      await api
+        .http()
+        .post('/ipm/webhook/create')
+        .set(bearer(jwt))
+        .set('x-orgcode', org)
+        .send({ endpoint_url: `http://127.0.0.1:9/race/${i}`, event_filters: [{ service: 'rfp' }] })
+        .expect(200);
+    }
+    await db.query('DELETE FROM event_outbox'); // the webhook.created events
+    for (let i = 0; i < 1200; i += 400) {
+      const events = Array.from({ length: 400 }, (_, j) => ({
+        event_type: 'rfp.created',
+        payload: rfpCreated(`RACE-${i + j}`),
+      }));
+      await api.http().post('/ipm/event/publish').set(bearer(jwt)).set('x-orgcode', org).send({ events }).expect(200);
+    }
+    const relay = worker.get(OutboxRelay);
+    // Four relays at once, as four workers would: each claims its own rows (SKIP LOCKED) until none are left.
+    const handled = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        let total = 0;
+        for (let n = await relay.relayOnce(); n > 0; n = await relay.relayOnce()) total += n;
+        return total;
+      }),
+    );
+    expect(handled.reduce((a, b) => a + b, 0)).toBe(1200);
+    const [{ rows, pairs }] = await db.query<Array<{ rows: number; pairs: number }>>(
+      `SELECT count(*)::int AS rows, count(DISTINCT (webhook_id, event_seq))::int AS pairs FROM deliveries WHERE orgcode = $1`,
+      [org],
+    );
+    expect({ rows, pairs }).toEqual({ rows: 3600, pairs: 3600 });
+    await db.query(`UPDATE deliveries SET status = 'failed', finished_at = now() WHERE orgcode = $1`, [org]);
+  }, 60_000);
 });
