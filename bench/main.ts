@@ -1,15 +1,21 @@
-// `npm run bench [-- http|micro|publish|webhooks]`: prints each figure and the raw limit it is compared with, one
+// `npm run bench [-- http|micro|publish|webhooks|delivery]`: prints each figure and the raw limit it is compared with, one
 // PASS/FAIL line per figure, and exits 1 if any figure fails. Benchmarks never run inside jest.
 // Environment: BENCH_CONNECTIONS (default 50), BENCH_DURATION seconds (default 5), BENCH_PUBLISH_CLIENTS
 // (default 4, the concurrent publishers of `publish`), and the api's own
 // variables (DATABASE_URL's server is used, with the database `ipm_bench`, recreated each run).
+// `delivery` (the delivery engine, ~5 minutes) reads BENCH_DELIVERY_SECONDS (default 60, the throughput window),
+// BENCH_DELIVERY_LATENCY_SECONDS (20), BENCH_DELIVERY_ENDPOINTS (64 webhooks) in BENCH_DELIVERY_TENANTS (1),
+// BENCH_DELIVERY_BACKLOG (200000), BENCH_DELIVERY_FANOUT (1000), BENCH_DELIVERY_RAW_JOBS (40000),
+// BENCH_DELIVERY_PUBLISHERS (4), BENCH_DELIVERY_RECEIVER_PORTS (1), BENCH_DELIVERY_CPU_PROF (a directory: the worker
+// runs with --cpu-prof and writes its profiles there), and the worker's own DELIVERY_* / RELAY_POLL_MS variables.
 import { cpus, loadavg } from 'node:os';
 import { statSync } from 'node:fs';
 import { runHttpBenchmarks } from './http.bench';
 import { runMicroBenchmarks } from './micro.bench';
 import { runPublishBenchmark } from './publish.bench';
 import { runWebhooksBenchmark } from './webhooks.bench';
-import { API_MAIN } from './processes';
+import { runDeliveryBenchmark } from './delivery.bench';
+import { API_MAIN, WORKER_MAIN } from './processes';
 import { Figure, fmt, passes, section, verdict } from './report';
 
 function positiveInt(name: string, fallback: number): number {
@@ -22,8 +28,8 @@ function positiveInt(name: string, fallback: number): number {
 
 async function main(): Promise<number> {
   const only = process.argv[2];
-  if (only !== undefined && !['http', 'micro', 'publish', 'webhooks'].includes(only)) {
-    throw new Error(`usage: npm run bench [-- http|micro|publish|webhooks], got "${only}"`);
+  if (only !== undefined && !['http', 'micro', 'publish', 'webhooks', 'delivery'].includes(only)) {
+    throw new Error(`usage: npm run bench [-- http|micro|publish|webhooks|delivery], got "${only}"`);
   }
   const connections = positiveInt('BENCH_CONNECTIONS', 50);
   const duration = positiveInt('BENCH_DURATION', 5);
@@ -37,11 +43,30 @@ async function main(): Promise<number> {
 
   const figures: Figure[] = [];
   if (only !== 'micro') process.stdout.write(`api: ${API_MAIN} built ${statSync(API_MAIN).mtime.toISOString()}\n`);
+  if (only === undefined || only === 'delivery') {
+    process.stdout.write(`worker: ${WORKER_MAIN} built ${statSync(WORKER_MAIN).mtime.toISOString()}\n`);
+  }
   if (only === undefined || only === 'http') figures.push(...(await runHttpBenchmarks({ connections, duration })));
   if (only === undefined || only === 'publish') {
     figures.push(...(await runPublishBenchmark({ clients: positiveInt('BENCH_PUBLISH_CLIENTS', 4), duration })));
   }
   if (only === undefined || only === 'webhooks') figures.push(...(await runWebhooksBenchmark({ duration })));
+  if (only === undefined || only === 'delivery') {
+    figures.push(
+      ...(await runDeliveryBenchmark({
+        seconds: positiveInt('BENCH_DELIVERY_SECONDS', 60),
+        latencySeconds: positiveInt('BENCH_DELIVERY_LATENCY_SECONDS', 20),
+        endpoints: positiveInt('BENCH_DELIVERY_ENDPOINTS', 64),
+        tenants: positiveInt('BENCH_DELIVERY_TENANTS', 1),
+        backlog: positiveInt('BENCH_DELIVERY_BACKLOG', 200_000),
+        fanout: positiveInt('BENCH_DELIVERY_FANOUT', 1000),
+        rawJobs: positiveInt('BENCH_DELIVERY_RAW_JOBS', 40_000),
+        publishers: positiveInt('BENCH_DELIVERY_PUBLISHERS', 4),
+        receiverPorts: positiveInt('BENCH_DELIVERY_RECEIVER_PORTS', 1),
+        cpuProfDir: process.env.BENCH_DELIVERY_CPU_PROF || undefined,
+      })),
+    );
+  }
   if (only === undefined || only === 'micro') figures.push(...runMicroBenchmarks());
 
   const failed = figures.filter((f) => !passes(f));

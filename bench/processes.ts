@@ -9,6 +9,7 @@ import { loadConfig } from '../libs/core/src/config/config.schema';
 export const ROOT = path.resolve(__dirname, '..');
 export const API_MAIN = path.join(ROOT, 'dist/apps/api/main.js');
 export const CLI_MAIN = path.join(ROOT, 'dist/apps/cli/main.js');
+export const WORKER_MAIN = path.join(ROOT, 'dist/apps/worker/main.js');
 
 /** A TCP port nobody listens on right now. */
 export async function freePort(): Promise<number> {
@@ -45,19 +46,24 @@ export class Server {
     });
   }
 
-  /** Starts `node <args>` and waits until `GET <readyPath>` answers 200. */
+  /**
+   * Starts `node <args>` and waits until `GET <readyPath>` answers 200. `onSpawn` gets the child at once,
+   * before it is ready (e.g. to sample its memory from the start).
+   */
   static async start(
     label: string,
     args: string[],
     env: NodeJS.ProcessEnv,
     port: number,
     readyPath: string,
+    onSpawn?: (child: ChildProcess) => void,
   ): Promise<Server> {
     const logFile = path.join(tmpdir(), `ipm-bench-${label}.log`);
     const log = createWriteStream(logFile);
     const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
+    onSpawn?.(child);
     const server = new Server(label, child, `http://127.0.0.1:${port}`, logFile);
     await server.waitReady(readyPath);
     return server;

@@ -3,7 +3,7 @@ export interface Figure {
   /** What was measured, e.g. `GET /ipm/stat throughput`. */
   name: string;
   value: number;
-  unit: 'req/s' | 'ms' | 'ops/s' | '%' | 'responses';
+  unit: 'req/s' | 'ms' | 'ops/s' | '%' | 'responses' | 'deliveries/s' | 'deliveries' | 'MB' | 's';
   /** `min`: the value must be at least the limit; `max`: at most. */
   bound: 'min' | 'max';
   limit: number;
@@ -18,7 +18,7 @@ export function fmt(n: number, digits = 0): string {
 }
 
 function fmtValue(f: Figure, n: number): string {
-  return `${fmt(n, f.unit === 'ms' ? 1 : 0)} ${f.unit}`;
+  return `${fmt(n, f.unit === 'ms' ? 1 : f.unit === 's' ? 2 : 0)} ${f.unit}`;
 }
 
 /** `PASS  GET /ipm/stat throughput  9,812 req/s  (limit >= 8,000 req/s)` */
