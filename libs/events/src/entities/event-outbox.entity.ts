@@ -2,8 +2,10 @@ import { Column, Entity, ForeignKey, Index, PrimaryGeneratedColumn } from 'typeo
 import { EventEntity } from './event.entity';
 
 /**
- * One row per stored event, written in the same transaction: the fan-out relay claims unprocessed
- * rows (FOR UPDATE SKIP LOCKED, in `seq` order) and sets `processed_at` once the deliveries exist.
+ * One row per stored event, written in the same transaction: the fan-out relay (OutboxRelay) claims
+ * rows (FOR UPDATE SKIP LOCKED, in `seq` order) and deletes them in the transaction that creates
+ * their deliveries, so the table holds only the backlog. `processed_at` stays NULL (reserved for a
+ * relay that keeps rows).
  */
 @Entity({ name: 'event_outbox' })
 @Index('ix_event_outbox_pending', ['seq'], { where: 'processed_at IS NULL' })

@@ -10,7 +10,7 @@ import { AttemptRecord, ClaimedDelivery, DeliveryStore } from './delivery-store'
 import { MicroBatcher } from './micro-batcher';
 
 /** The User-Agent of every delivery. */
-export const DELIVERY_USER_AGENT = 'IPM-Webhooks/1.0 (+https://github.com/ipm/ipm)';
+export const DELIVERY_USER_AGENT = 'IPM-Webhooks/1.0';
 
 /** How long a job over its endpoint's in-flight cap waits (delayed, holding no worker slot) before trying again. */
 const CAP_WAIT_MS = { min: 250, max: 1000 } as const;
