@@ -76,6 +76,7 @@ const LATENCY_TICK_MS = 50;
 /** How long a phase may take to deliver what was published after publishing stopped. */
 const DRAIN_TIMEOUT_MS = 60_000;
 const RSS_INTERVAL_MS = 250;
+const HEAP_INTERVAL_MS = 2_000;
 
 const DATABASE = 'ipm_bench_delivery';
 const QUEUE_PREFIX = 'ipm-bench-delivery';
@@ -183,19 +184,45 @@ async function waitForPhase(
 // ---------------------------------------------------------------------------------------------------------------
 // Memory of a process, from /proc.
 
+/** Memory of the worker: RSS from /proc every RSS_INTERVAL_MS, and V8's heap from its /metrics every 2 s. */
 class RssSampler {
   maxMb = 0;
   lastMb = 0;
   samples = 0;
+  /** Maxima of prom-client's nodejs_heap_size_used_bytes, nodejs_heap_size_total_bytes, nodejs_external_memory_bytes. */
+  readonly heapMaxMb = { used: 0, total: 0, external: 0 };
   private readonly timer: NodeJS.Timeout;
+  private readonly heapTimer: NodeJS.Timeout;
 
-  constructor(private readonly pid: number) {
+  constructor(
+    private readonly pid: number,
+    private readonly metricsUrl: string,
+  ) {
     this.sample();
     this.timer = setInterval(() => this.sample(), RSS_INTERVAL_MS);
+    this.heapTimer = setInterval(() => void this.sampleHeap(), HEAP_INTERVAL_MS);
   }
 
   stop(): void {
     clearInterval(this.timer);
+    clearInterval(this.heapTimer);
+  }
+
+  describeHeap(): string {
+    const h = this.heapMaxMb;
+    return `V8 heap used max ${fmt(h.used)} MB, heap total max ${fmt(h.total)} MB, external max ${fmt(h.external)} MB`;
+  }
+
+  private async sampleHeap(): Promise<void> {
+    try {
+      const text = await (await fetch(this.metricsUrl)).text();
+      const mb = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 2 ** 20;
+      this.heapMaxMb.used = Math.max(this.heapMaxMb.used, mb('nodejs_heap_size_used_bytes'));
+      this.heapMaxMb.total = Math.max(this.heapMaxMb.total, mb('nodejs_heap_size_total_bytes'));
+      this.heapMaxMb.external = Math.max(this.heapMaxMb.external, mb('nodejs_external_memory_bytes'));
+    } catch {
+      // not listening yet, or gone
+    }
   }
 
   private sample(): void {
@@ -730,7 +757,7 @@ export async function runDeliveryBenchmark(options: DeliveryBenchOptions): Promi
   const workerStart = (label: string): Promise<Server> =>
     Server.start(label, workerArgs, env, workerPort, '/health/ready', (child) => {
       sampler?.stop();
-      if (child.pid) sampler = new RssSampler(child.pid);
+      if (child.pid) sampler = new RssSampler(child.pid, `http://127.0.0.1:${workerPort}/metrics`);
     });
 
   let rawBefore: RawResult;
@@ -740,6 +767,8 @@ export async function runDeliveryBenchmark(options: DeliveryBenchOptions): Promi
   let lat: LatencyResult;
   let tputRssMb: number;
   let runRssMb: number;
+  let runHeap: string;
+  let backlogHeap: string;
   let backlogPublishS: number;
   let backlogDrainS: number;
   let backlogRssMb: number;
@@ -827,6 +856,7 @@ export async function runDeliveryBenchmark(options: DeliveryBenchOptions): Promi
     lat = await latency(receiver, publisher, rate, options.latencySeconds, perEvent);
     expected.L = lat.published;
     runRssMb = sampler?.maxMb ?? 0;
+    runHeap = sampler?.describeHeap() ?? '';
     const l = lat.stats.phases.L;
     line(
       `(2) ${fmt(rate)} deliveries/s for ${options.latencySeconds} s (${fmt(lat.events)} events, those due ` +
@@ -849,6 +879,7 @@ export async function runDeliveryBenchmark(options: DeliveryBenchOptions): Promi
     );
     backlogDrainS = (backlog.phases.B.lastAt - drainStarted) / 1000;
     backlogRssMb = sampler?.maxMb ?? 0;
+    backlogHeap = sampler?.describeHeap() ?? '';
     await sleep(1000);
     backlogIdleRssMb = sampler?.lastMb ?? 0;
     line(
@@ -951,7 +982,8 @@ export async function runDeliveryBenchmark(options: DeliveryBenchOptions): Promi
     ...describeCounters(counters, tput.windowDeliveries),
     `latency at ${fmt(lat.rate)}/s: ` +
       `p50 ${fmt(lat.stats.phases.L.p50, 1)} ms, p99 ${fmt(lat.stats.phases.L.p99, 1)} ms`,
-    `worker RSS: max ${fmt(runRssMb)} MB in (1)-(2), ${fmt(backlogRssMb)} MB draining the backlog`,
+    `worker RSS: max ${fmt(runRssMb)} MB in (1)-(2) (${runHeap}), ${fmt(backlogRssMb)} MB draining the backlog ` +
+      `(${backlogHeap})`,
     `receiver: ${fmt(final.requests)} requests, ${final.invalid} invalid signatures` +
       (final.invalidSamples.length ? ` (e.g. ${final.invalidSamples.join('; ')})` : '') +
       `, ${fmt(duplicates)} duplicates (same webhook-id, or same endpoint and event twice), ${final.other} other ` +
