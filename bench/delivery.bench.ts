@@ -829,7 +829,7 @@ export async function runDeliveryBenchmark(options: DeliveryBenchOptions): Promi
           `POST (${sockets} sockets per origin, as the worker's DeliveryClient): ${fmt(r.jobsPerSecond)} jobs/s in ${fmt(r.seconds, 1)} s` +
           (r.failed ? `, ${r.failed} failed` : ''),
       );
-    const sockets = config.DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT; // the engine's sockets per origin
+    const sockets = Math.max(config.DELIVERY_CONCURRENCY, config.RETRY_CONCURRENCY); // the engine's sockets per origin
     rawBefore = await rawLimit(config.REDIS_URL, receiver, rawSecrets, 0, options.rawJobs, concurrency, sockets);
     rawLine('before', rawBefore);
 

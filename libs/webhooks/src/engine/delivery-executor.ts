@@ -124,11 +124,8 @@ export class DeliveryExecutor implements OnApplicationShutdown {
       return { delivery_id: deliveryId, status: 'failed', attempt: claimed.attempt };
     }
 
-    const body = JSON.stringify({
-      type: claimed.event_type,
-      timestamp: claimed.occurred_at.toISOString(),
-      data: claimed.data,
-    });
+    // `{ type, timestamp, data }`, with the payload's JSON text spliced in as stored.
+    const body = `{"type":${JSON.stringify(claimed.event_type)},"timestamp":"${claimed.occurred_at.toISOString()}","data":${claimed.data}}`;
     const timestamp = Math.floor(Date.now() / 1000);
     const signature = signDelivery(this.signingSecrets(claimed, webhook), claimed.delivery_id, timestamp, body);
     const result = await this.client.post(

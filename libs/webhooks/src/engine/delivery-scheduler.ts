@@ -35,7 +35,12 @@ FROM jsonb_array_elements($1::jsonb) AS t(r)`;
  * Delivery jobs retry a few times on their own when the engine itself fails (PostgreSQL briefly
  * unreachable); the receiver's failures are the delivery's retry policy, not these.
  */
-export const DELIVERY_JOB_OPTIONS = { attempts: 5, backoff: { type: 'exponential', delay: 1000 } } as const;
+export const DELIVERY_JOB_OPTIONS = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1000 },
+  // The outcome is in PostgreSQL; a completed delivery job is only Redis memory and cleanup work.
+  removeOnComplete: true,
+} as const;
 
 /** The job that makes a delivery's first attempt (its id is the delivery's, so it is never enqueued twice). */
 export function sendJob(delivery: { delivery_id: string; webhook_id: string }): BulkJob {

@@ -19,7 +19,8 @@ export interface ClaimedDelivery {
   event_type: string;
   /** 1-based number of the attempt now being made. */
   attempt: number;
-  data: unknown;
+  /** The event's payload as JSON text. */
+  data: string;
   occurred_at: Date;
   webhook: {
     endpoint_url: string;
@@ -37,18 +38,22 @@ export interface ClaimedDelivery {
  * Marks the deliveries `in_flight` (counting the attempt) and returns each with its event and
  * webhook, in one statement. Rows already finished are not returned (a duplicate job is a no-op).
  * An `in_flight` row is claimed again: its worker died mid-attempt and the job came back.
+ * The status test is written as "not finished" on purpose: `status IN ('pending', 'retrying',
+ * 'in_flight')` would match the partial index ix_deliveries_due, which the planner then sometimes
+ * scans whole (stale statistics on a growing table) instead of fetching the ids by primary key.
+ * The payload comes as jsonb's text, spliced into the body as is (no parse and re-serialise).
  */
 const CLAIM_SQL = `
 WITH claimed AS (
   UPDATE deliveries d
      SET status = 'in_flight', attempt_count = d.attempt_count + 1, last_attempt_at = now(),
          next_attempt_at = now(), updated_at = now()
-   WHERE d.delivery_id = ANY($1::varchar[]) AND d.status IN ('pending', 'retrying', 'in_flight')
+   WHERE d.delivery_id = ANY($1::varchar[]) AND d.status NOT IN ('success', 'failed', 'dead_letter')
   RETURNING d.delivery_id, d.orgcode, d.webhook_id, d.event_seq, d.event_id, d.event_type, d.payload,
             d.attempt_count, d.created_at
 )
 SELECT c.delivery_id, c.orgcode, c.webhook_id, c.event_id, c.event_type, c.attempt_count,
-       COALESCE(e.payload, c.payload) AS data, COALESCE(e.occurred_at, c.created_at) AS occurred_at,
+       COALESCE(e.payload, c.payload)::text AS data, COALESCE(e.occurred_at, c.created_at) AS occurred_at,
        w.webhook_id AS w_id, w.endpoint_url, w.status AS w_status, w.is_deleted, w.headers, w.retry_policy,
        w.secret_sealed, w.previous_secret_sealed, w.previous_secret_expires_at
   FROM claimed c
@@ -62,7 +67,7 @@ interface ClaimRow {
   event_id: string;
   event_type: string;
   attempt_count: number;
-  data: unknown;
+  data: string;
   occurred_at: Date;
   w_id: string | null;
   endpoint_url: string;
@@ -112,7 +117,9 @@ WITH r AS (
          last_duration_ms = CASE WHEN r.attempted THEN r.duration_ms ELSE d.last_duration_ms END,
          updated_at = now(), finished_at = CASE WHEN r.status IN ('success', 'failed', 'dead_letter') THEN now() END
     FROM r
-   WHERE d.delivery_id = r.delivery_id AND d.status = 'in_flight'
+   WHERE d.delivery_id = r.delivery_id
+     -- = 'in_flight', spelled so that the planner cannot pick the partial index ix_deliveries_due (see CLAIM_SQL)
+     AND d.status NOT IN ('pending', 'retrying', 'success', 'failed', 'dead_letter')
   RETURNING d.delivery_id
 ), attempts AS (
   INSERT INTO delivery_attempts (delivery_id, orgcode, webhook_id, attempt_no, started_at, duration_ms, status_code,
