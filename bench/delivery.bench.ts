@@ -32,7 +32,7 @@ import { redisOptions } from '../libs/queues/src/redis';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { summarizeCpuProfile } from './cpu-profile';
 import type { Phase, ReceiverCommand, ReceiverReply, ReceiverStats } from './delivery-receiver';
-import { API_MAIN, benchEnv, freePort, ROOT, runCli, Server, WORKER_MAIN } from './processes';
+import { API_MAIN, benchEnv, freePort, ROOT, runCli, Server, WORKER_MAIN, WORKER_NODE_ARGS } from './processes';
 import { Figure, fmt, line, section, verdict } from './report';
 
 export interface DeliveryBenchOptions {
@@ -730,6 +730,7 @@ export async function runDeliveryBenchmark(options: DeliveryBenchOptions): Promi
   const databaseUrl = config.DATABASE_URL;
   const concurrency = config.DELIVERY_CONCURRENCY;
   const workerArgs = [
+    ...WORKER_NODE_ARGS,
     ...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []),
     WORKER_MAIN,
   ];

@@ -6,8 +6,15 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 const apps = ['api', 'worker'];
+// The worker's live heap is ~100 MB even draining a large backlog; without a cap V8 lets garbage pile
+// up to several times that before collecting (README, Delivery engine). The same flag is in
+// `npm run start:worker` and docker-compose.yml.
+const nodeArgs = { api: [], worker: ['--max-old-space-size=256'] };
 const children = apps.map((name) =>
-  spawn(process.execPath, [path.join(root, 'dist/apps', name, 'main.js')], { cwd: root, stdio: 'inherit' }),
+  spawn(process.execPath, [...nodeArgs[name], path.join(root, 'dist/apps', name, 'main.js')], {
+    cwd: root,
+    stdio: 'inherit',
+  }),
 );
 let stopping = false;
 let exitCode = 0;

@@ -54,6 +54,9 @@ WITH src AS (
 )
 SELECT seq::text AS seq, orgcode, event_id FROM stored`;
 
+/** The NOTIFY channel a transaction that stored events signals on commit. */
+export const OUTBOX_CHANNEL = 'ipm_outbox';
+
 const key = (orgcode: string, eventId: string): string => `${orgcode}\n${eventId}`;
 
 /** The statement's one parameter; repeats of an (orgcode, event_id) within the batch are left out. */
@@ -117,6 +120,8 @@ export class EventStore {
     const returned = await em.query<Array<{ seq: string; orgcode: string; event_id: string }>>(INSERT_EVENTS_SQL, [
       json,
     ]);
+    // Wakes the fan-out relays when the transaction commits (they also poll, in case one is missed).
+    if (returned.length > 0) await em.query(`SELECT pg_notify($1, '')`, [OUTBOX_CHANNEL]);
     return matchOutcomes(rows, sent, returned);
   }
 }

@@ -1,6 +1,8 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Client } from 'pg';
 import { DataSource } from 'typeorm';
+import { OUTBOX_CHANNEL } from '@ipm/events/event-store.service';
 import { AppConfig, IdPrefix, newId } from '@ipm/core';
 import type { EventFilter } from '../entities/webhook.entity';
 import { matchesFilters } from '../event-filters';
@@ -67,6 +69,10 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private running = false;
   private loop?: Promise<void>;
   private wake?: AbortController;
+  /** Set by a notification that arrived while a round was running: go again without sleeping. */
+  private notified = false;
+  private listener?: Client;
+  private listening?: Promise<void>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -76,6 +82,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
 
   onApplicationBootstrap(): void {
     this.running = true;
+    this.listening = this.listen();
     this.loop = this.run();
   }
 
@@ -83,6 +90,41 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     this.running = false;
     this.wake?.abort();
     await this.loop;
+    await this.listener?.end().catch(() => undefined);
+    await this.listening;
+  }
+
+  /**
+   * LISTENs on the outbox channel with a connection of its own, so that a commit wakes the relay at
+   * once instead of at its next poll; reconnects after an error. Polling goes on regardless, so a
+   * lost notification costs at most RELAY_POLL_MS.
+   */
+  private async listen(): Promise<void> {
+    while (this.running) {
+      const client = new Client({ connectionString: this.config.DATABASE_URL, application_name: 'ipm-outbox-relay' });
+      const ended = new Promise<void>((resolve) => {
+        client.once('end', resolve);
+        client.once('error', (err: Error) => {
+          this.logger.warn(`outbox listener: ${err.message}`);
+          resolve();
+        });
+      });
+      client.on('notification', () => {
+        this.notified = true;
+        this.wake?.abort();
+      });
+      try {
+        await client.connect();
+        await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+        this.listener = client;
+        await ended;
+      } catch (err) {
+        this.logger.warn(`outbox listener: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      this.listener = undefined;
+      await client.end().catch(() => undefined);
+      if (this.running) await sleep(ERROR_PAUSE_MS);
+    }
   }
 
   /** One round: returns how many outbox rows it handled. */
@@ -142,9 +184,10 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private async run(): Promise<void> {
     while (this.running) {
       let pause = 0;
+      this.notified = false;
       try {
         const handled = await this.relayOnce();
-        if (handled === 0) pause = this.config.RELAY_POLL_MS;
+        if (handled === 0 && !this.notified) pause = this.config.RELAY_POLL_MS;
       } catch (err) {
         this.logger.error(`relay round failed: ${err instanceof Error ? err.message : String(err)}`);
         pause = ERROR_PAUSE_MS;
