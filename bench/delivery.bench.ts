@@ -23,11 +23,12 @@ import * as http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Queue, Worker } from 'bullmq';
+import { type Job, Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
 import { loadConfig } from '../libs/core/src/config/config.schema';
 import { DEFAULT_JOB_OPTIONS } from '../libs/queues/src/job-producer';
+import { DELIVERY_JOB_OPTIONS } from '../libs/webhooks/src/engine/delivery-scheduler';
 import { redisOptions } from '../libs/queues/src/redis';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { summarizeCpuProfile } from './cpu-profile';
@@ -380,6 +381,7 @@ async function rawLimit(
   jobs: number,
   concurrency: number,
   socketsPerOrigin: number,
+  fetchers: number,
 ): Promise<RawResult> {
   const connection = redisOptions(redisUrl);
   const queue = new Queue(RAW_QUEUE, { connection, prefix: QUEUE_PREFIX });
@@ -387,14 +389,14 @@ async function rawLimit(
   const paths = Object.keys(secrets);
   const keys = paths.map((p) => Buffer.from(secrets[p].slice('whsec_'.length), 'base64'));
   const urls = paths.map((p, i) => new URL(receiver.url(i, p)));
-  let worker: Worker<{ n: number }> | undefined;
+  const workers: Array<Worker<{ n: number }>> = [];
   try {
     for (let i = 0; i < jobs; i += 1000) {
       await queue.addBulk(
         Array.from({ length: Math.min(1000, jobs - i) }, (_, k) => ({
           name: 'raw.send',
           data: { n: first + i + k },
-          opts: { ...DEFAULT_JOB_OPTIONS, jobId: `raw_${first + i + k}` },
+          opts: { ...DEFAULT_JOB_OPTIONS, ...DELIVERY_JOB_OPTIONS, jobId: `raw_${first + i + k}` },
         })),
       );
     }
@@ -403,42 +405,48 @@ async function rawLimit(
     let done: () => void = () => undefined;
     const finished = new Promise<void>((resolve) => (done = resolve));
     const started = performance.now();
-    worker = new Worker<{ n: number }>(
-      RAW_QUEUE,
-      async (job) => {
-        const { n } = job.data;
-        const e = n % paths.length;
-        const id = `msg_raw_${n}`;
-        const timestamp = Math.floor(Date.now() / 1000);
-        const key = `R${n}-${Date.now()}`;
-        const body = JSON.stringify({
-          type: 'rfp.created',
-          timestamp: new Date().toISOString(),
-          data: rfpPayload(key, n),
-        });
-        const mac = createHmac('sha256', keys[e]).update(`${id}.${timestamp}.`).update(body).digest('base64');
-        const status = await postOnce(agent, urls[e], body, {
-          'user-agent': 'IPM-Webhooks/bench',
-          'webhook-id': id,
-          'webhook-timestamp': String(timestamp),
-          'webhook-signature': `v1,${mac}`,
-        });
-        if (status < 200 || status > 299) throw new Error(`receiver answered ${status}`);
-      },
-      { connection, prefix: QUEUE_PREFIX, concurrency, lockDuration: 30_000 },
-    );
-    worker.on('completed', () => {
-      if (++completed + failed === jobs) done();
-    });
-    worker.on('failed', () => {
-      if (completed + ++failed === jobs) done();
-    });
-    worker.on('error', () => undefined);
+    // As many BullMQ workers as the engine runs on `delivery` (DELIVERY_FETCHERS), sharing the same concurrency.
+    const process = async (job: Job<{ n: number }>): Promise<void> => {
+      const { n } = job.data;
+      const e = n % paths.length;
+      const id = `msg_raw_${n}`;
+      const timestamp = Math.floor(Date.now() / 1000);
+      const key = `R${n}-${Date.now()}`;
+      const body = JSON.stringify({
+        type: 'rfp.created',
+        timestamp: new Date().toISOString(),
+        data: rfpPayload(key, n),
+      });
+      const mac = createHmac('sha256', keys[e]).update(`${id}.${timestamp}.`).update(body).digest('base64');
+      const status = await postOnce(agent, urls[e], body, {
+        'user-agent': 'IPM-Webhooks/bench',
+        'webhook-id': id,
+        'webhook-timestamp': String(timestamp),
+        'webhook-signature': `v1,${mac}`,
+      });
+      if (status < 200 || status > 299) throw new Error(`receiver answered ${status}`);
+    };
+    for (let f = 0; f < fetchers; f++) {
+      const worker = new Worker<{ n: number }>(RAW_QUEUE, process, {
+        connection,
+        prefix: QUEUE_PREFIX,
+        concurrency: Math.ceil(concurrency / fetchers),
+        lockDuration: 30_000,
+      });
+      worker.on('completed', () => {
+        if (++completed + failed === jobs) done();
+      });
+      worker.on('failed', () => {
+        if (completed + ++failed === jobs) done();
+      });
+      worker.on('error', () => undefined);
+      workers.push(worker);
+    }
     await finished;
     const seconds = (performance.now() - started) / 1000;
     return { jobsPerSecond: completed / seconds, seconds, failed };
   } finally {
-    await worker?.close();
+    await Promise.all(workers.map((w) => w.close()));
     await queue.obliterate({ force: true }).catch(() => undefined);
     await queue.close();
     agent.destroy();
@@ -831,7 +839,16 @@ export async function runDeliveryBenchmark(options: DeliveryBenchOptions): Promi
           (r.failed ? `, ${r.failed} failed` : ''),
       );
     const sockets = Math.max(config.DELIVERY_CONCURRENCY, config.RETRY_CONCURRENCY); // the engine's sockets per origin
-    rawBefore = await rawLimit(config.REDIS_URL, receiver, rawSecrets, 0, options.rawJobs, concurrency, sockets);
+    rawBefore = await rawLimit(
+      config.REDIS_URL,
+      receiver,
+      rawSecrets,
+      0,
+      options.rawJobs,
+      concurrency,
+      sockets,
+      config.DELIVERY_FETCHERS,
+    );
     rawLine('before', rawBefore);
 
     const publisher = new Publisher(api.baseUrl, jwt, tenants);
@@ -915,6 +932,7 @@ export async function runDeliveryBenchmark(options: DeliveryBenchOptions): Promi
       options.rawJobs,
       concurrency,
       sockets,
+      config.DELIVERY_FETCHERS,
     );
     rawLine('after', rawAfter);
   } finally {
@@ -976,7 +994,7 @@ export async function runDeliveryBenchmark(options: DeliveryBenchOptions): Promi
     { name: 'deliveries lost', value: lost, unit: 'deliveries', bound: 'max', limit: 0 },
   ];
   section(`(delivery) the delivery engine: ${options.seconds} s throughput run, one worker`, [
-    `raw limit: ${fmt(raw)} jobs/s (${fmt(rawBefore.jobsPerSecond)} before, ${fmt(rawAfter.jobsPerSecond)} after; BullMQ Queue + Worker in one process, concurrency ${concurrency}, ` +
+    `raw limit: ${fmt(raw)} jobs/s (${fmt(rawBefore.jobsPerSecond)} before, ${fmt(rawAfter.jobsPerSecond)} after; BullMQ Queue + ${config.DELIVERY_FETCHERS} Workers (as the engine) in one process, concurrency ${concurrency} in all, ` +
       `one signed keep-alive POST of the same ~1.2 KiB body per job, same receiver); throughput is ` +
       `${fmt(share, 1)} % of it`,
     `sustained: ${fmt(tput.deliveriesPerSecond)} deliveries/s`,

@@ -1,6 +1,6 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import type { Job, Worker } from 'bullmq';
+import { type Job, Worker } from 'bullmq';
 import { AppConfig } from '@ipm/core';
 import { ALL_QUEUES, QueueName } from './queue-names';
 import { QUEUE_PROCESSORS } from './queue.processors';
@@ -29,14 +29,27 @@ export class QueueWorkers implements OnModuleInit, OnApplicationBootstrap, Befor
   ) {}
 
   /**
-   * Every queue's BullMQ worker. @nestjs/bullmq creates them when its (global) module
-   * initialises, which Nest does before any feature module's onModuleInit.
+   * Every queue's BullMQ workers. @nestjs/bullmq creates one per queue when its (global) module
+   * initialises, which Nest does before any feature module's onModuleInit. The `delivery` queue
+   * gets DELIVERY_FETCHERS of them in all (the extra ones made here, same processor and options,
+   * concurrency split between them): a BullMQ worker fetches jobs one round trip after another, so
+   * a burst of fan-out jobs is picked up that many times faster.
    */
   get workers(): readonly QueueWorker[] {
-    this.resolved ??= ALL_QUEUES.map((queue) => ({
-      queue,
-      worker: this.moduleRef.get(QUEUE_PROCESSORS[queue]).worker,
-    }));
+    this.resolved ??= ALL_QUEUES.flatMap((queue) => {
+      const processor = this.moduleRef.get(QUEUE_PROCESSORS[queue]);
+      const main = processor.worker;
+      const extra = queue === QueueName.Delivery ? this.config.DELIVERY_FETCHERS - 1 : 0;
+      const more = Array.from(
+        { length: extra },
+        () =>
+          new Worker(queue, (job, token, signal) => processor.process(job, token, signal), {
+            ...main.opts,
+            autorun: false,
+          }),
+      );
+      return [main, ...more].map((worker) => ({ queue, worker }));
+    });
     return this.resolved;
   }
 

@@ -43,10 +43,10 @@ export const QUEUE_WORKER_OPTIONS: Readonly<Record<QueueName, QueueWorkerOptions
   [QueueName.Maintenance]: { autorun: false },
 };
 
-/** Concurrency per queue and the job lock (a dead worker's jobs stall back after about QUEUE_LOCK_MS). */
+/** Concurrency per queue (per BullMQ worker: `delivery` has DELIVERY_FETCHERS of them) and the job lock (a dead worker's jobs stall back after about QUEUE_LOCK_MS). */
 export function configureQueueWorkers(config: AppConfig): Readonly<Record<QueueName, QueueWorkerOptions>> {
   const concurrency: Record<QueueName, number> = {
-    [QueueName.Delivery]: config.DELIVERY_CONCURRENCY,
+    [QueueName.Delivery]: Math.ceil(config.DELIVERY_CONCURRENCY / config.DELIVERY_FETCHERS),
     [QueueName.Retry]: config.RETRY_CONCURRENCY,
     [QueueName.Replay]: 2,
     [QueueName.Bulk]: 2,

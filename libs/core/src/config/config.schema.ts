@@ -140,6 +140,13 @@ export class AppConfig {
   @Max(2000)
   DELIVERY_CONCURRENCY = 256;
 
+  /** BullMQ workers on the `delivery` queue per process, sharing DELIVERY_CONCURRENCY: each fetches jobs in sequence. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(32)
+  DELIVERY_FETCHERS = 4;
+
   /** Concurrent jobs per worker process on the `retry` queue (later attempts). */
   @Transform(toInt)
   @IsInt()
