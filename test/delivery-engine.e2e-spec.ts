@@ -11,6 +11,7 @@ import { OutboxRelay } from '../libs/webhooks/src/engine/outbox-relay';
 import { DeliveryRetention } from '../libs/webhooks/src/engine/delivery-retention';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 import { quietDatabase, TestReceiver } from './support/receiver';
+import { waitFor } from './support/wait';
 
 // The engine's own BullMQ prefix (under the run's, which the global teardown deletes), loopback
 // receivers allowed, and a sweeper quick enough for a test.
@@ -45,16 +46,6 @@ const rfpCreated = (rfpId: string): Json => ({
   buyer: { org_id: 'ORG-17', name: 'Acme Logistics' },
   status: 'open',
 });
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('the delivery engine (api + worker, real PostgreSQL, Redis and receiver)', () => {
   let api: TestApi;

@@ -20,6 +20,7 @@ import { createWorkerApp } from '../apps/worker/src/bootstrap';
 import { MaintenanceService } from '../apps/worker/src/maintenance.service';
 import { WorkerHttpServer } from '../apps/worker/src/worker-http.server';
 import { WorkerModule } from '../apps/worker/src/worker.module';
+import { waitFor } from './support/wait';
 
 // The worker's health/metrics server on a free port; each block below gets its own BullMQ
 // prefix (under the run's, so the global teardown still deletes it) and so its own queues.
@@ -28,20 +29,6 @@ const RUN_PREFIX = process.env.QUEUE_PREFIX ?? 'ipm-test-local';
 const usePrefix = (name: string) => {
   process.env.QUEUE_PREFIX = `${RUN_PREFIX}:${name}`;
 };
-
-async function waitFor<T>(
-  what: string,
-  probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const settled = (job: Job) =>
   waitFor(`job ${job.id} to settle`, async () => {

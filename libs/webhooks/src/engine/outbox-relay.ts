@@ -102,6 +102,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private async listen(): Promise<void> {
     while (this.running) {
       const client = new Client({ connectionString: this.config.DATABASE_URL, application_name: 'ipm-outbox-relay' });
+      this.listener = client;
       const ended = new Promise<void>((resolve) => {
         client.once('end', resolve);
         client.once('error', (err: Error) => {
@@ -115,11 +116,13 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       });
       try {
         await client.connect();
-        await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
-        this.listener = client;
-        await ended;
+        // Shutdown may have come while connecting (ending a client that is not yet connecting is a no-op).
+        if (this.running) {
+          await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+          await ended;
+        }
       } catch (err) {
-        this.logger.warn(`outbox listener: ${err instanceof Error ? err.message : String(err)}`);
+        if (this.running) this.logger.warn(`outbox listener: ${err instanceof Error ? err.message : String(err)}`);
       }
       this.listener = undefined;
       await client.end().catch(() => undefined);
