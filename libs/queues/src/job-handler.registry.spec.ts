@@ -38,6 +38,11 @@ class OtherJobs {
     return Promise.resolve();
   }
 
+  @JobHandler('delivery.batch')
+  batch(): Promise<void> {
+    return Promise.resolve();
+  }
+
   @JobHandler('delivery.retry')
   retry(): Promise<void> {
     return Promise.resolve();

@@ -83,6 +83,12 @@ export class JobProducer {
     return true;
   }
 
+  /** Whether the queue of `name` holds a job with this id that is waiting, delayed or running. */
+  async isQueued(name: JobName, jobId: string): Promise<boolean> {
+    const existing = await this.queueFor(name).getJob(jobId);
+    return existing !== undefined && LIVE_STATES.has(await existing.getState());
+  }
+
   /**
    * Creates or updates a recurring job (a BullMQ job scheduler; repeatable jobs are gone in
    * BullMQ 6). Idempotent per `schedulerId`, so every worker may call it at boot.

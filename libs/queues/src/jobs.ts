@@ -15,6 +15,8 @@ export interface JobPayloads {
   'maintenance.delivery_retention': EmptyPayload;
   /** The first attempt of a delivery (job id = delivery id). */
   'delivery.send': DeliveryJob;
+  /** The first attempts of several deliveries of one fan-out (job id = `b.` + the first delivery id). */
+  'delivery.batch': DeliveryBatchJob;
   /** A later attempt of a delivery (job id = `<delivery id>.a<attempt>`). */
   'delivery.retry': DeliveryJob;
   /** Walks a `/webhook/replay` window and creates its deliveries (job id = replay id). */
@@ -28,6 +30,11 @@ export interface DeliveryJob {
   webhook_id: string;
 }
 
+/** Deliveries sent by one job: a BullMQ worker fetches jobs one Redis round trip at a time, so a fan-out burst is picked up in a few. */
+export interface DeliveryBatchJob {
+  deliveries: DeliveryJob[];
+}
+
 export interface ReplayJob {
   replay_id: string;
 }
@@ -39,6 +46,7 @@ export const JOB_QUEUE: Readonly<Record<JobName, QueueName>> = {
   'maintenance.idempotency_purge': QueueName.Maintenance,
   'maintenance.delivery_retention': QueueName.Maintenance,
   'delivery.send': QueueName.Delivery,
+  'delivery.batch': QueueName.Delivery,
   'delivery.retry': QueueName.Retry,
   'replay.run': QueueName.Replay,
 };

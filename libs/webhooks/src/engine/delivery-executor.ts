@@ -1,11 +1,11 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DelayedError } from 'bullmq';
 import { AppConfig, SecretBox } from '@ipm/core';
-import { BulkJob, DeliveryJob, JobContext, JobHandler, JobProducer } from '@ipm/queues';
+import { BulkJob, DeliveryBatchJob, DeliveryJob, JobContext, JobHandler, JobProducer } from '@ipm/queues';
 import { AttemptResult, DeliveryClient } from '../delivery-client';
 import { signDelivery } from '../signing';
 import { decideAttempt } from './attempt-decision';
-import { DELIVERY_JOB_OPTIONS } from './delivery-scheduler';
+import { DELIVERY_JOB_OPTIONS, sendJob } from './delivery-scheduler';
 import { AttemptRecord, ClaimedDelivery, DeliveryStore } from './delivery-store';
 import { MicroBatcher } from './micro-batcher';
 
@@ -15,10 +15,16 @@ export const DELIVERY_USER_AGENT = 'IPM-Webhooks/1.0';
 /** How long a job over its endpoint's in-flight cap waits (delayed, holding no worker slot) before trying again. */
 const CAP_WAIT_MS = { min: 250, max: 1000 } as const;
 
+/** A random wait within CAP_WAIT_MS. */
+function capWait(): number {
+  return CAP_WAIT_MS.min + Math.random() * (CAP_WAIT_MS.max - CAP_WAIT_MS.min);
+}
+
 /** What a delivery job did, as the job's return value (kept on completed jobs for a while, for inspection). */
 export interface DeliveryJobResult {
   delivery_id: string;
-  status: AttemptRecord['status'] | 'skipped';
+  /** `skipped`: already finished (a duplicate job); `deferred`: over its endpoint's cap, moved to a job of its own. */
+  status: AttemptRecord['status'] | 'skipped' | 'deferred';
   attempt?: number;
   status_code?: number | null;
 }
@@ -78,6 +84,22 @@ export class DeliveryExecutor implements OnApplicationShutdown {
     return this.run(payload, context);
   }
 
+  /**
+   * The first attempts of a fan-out's deliveries, made concurrently. One over its endpoint's cap
+   * leaves the batch for a delayed `delivery.send` job of its own (id = delivery id, which the sweeper
+   * also looks for). If any attempt could not be recorded, the job fails and is retried: the
+   * deliveries that finished are skipped then.
+   */
+  @JobHandler('delivery.batch')
+  async batch(payload: DeliveryBatchJob): Promise<{ deliveries: DeliveryJobResult[] }> {
+    const settled = await Promise.allSettled(payload.deliveries.map((d) => this.runInBatch(d)));
+    const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
+    return {
+      deliveries: settled.map((r) => (r as PromiseFulfilledResult<DeliveryJobResult>).value),
+    };
+  }
+
   @JobHandler('delivery.retry')
   retry(payload: DeliveryJob, context: JobContext<'delivery.retry'>): Promise<DeliveryJobResult> {
     return this.run(payload, context);
@@ -96,20 +118,35 @@ export class DeliveryExecutor implements OnApplicationShutdown {
     payload: DeliveryJob,
     context: JobContext<'delivery.send'> | JobContext<'delivery.retry'>,
   ): Promise<DeliveryJobResult> {
-    const { webhook_id } = payload;
-    const current = this.inFlight.get(webhook_id) ?? 0;
-    if (current >= this.config.DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT && context.token) {
-      const wait = CAP_WAIT_MS.min + Math.random() * (CAP_WAIT_MS.max - CAP_WAIT_MS.min);
-      await context.job.moveToDelayed(Date.now() + wait, context.token);
+    if (this.atCap(payload.webhook_id) && context.token) {
+      await context.job.moveToDelayed(Date.now() + capWait(), context.token);
       throw new DelayedError();
     }
-    this.inFlight.set(webhook_id, current + 1);
+    return this.withSlot(payload.webhook_id, () => this.attempt(payload.delivery_id));
+  }
+
+  private async runInBatch(delivery: DeliveryJob): Promise<DeliveryJobResult> {
+    if (this.atCap(delivery.webhook_id)) {
+      const job = sendJob(delivery);
+      await this.jobs.addBulk([{ ...job, opts: { ...job.opts, delay: capWait() } }]);
+      return { delivery_id: delivery.delivery_id, status: 'deferred' };
+    }
+    return this.withSlot(delivery.webhook_id, () => this.attempt(delivery.delivery_id));
+  }
+
+  private atCap(webhookId: string): boolean {
+    return (this.inFlight.get(webhookId) ?? 0) >= this.config.DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT;
+  }
+
+  /** Counts the attempt against its webhook's in-flight cap while it runs. */
+  private async withSlot<T>(webhookId: string, work: () => Promise<T>): Promise<T> {
+    this.inFlight.set(webhookId, (this.inFlight.get(webhookId) ?? 0) + 1);
     try {
-      return await this.attempt(payload.delivery_id);
+      return await work();
     } finally {
-      const left = (this.inFlight.get(webhook_id) ?? 1) - 1;
-      if (left <= 0) this.inFlight.delete(webhook_id);
-      else this.inFlight.set(webhook_id, left);
+      const left = (this.inFlight.get(webhookId) ?? 1) - 1;
+      if (left <= 0) this.inFlight.delete(webhookId);
+      else this.inFlight.set(webhookId, left);
     }
   }
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { BulkJob, JobProducer } from '@ipm/queues';
+import { BulkJob, DeliveryJob, JobProducer } from '@ipm/queues';
 import type { DeliveryOrigin } from '../entities/delivery.entity';
 
 /** A delivery to create: one event (stored, or a test payload) for one webhook. */
@@ -18,6 +18,8 @@ export interface NewDelivery {
   origin: DeliveryOrigin;
   retry_of?: string | null;
   replay_id?: string | null;
+  /** The `delivery.batch` job carrying it ({@link batchJobId}); absent: its own `delivery.send` job. */
+  job_id?: string | null;
 }
 
 /**
@@ -26,8 +28,9 @@ export interface NewDelivery {
  */
 export const INSERT_DELIVERIES_SQL = `
 INSERT INTO deliveries (delivery_id, orgcode, app_id, webhook_id, event_seq, event_id, event_type, payload,
-                        status, origin, retry_of, replay_id, attempt_count, next_attempt_at, created_at, updated_at)
-SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::bigint, r->>5, r->>6, r->7, 'pending', r->>8, r->>9, r->>10, 0,
+                        status, origin, retry_of, replay_id, job_id, attempt_count, next_attempt_at, created_at,
+                        updated_at)
+SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::bigint, r->>5, r->>6, r->7, 'pending', r->>8, r->>9, r->>10, r->>11, 0,
        now(), now(), now()
 FROM jsonb_array_elements($1::jsonb) AS t(r)`;
 
@@ -49,6 +52,25 @@ export function sendJob(delivery: { delivery_id: string; webhook_id: string }): 
     payload: { delivery_id: delivery.delivery_id, webhook_id: delivery.webhook_id },
     opts: { ...DELIVERY_JOB_OPTIONS, jobId: delivery.delivery_id },
   };
+}
+
+/** Deliveries per `delivery.batch` job. */
+export const DELIVERY_BATCH_SIZE = 16;
+
+/** The id of the batch job whose first delivery is `firstDeliveryId`. */
+export function batchJobId(firstDeliveryId: string): string {
+  return `b.${firstDeliveryId}`;
+}
+
+/**
+ * Groups deliveries into batch jobs of {@link DELIVERY_BATCH_SIZE}, in order, and sets each one's
+ * `job_id` (call before {@link DeliveryScheduler.insert}, so that the rows name their job).
+ */
+export function assignBatches(rows: NewDelivery[]): void {
+  for (let i = 0; i < rows.length; i += DELIVERY_BATCH_SIZE) {
+    const id = batchJobId(rows[i].delivery_id);
+    for (const row of rows.slice(i, i + DELIVERY_BATCH_SIZE)) row.job_id = id;
+  }
 }
 
 /**
@@ -76,15 +98,40 @@ export class DeliveryScheduler {
           r.origin,
           r.retry_of ?? null,
           r.replay_id ?? null,
+          r.job_id ?? null,
         ]),
       )
       .join(',')}]`;
     await em.query(INSERT_DELIVERIES_SQL, [json]);
   }
 
-  /** Enqueues the first attempt of each delivery, in one round trip. */
-  async enqueue(rows: ReadonlyArray<{ delivery_id: string; webhook_id: string }>): Promise<void> {
+  /**
+   * Enqueues the first attempt of each delivery, in one round trip: one `delivery.batch` job per
+   * `job_id` (in order), one `delivery.send` job for each delivery without one.
+   */
+  async enqueue(
+    rows: ReadonlyArray<{ delivery_id: string; webhook_id: string; job_id?: string | null }>,
+  ): Promise<void> {
     if (rows.length === 0) return;
-    await this.jobs.addBulk(rows.map(sendJob));
+    const jobs: BulkJob[] = [];
+    const batches = new Map<string, DeliveryJob[]>();
+    for (const row of rows) {
+      if (!row.job_id) {
+        jobs.push(sendJob(row));
+        continue;
+      }
+      let batch = batches.get(row.job_id);
+      if (!batch) {
+        batch = [];
+        batches.set(row.job_id, batch);
+        jobs.push({
+          name: 'delivery.batch',
+          payload: { deliveries: batch },
+          opts: { ...DELIVERY_JOB_OPTIONS, jobId: row.job_id },
+        });
+      }
+      batch.push({ delivery_id: row.delivery_id, webhook_id: row.webhook_id });
+    }
+    await this.jobs.addBulk(jobs);
   }
 }

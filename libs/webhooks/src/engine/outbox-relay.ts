@@ -6,12 +6,12 @@ import { OUTBOX_CHANNEL } from '@ipm/events/event-store.service';
 import { AppConfig, IdPrefix, newId } from '@ipm/core';
 import type { EventFilter } from '../entities/webhook.entity';
 import { matchesFilters } from '../event-filters';
-import { DeliveryScheduler, NewDelivery } from './delivery-scheduler';
+import { assignBatches, DeliveryScheduler, NewDelivery } from './delivery-scheduler';
 
 /** Outbox rows claimed per round. */
 export const RELAY_BATCH = 500;
-/** Jobs per addBulk call. */
-const ENQUEUE_CHUNK = 1000;
+/** Deliveries per addBulk call (a multiple of the batch size, so that no batch job is split). */
+const ENQUEUE_CHUNK = 1024;
 /** Pause after a failed round (PostgreSQL or Redis unavailable). */
 const ERROR_PAUSE_MS = 1000;
 
@@ -165,6 +165,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
           });
         }
       }
+      assignBatches(rows);
       await this.scheduler.insert(em, rows);
       return { events: claimed.length, deliveries: rows };
     });

@@ -17,6 +17,7 @@ interface DueDelivery {
   webhook_id: string;
   status: 'pending' | 'retrying' | 'in_flight';
   attempt_count: number;
+  job_id: string | null;
 }
 
 /** The job that should hold a due delivery's work, by its state: the same ids the engine uses. */
@@ -31,6 +32,12 @@ export function jobForDue(row: DueDelivery): BulkJob & { opts: { jobId: string }
     payload,
     opts: { ...DELIVERY_JOB_OPTIONS, jobId: retryJobId(row.delivery_id, attempt) },
   };
+}
+
+/** The batch job that carries a due row's first attempt, if the fan-out put it in one. */
+function firstAttemptBatch(row: DueDelivery): string | null {
+  const firstAttempt = row.status === 'pending' || (row.status === 'in_flight' && row.attempt_count <= 1);
+  return firstAttempt ? row.job_id : null;
 }
 
 /**
@@ -78,7 +85,7 @@ export class Sweeper implements OnApplicationBootstrap, BeforeApplicationShutdow
       if (!locked) return 0;
       const grace = this.config.SWEEPER_GRACE_MS / 1000;
       const due = await em.query<DueDelivery[]>(
-        `SELECT delivery_id, webhook_id, status, attempt_count FROM deliveries
+        `SELECT delivery_id, webhook_id, status, attempt_count, job_id FROM deliveries
           WHERE status IN ('pending', 'retrying', 'in_flight') AND next_attempt_at <= now() - make_interval(secs => $1)
           ORDER BY next_attempt_at LIMIT $2`,
         [grace, SWEEP_BATCH],
@@ -89,14 +96,21 @@ export class Sweeper implements OnApplicationBootstrap, BeforeApplicationShutdow
           ORDER BY updated_at LIMIT 100`,
         [grace],
       );
-      const wanted: Array<BulkJob & { opts: { jobId: string } }> = [
-        ...due.map(jobForDue),
-        ...replays.map((r) => ({ name: 'replay.run' as const, payload: r, opts: { jobId: r.replay_id } })),
+      const wanted: Array<{ job: BulkJob & { opts: { jobId: string } }; batch: string | null }> = [
+        ...due.map((row) => ({ job: jobForDue(row), batch: firstAttemptBatch(row) })),
+        ...replays.map((r) => ({
+          job: { name: 'replay.run' as const, payload: r, opts: { jobId: r.replay_id } },
+          batch: null,
+        })),
       ];
       let added = 0;
       for (let i = 0; i < wanted.length; i += LOOKUP_PARALLELISM) {
         const results = await Promise.all(
-          wanted.slice(i, i + LOOKUP_PARALLELISM).map((j) => this.jobs.ensureQueued(j)),
+          wanted.slice(i, i + LOOKUP_PARALLELISM).map(async ({ job, batch }) => {
+            // A first attempt may still wait in its fan-out's batch job: then it is held.
+            if (batch !== null && (await this.jobs.isQueued('delivery.batch', batch))) return false;
+            return this.jobs.ensureQueued(job);
+          }),
         );
         added += results.filter(Boolean).length;
       }

@@ -61,6 +61,13 @@ export class DeliveryEntity {
   @Column({ type: 'varchar', length: 40, nullable: true })
   replay_id!: string | null;
 
+  /**
+   * The `delivery.batch` job that carries the first attempt, when the fan-out grouped it with others
+   * (null: its own `delivery.send` job, whose id is the delivery id). The sweeper looks for both.
+   */
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  job_id!: string | null;
+
   @Column({ type: 'int', default: 0 })
   attempt_count!: number;
 
