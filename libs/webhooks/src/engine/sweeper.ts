@@ -35,7 +35,7 @@ export function jobForDue(row: DueDelivery): BulkJob & { opts: { jobId: string }
 }
 
 /** The batch job that carries a due row's first attempt, if the fan-out put it in one. */
-function firstAttemptBatch(row: DueDelivery): string | null {
+export function firstAttemptBatch(row: DueDelivery): string | null {
   const firstAttempt = row.status === 'pending' || (row.status === 'in_flight' && row.attempt_count <= 1);
   return firstAttempt ? row.job_id : null;
 }
