@@ -161,12 +161,15 @@ export class AppConfig {
   @Max(3650)
   DELIVERY_RETENTION_DAYS = 30;
 
-  /** How often the outbox relay looks for new events when the last look found none. */
+  /**
+   * How often the outbox relay looks for new events when the last look found none. A commit that stores
+   * events wakes it at once (NOTIFY), so this only bounds the delay when a notification is lost.
+   */
   @Transform(toInt)
   @IsInt()
   @Min(1)
   @Max(10_000)
-  RELAY_POLL_MS = 20;
+  RELAY_POLL_MS = 200;
 
   /** How often the sweeper looks for due deliveries that no queue holds. */
   @Transform(toInt)

@@ -6,6 +6,7 @@ import { OUTBOX_CHANNEL } from '@ipm/events/event-store.service';
 import { AppConfig, IdPrefix, newId } from '@ipm/core';
 import type { EventFilter } from '../entities/webhook.entity';
 import { matchesFilters } from '../event-filters';
+import { BackgroundLoop } from './background-loop';
 import { assignBatches, DeliveryScheduler, NewDelivery } from './delivery-scheduler';
 
 /** Outbox rows claimed per round. */
@@ -66,9 +67,7 @@ export function receives(
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(OutboxRelay.name);
-  private running = false;
-  private loop?: Promise<void>;
-  private wake?: AbortController;
+  private readonly loop = new BackgroundLoop(() => this.round());
   /** Set by a notification that arrived while a round was running: go again without sleeping. */
   private notified = false;
   private listener?: Client;
@@ -81,15 +80,12 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   ) {}
 
   onApplicationBootstrap(): void {
-    this.running = true;
+    this.loop.start();
     this.listening = this.listen();
-    this.loop = this.run();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    this.running = false;
-    this.wake?.abort();
-    await this.loop;
+    await this.loop.stop();
     await this.listener?.end().catch(() => undefined);
     await this.listening;
   }
@@ -100,7 +96,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
    * lost notification costs at most RELAY_POLL_MS.
    */
   private async listen(): Promise<void> {
-    while (this.running) {
+    while (this.loop.active) {
       const client = new Client({ connectionString: this.config.DATABASE_URL, application_name: 'ipm-outbox-relay' });
       this.listener = client;
       const ended = new Promise<void>((resolve) => {
@@ -112,21 +108,21 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       });
       client.on('notification', () => {
         this.notified = true;
-        this.wake?.abort();
+        this.loop.wake();
       });
       try {
         await client.connect();
         // Shutdown may have come while connecting (ending a client that is not yet connecting is a no-op).
-        if (this.running) {
+        if (this.loop.active) {
           await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
           await ended;
         }
       } catch (err) {
-        if (this.running) this.logger.warn(`outbox listener: ${err instanceof Error ? err.message : String(err)}`);
+        if (this.loop.active) this.logger.warn(`outbox listener: ${err instanceof Error ? err.message : String(err)}`);
       }
       this.listener = undefined;
       await client.end().catch(() => undefined);
-      if (this.running) await sleep(ERROR_PAUSE_MS);
+      if (this.loop.active) await sleep(ERROR_PAUSE_MS);
     }
   }
 
@@ -185,21 +181,15 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     return events;
   }
 
-  private async run(): Promise<void> {
-    while (this.running) {
-      let pause = 0;
-      this.notified = false;
-      try {
-        const handled = await this.relayOnce();
-        if (handled === 0 && !this.notified) pause = this.config.RELAY_POLL_MS;
-      } catch (err) {
-        this.logger.error(`relay round failed: ${err instanceof Error ? err.message : String(err)}`);
-        pause = ERROR_PAUSE_MS;
-      }
-      if (pause > 0 && this.running) {
-        this.wake = new AbortController();
-        await sleep(pause, undefined, { signal: this.wake.signal }).catch(() => undefined);
-      }
+  /** One round of the loop; returns the pause before the next (none while there is work). */
+  private async round(): Promise<number> {
+    this.notified = false;
+    try {
+      const handled = await this.relayOnce();
+      return handled === 0 && !this.notified ? this.config.RELAY_POLL_MS : 0;
+    } catch (err) {
+      this.logger.error(`relay round failed: ${err instanceof Error ? err.message : String(err)}`);
+      return ERROR_PAUSE_MS;
     }
   }
 }

@@ -1,8 +1,8 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '@ipm/core';
 import { BulkJob, JobProducer } from '@ipm/queues';
+import { BackgroundLoop } from './background-loop';
 import { retryJobId } from './delivery-executor';
 import { DELIVERY_JOB_OPTIONS, sendJob } from './delivery-scheduler';
 import { DeliveryRetention } from './delivery-retention';
@@ -52,9 +52,7 @@ export function firstAttemptBatch(row: DueDelivery): string | null {
 @Injectable()
 export class Sweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(Sweeper.name);
-  private running = false;
-  private loop?: Promise<void>;
-  private wake?: AbortController;
+  private readonly loop = new BackgroundLoop(() => this.round());
   /** Jobs re-enqueued since start (for metrics and tests). */
   requeued = 0;
 
@@ -66,14 +64,11 @@ export class Sweeper implements OnApplicationBootstrap, BeforeApplicationShutdow
   ) {}
 
   onApplicationBootstrap(): void {
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    this.running = false;
-    this.wake?.abort();
-    await this.loop;
+    await this.loop.stop();
   }
 
   /** One sweep; returns how many jobs it re-enqueued (0 when another worker holds the sweep lock). */
@@ -120,17 +115,14 @@ export class Sweeper implements OnApplicationBootstrap, BeforeApplicationShutdow
     });
   }
 
-  private async run(): Promise<void> {
-    while (this.running) {
-      this.wake = new AbortController();
-      await sleep(this.config.SWEEPER_INTERVAL_MS, undefined, { signal: this.wake.signal }).catch(() => undefined);
-      if (!this.running) break;
-      try {
-        await this.sweepOnce();
-        await this.retention.declareSchedule();
-      } catch (err) {
-        this.logger.error(`sweep failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
+  /** One sweep (the first right at start-up), then SWEEPER_INTERVAL_MS until the next. */
+  private async round(): Promise<number> {
+    try {
+      await this.sweepOnce();
+      await this.retention.declareSchedule();
+    } catch (err) {
+      this.logger.error(`sweep failed: ${err instanceof Error ? err.message : String(err)}`);
     }
+    return this.config.SWEEPER_INTERVAL_MS;
   }
 }
