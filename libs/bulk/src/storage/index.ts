@@ -1,0 +1,4 @@
+export * from './bulk-storage';
+export * from './bulk-parts.entity';
+export * from './pg-bulk-storage';
+export * from './stream-download';
