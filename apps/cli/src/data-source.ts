@@ -11,6 +11,7 @@ import { WebhookEntity } from '@ipm/webhooks/entities/webhook.entity';
 import { DeliveryEntity } from '@ipm/webhooks/entities/delivery.entity';
 import { DeliveryAttemptEntity } from '@ipm/webhooks/entities/delivery-attempt.entity';
 import { WebhookReplayEntity } from '@ipm/webhooks/entities/webhook-replay.entity';
+import { BulkPartEntity } from '@ipm/bulk/storage/bulk-parts.entity';
 import { dataSourceOptions } from '@ipm/persistence/data-source-options';
 
 /** Every entity, for `npm run migration:generate` (the apps load theirs with forFeature). */
@@ -25,6 +26,7 @@ export const ALL_ENTITIES = [
   DeliveryEntity,
   DeliveryAttemptEntity,
   WebhookReplayEntity,
+  BulkPartEntity,
 ];
 
 export default new DataSource(dataSourceOptions(loadConfig(process.env), ALL_ENTITIES));

@@ -4,6 +4,7 @@ import { Catalog1795432905127 } from './1795432905127-Catalog';
 import { Events1795433124599 } from './1795433124599-Events';
 import { Webhooks1795435359061 } from './1795435359061-Webhooks';
 import { Deliveries1795439494721 } from './1795439494721-Deliveries';
+import { BulkParts1795445933923 } from './1795445933923-BulkParts';
 
 /** Every migration, in order. Listed explicitly: a glob does not survive bundling. */
 export const MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -12,4 +13,5 @@ export const MIGRATIONS: Array<new () => MigrationInterface> = [
   Events1795433124599,
   Webhooks1795435359061,
   Deliveries1795439494721,
+  BulkParts1795445933923,
 ];
