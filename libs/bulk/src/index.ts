@@ -1,0 +1,3 @@
+export * from './formats';
+export * from './storage';
+export * from './bulk-storage.module';
