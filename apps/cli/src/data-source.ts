@@ -12,6 +12,7 @@ import { DeliveryEntity } from '@ipm/webhooks/entities/delivery.entity';
 import { DeliveryAttemptEntity } from '@ipm/webhooks/entities/delivery-attempt.entity';
 import { WebhookReplayEntity } from '@ipm/webhooks/entities/webhook-replay.entity';
 import { BulkPartEntity } from '@ipm/bulk/storage/bulk-parts.entity';
+import { BulkJobEntity } from '@ipm/bulk/jobs/bulk-job.entity';
 import { dataSourceOptions } from '@ipm/persistence/data-source-options';
 
 /** Every entity, for `npm run migration:generate` (the apps load theirs with forFeature). */
@@ -27,6 +28,7 @@ export const ALL_ENTITIES = [
   DeliveryAttemptEntity,
   WebhookReplayEntity,
   BulkPartEntity,
+  BulkJobEntity,
 ];
 
 export default new DataSource(dataSourceOptions(loadConfig(process.env), ALL_ENTITIES));

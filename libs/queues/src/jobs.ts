@@ -19,6 +19,8 @@ export interface JobPayloads {
   'delivery.batch': DeliveryBatchJob;
   /** A later attempt of a delivery (job id = `<delivery id>.a<attempt>`). */
   'delivery.retry': DeliveryJob;
+  /** Runs a bulk import or export job from its checkpoint (job id = bulk job id). */
+  'bulk.run': BulkRunJob;
   /** Walks a `/webhook/replay` window and creates its deliveries (job id = replay id). */
   'replay.run': ReplayJob;
 }
@@ -35,6 +37,10 @@ export interface DeliveryBatchJob {
   deliveries: DeliveryJob[];
 }
 
+export interface BulkRunJob {
+  job_id: string;
+}
+
 export interface ReplayJob {
   replay_id: string;
 }
@@ -49,6 +55,7 @@ export const JOB_QUEUE: Readonly<Record<JobName, QueueName>> = {
   'delivery.batch': QueueName.Delivery,
   'delivery.retry': QueueName.Retry,
   'replay.run': QueueName.Replay,
+  'bulk.run': QueueName.Bulk,
 };
 
 export const JOB_NAMES: readonly JobName[] = Object.keys(JOB_QUEUE) as JobName[];

@@ -192,6 +192,34 @@ export class AppConfig {
   @Max(120_000)
   WEBHOOK_VERIFY_TIMEOUT_MS = 30_000;
 
+  /** Largest bulk import upload, in bytes (above: 413). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  @Max(64 * 1024 * 1024 * 1024)
+  BULK_UPLOAD_MAX_BYTES = 1024 * 1024 * 1024;
+
+  /** How long a bulk job's files (upload, export, report) are kept after it ends; then the job is `expired`. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(365)
+  BULK_FILE_TTL_DAYS = 7;
+
+  /** How long an upload URL (and a download or report URL) is valid. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(7 * 24 * 60)
+  BULK_URL_TTL_MINUTES = 60;
+
+  /** Lines (import) or rows (export) per chunk; each chunk and its checkpoint commit in one transaction. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  BULK_CHUNK_LINES = 1000;
+
   /** BullMQ job lock: a job whose worker died (SIGKILL) is handed to another worker after about this long. */
   @Transform(toInt)
   @IsInt()

@@ -5,6 +5,7 @@ import { Events1795433124599 } from './1795433124599-Events';
 import { Webhooks1795435359061 } from './1795435359061-Webhooks';
 import { Deliveries1795439494721 } from './1795439494721-Deliveries';
 import { BulkParts1795445933923 } from './1795445933923-BulkParts';
+import { BulkJobs1795446246447 } from './1795446246447-BulkJobs';
 
 /** Every migration, in order. Listed explicitly: a glob does not survive bundling. */
 export const MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -14,4 +15,5 @@ export const MIGRATIONS: Array<new () => MigrationInterface> = [
   Webhooks1795435359061,
   Deliveries1795439494721,
   BulkParts1795445933923,
+  BulkJobs1795446246447,
 ];
