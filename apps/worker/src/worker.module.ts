@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AppConfigModule, IdempotencyModule } from '@ipm/core';
+import { BulkWorkerModule } from '@ipm/bulk/bulk.worker.module';
 import { HealthModule } from '@ipm/health';
 import { PersistenceModule } from '@ipm/persistence';
 import { QueuesModule, QueuesWorkerModule } from '@ipm/queues';
@@ -18,6 +19,7 @@ import { WorkerMetrics } from './worker-metrics';
     HealthModule,
     IdempotencyModule,
     WebhooksWorkerModule,
+    BulkWorkerModule,
   ],
   providers: [MaintenanceService, WorkerMetrics, WorkerHttpServer],
 })
