@@ -1,0 +1,413 @@
+import { Test, TestingModule } from '@nestjs/testing';
+import { DataSource } from 'typeorm';
+import { AppConfigModule, IdPrefix, newId } from '../libs/core/src';
+import { PersistenceModule } from '../libs/persistence/src';
+import { EventStore } from '../libs/events/src/event-store.service';
+import { BulkWorkerModule } from '../libs/bulk/src/bulk.worker.module';
+import type { BulkFormat, BulkImportTarget, BulkJobOptions } from '../libs/bulk/src/jobs/bulk-job.entity';
+import { BulkJobEntity } from '../libs/bulk/src/jobs/bulk-job.entity';
+import { BulkObjectRef, PgBulkStorage } from '../libs/bulk/src/storage';
+import { BulkImportRunner } from '../libs/bulk/src/worker/bulk-import.runner';
+import { uniqueOrg } from './support/api';
+
+// Small chunks, so that a few dozen lines make several transactions; small parts, so that lines
+// and multi-byte characters straddle part boundaries.
+const CHUNK = 10;
+process.env.BULK_CHUNK_LINES = String(CHUNK);
+const PART_SIZE = 512;
+
+interface ReportLine {
+  line: number;
+  error: string;
+  raw: string;
+}
+
+const event = (i: number, extra: Record<string, unknown> = {}) => ({
+  event_type: 'rfp.cancelled',
+  event_id: `imp-${i}`,
+  payload: { rfp_id: `RFP-${i}`, reason: `reason ${i} – ünïcode` },
+  ...extra,
+});
+const ndjson = (rows: readonly unknown[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
+const csvField = (s: string) => `"${s.replace(/"/g, '""')}"`;
+const range = (n: number, from = 1) => Array.from({ length: n }, (_, i) => i + from);
+
+describe('bulk import runner (events)', () => {
+  let moduleRef: TestingModule;
+  let ds: DataSource;
+  let storage: PgBulkStorage;
+  let runner: BulkImportRunner;
+  let orgcode: string;
+
+  beforeAll(async () => {
+    moduleRef = await Test.createTestingModule({
+      imports: [AppConfigModule, PersistenceModule, BulkWorkerModule],
+    }).compile();
+    await moduleRef.init();
+    ds = moduleRef.get(DataSource);
+    storage = new PgBulkStorage(ds, { partSize: PART_SIZE });
+    runner = moduleRef.get(BulkImportRunner);
+  });
+
+  afterAll(async () => {
+    await moduleRef?.close();
+  });
+
+  beforeEach(() => {
+    orgcode = uniqueOrg('bulkimp');
+  });
+
+  async function createJob(
+    content: string | Buffer,
+    format: BulkFormat = 'ndjson',
+    options: BulkJobOptions = {},
+    target: BulkImportTarget = 'events',
+  ): Promise<string> {
+    const job_id = newId(IdPrefix.Job);
+    const now = new Date();
+    await ds.getRepository(BulkJobEntity).insert({
+      job_id,
+      orgcode,
+      app_id: null,
+      job_type: 'import',
+      target,
+      format,
+      options,
+      status: 'queued',
+      total_lines: null,
+      cursor: null,
+      upload_token_id: null,
+      error: null,
+      started_at: null,
+      finished_at: null,
+      expires_at: new Date(now.getTime() + 86_400_000),
+      created_at: now,
+      created_by: 'user_importer',
+      updated_at: now,
+      updated_by: 'user_importer',
+      revision: 2,
+    });
+    const writer = storage.createWriter({ orgcode, jobId: job_id, kind: 'upload' });
+    const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+    // Odd-sized writes, as an HTTP body arrives.
+    for (let i = 0; i < bytes.length; i += 333) await writer.write(bytes.subarray(i, i + 333));
+    await writer.finish();
+    return job_id;
+  }
+
+  const loadJob = (job_id: string) => ds.getRepository(BulkJobEntity).findOneByOrFail({ job_id });
+
+  async function report(job_id: string): Promise<ReportLine[]> {
+    const ref: BulkObjectRef = { orgcode, jobId: job_id, kind: 'report' };
+    const chunks: Buffer[] = [];
+    for await (const part of storage.read(ref)) chunks.push(part);
+    const text = Buffer.concat(chunks).toString('utf8');
+    return text === ''
+      ? []
+      : text
+          .trimEnd()
+          .split('\n')
+          .map((l) => JSON.parse(l) as ReportLine);
+  }
+
+  async function stored(): Promise<{ events: number; outbox: number; ids: string[] }> {
+    const rows = await ds.query<Array<{ event_id: string }>>(
+      `SELECT event_id FROM events WHERE orgcode = $1 ORDER BY seq`,
+      [orgcode],
+    );
+    const [{ n }] = await ds.query<Array<{ n: number }>>(
+      `SELECT count(*)::int AS n FROM event_outbox WHERE orgcode = $1`,
+      [orgcode],
+    );
+    return { events: rows.length, outbox: n, ids: rows.map((r) => r.event_id) };
+  }
+
+  it('imports NDJSON events through the publish path: stored, with outbox rows, exact counters', async () => {
+    const jobId = await createJob(ndjson(range(35).map((i) => event(i))));
+    await expect(runner.runJob(jobId)).resolves.toBe('completed');
+
+    const job = await loadJob(jobId);
+    expect(job).toMatchObject({
+      status: 'completed',
+      processed: 35,
+      succeeded: 35,
+      failed: 0,
+      total_lines: 35,
+      last_processed_line: 35,
+      error: null,
+    });
+    expect(job.started_at).toBeInstanceOf(Date);
+    expect(job.finished_at).toBeInstanceOf(Date);
+    const s = await stored();
+    expect(s).toEqual({ events: 35, outbox: 35, ids: range(35).map((i) => `imp-${i}`) });
+    const [row] = await ds.query<Array<{ source: string; actor: string; payload: unknown }>>(
+      `SELECT source, actor, payload FROM events WHERE orgcode = $1 AND event_id = 'imp-7'`,
+      [orgcode],
+    );
+    expect(row).toEqual({ source: 'api', actor: 'user_importer', payload: event(7).payload });
+    expect(await report(jobId)).toEqual([]);
+    // A second run of a finished job does nothing.
+    await expect(runner.runJob(jobId)).resolves.toBe('completed');
+    expect((await stored()).events).toBe(35);
+  });
+
+  it('imports CSV events (quoted multi-line JSON payloads, optional columns, CRLF) and fills in event ids', async () => {
+    const lines = ['event_type,payload,event_id,occurred_at,channel_code'];
+    for (const i of range(23)) {
+      const id = i % 2 === 0 ? `csv-${i}` : '';
+      lines.push(
+        `rfp.cancelled,${csvField(JSON.stringify({ rfp_id: `R-${i}`, reason: 'a, "quoted"\nreason' }, null, 1).replace(/\n/g, '\r\n'))},${id},2026-01-02T03:04:05Z,pos`,
+      );
+    }
+    const jobId = await createJob(lines.join('\r\n') + '\r\n', 'csv');
+    await expect(runner.runJob(jobId)).resolves.toBe('completed');
+
+    expect(await loadJob(jobId)).toMatchObject({ processed: 23, succeeded: 23, failed: 0 });
+    const s = await stored();
+    expect(s.events).toBe(23);
+    expect(s.outbox).toBe(23);
+    expect(s.ids.filter((id) => id.startsWith('csv-'))).toHaveLength(11);
+    expect(s.ids.filter((id) => id.startsWith('evt_'))).toHaveLength(12);
+    const [row] = await ds.query<Array<{ payload: unknown; channel_code: string; occurred_at: Date }>>(
+      `SELECT payload, channel_code, occurred_at FROM events WHERE orgcode = $1 AND event_id = 'csv-4'`,
+      [orgcode],
+    );
+    expect(row.payload).toEqual({ rfp_id: 'R-4', reason: 'a, "quoted"\nreason' });
+    expect(row.channel_code).toBe('pos');
+    expect(row.occurred_at.toISOString()).toBe('2026-01-02T03:04:05.000Z');
+  });
+
+  it('reports every bad NDJSON line (line, error, raw) and lands the rest', async () => {
+    const text = [
+      JSON.stringify(event(1)), // 1
+      '{"event_type": "rfp.cancelled", "payload": {', // 2 malformed
+      JSON.stringify(event(3, { payload: { reason: 'no id' } })), // 3 schema violation
+      '', // 4 blank: skipped, not counted
+      JSON.stringify(event(1)), // 5 duplicate of line 1
+      JSON.stringify(event(6, { event_type: 'nope.unknown' })), // 6 unknown type
+      '[1,2]', // 7 not an object
+      JSON.stringify(event(8, { extra: 1 })), // 8 unknown property
+      JSON.stringify(event(9, { occurred_at: '2026-01-01T00:00:00' })), // 9 no zone
+      JSON.stringify(event(10)), // 10
+    ].join('\n');
+    const jobId = await createJob(text + '\n');
+    await expect(runner.runJob(jobId)).resolves.toBe('completed_with_errors');
+
+    expect(await loadJob(jobId)).toMatchObject({ processed: 9, succeeded: 2, failed: 7, last_processed_line: 10 });
+    expect((await stored()).ids).toEqual(['imp-1', 'imp-10']);
+    const lines = await report(jobId);
+    expect(lines.map((l) => l.line)).toEqual([2, 3, 5, 6, 7, 8, 9]);
+    expect(lines[0]).toEqual({
+      line: 2,
+      error: expect.stringMatching(/^malformed JSON: /) as string,
+      raw: '{"event_type": "rfp.cancelled", "payload": {',
+    });
+    expect(lines[1].error).toMatch(/^payload does not match rfp.cancelled v1: .*rfp_id/);
+    expect(lines[1].raw).toBe(JSON.stringify(event(3, { payload: { reason: 'no id' } })));
+    expect(lines[2].error).toBe('duplicate event_id imp-1: repeats line 1');
+    expect(lines[3].error).toMatch(/^unknown event type "nope.unknown"/);
+    expect(lines[4].error).toBe('expected a JSON object, got an array');
+    expect(lines[5].error).toBe('property extra should not exist');
+    expect(lines[6].error).toBe('occurred_at must carry a time zone (Z or +hh:mm)');
+  });
+
+  it('reports bad CSV rows (wrong column count, bad payload JSON, duplicate within a chunk) and lands the rest', async () => {
+    const good = (i: number) => `rfp.cancelled,${csvField(JSON.stringify({ rfp_id: `R-${i}` }))},dup-${i}`;
+    const text = [
+      'event_type,payload,event_id', // 1
+      good(1), // 2
+      'rfp.cancelled,{}', // 3 wrong column count
+      `rfp.cancelled,${csvField('{"rfp_id":')},x-3`, // 4 payload not JSON
+      good(1), // 5 duplicate within the chunk
+      `rfp.cancelled,${csvField('{}')},x-5`, // 6 schema violation
+      good(6), // 7
+    ].join('\n');
+    const jobId = await createJob(text, 'csv');
+    await expect(runner.runJob(jobId)).resolves.toBe('completed_with_errors');
+
+    expect(await loadJob(jobId)).toMatchObject({ processed: 6, succeeded: 2, failed: 4 });
+    expect((await stored()).ids).toEqual(['dup-1', 'dup-6']);
+    const lines = await report(jobId);
+    expect(lines).toEqual([
+      { line: 3, error: 'expected 3 columns, got 2', raw: 'rfp.cancelled,{}' },
+      {
+        line: 4,
+        error: expect.stringMatching(/^payload is not valid JSON: /) as string,
+        raw: expect.any(String) as string,
+      },
+      { line: 5, error: 'duplicate event_id dup-1: repeats line 2', raw: good(1) },
+      {
+        line: 6,
+        error: expect.stringMatching(/^payload does not match rfp.cancelled v1/) as string,
+        raw: `rfp.cancelled,${csvField('{}')},x-5`,
+      },
+    ]);
+  });
+
+  it.each([
+    ['binary garbage', Buffer.from(range(4096).map((i) => (i * 7919) % 256)), 'ndjson', /looks binary|NUL bytes/],
+    ['a JSON array', Buffer.from('[{"a":1},\n{"b":2}]\n'), 'ndjson', /JSON array/],
+    ['an empty file', Buffer.alloc(0), 'ndjson', /empty/],
+    ['NDJSON declared as CSV', Buffer.from(ndjson([event(1)])), 'csv', /looks like JSON/],
+    [
+      'CSV without the payload column',
+      Buffer.from('event_type,event_id\nrfp.cancelled,a\n'),
+      'csv',
+      /lacks the column\(s\) payload/,
+    ],
+  ] as const)('fails a file that is not the declared format: %s', async (_name, content, format, reason) => {
+    const jobId = await createJob(content, format);
+    await expect(runner.runJob(jobId)).resolves.toBe('failed');
+    const job = await loadJob(jobId);
+    expect(job.status).toBe('failed');
+    expect(job.error).toMatch(reason);
+    expect(job.processed).toBe(0);
+    expect((await stored()).events).toBe(0);
+  });
+
+  it('stops after the current chunk on abort, goes back to queued, and resumes without loss or repeat', async () => {
+    const rows: unknown[] = range(45).map((i) => event(i));
+    rows[12] = '{broken'; // a bad line in chunk 2 goes to the report exactly once
+    const text = rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n');
+    const jobId = await createJob(text);
+
+    const store = moduleRef.get(EventStore);
+    const controller = new AbortController();
+    let calls = 0;
+    const original = store.insert.bind(store);
+    const spy = jest.spyOn(store, 'insert').mockImplementation((em, batch) => {
+      if (++calls === 2) controller.abort();
+      return original(em, batch);
+    });
+    try {
+      await expect(runner.runJob(jobId, { signal: controller.signal })).rejects.toThrow(
+        /interrupted by shutdown after line 20/,
+      );
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await loadJob(jobId)).toMatchObject({
+      status: 'queued',
+      processed: 20,
+      succeeded: 19,
+      failed: 1,
+      last_processed_line: 20,
+    });
+    expect((await stored()).events).toBe(19);
+
+    await expect(runner.runJob(jobId)).resolves.toBe('completed_with_errors');
+    expect(await loadJob(jobId)).toMatchObject({ processed: 45, succeeded: 44, failed: 1, total_lines: 45 });
+    const s = await stored();
+    expect(s.events).toBe(44);
+    expect(s.outbox).toBe(44);
+    expect(s.ids).toEqual(
+      range(45)
+        .filter((i) => i !== 13)
+        .map((i) => `imp-${i}`),
+    );
+    expect((await report(jobId)).map((l) => l.line)).toEqual([13]);
+  });
+
+  it('a crash inside chunk 3 rolls the whole chunk back; the run after it (from `running`) resumes exactly there', async () => {
+    const text = ndjson(range(50).map((i) => event(i, { event_id: undefined, payload: { rfp_id: `P-${i}` } })));
+    const jobId = await createJob(text.replace('"P-25"', '"P-25",1'));
+    const store = moduleRef.get(EventStore);
+    let calls = 0;
+    const original = store.insert.bind(store);
+    const spy = jest.spyOn(store, 'insert').mockImplementation(async (em, batch) => {
+      const result = await original(em, batch);
+      if (++calls === 3) throw new Error('worker killed mid-chunk');
+      return result;
+    });
+    try {
+      await expect(runner.runJob(jobId)).rejects.toThrow('worker killed mid-chunk');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await loadJob(jobId)).toMatchObject({ status: 'running', processed: 20, last_processed_line: 20 });
+    expect((await stored()).events).toBe(20);
+    expect(await report(jobId)).toEqual([]);
+
+    await expect(runner.runJob(jobId)).resolves.toBe('completed_with_errors');
+    expect(await loadJob(jobId)).toMatchObject({ processed: 50, succeeded: 49, failed: 1 });
+    const payloads = await ds.query<Array<{ rfp_id: string }>>(
+      `SELECT payload->>'rfp_id' AS rfp_id FROM events WHERE orgcode = $1 ORDER BY seq`,
+      [orgcode],
+    );
+    expect(payloads.map((p) => p.rfp_id)).toEqual(
+      range(50)
+        .filter((i) => i !== 25)
+        .map((i) => `P-${i}`),
+    );
+    expect((await stored()).outbox).toBe(49);
+    expect((await report(jobId)).map((l) => l.line)).toEqual([25]);
+  });
+
+  it('honours a cancel between chunks: the committed chunks stay, nothing after them lands', async () => {
+    const jobId = await createJob(ndjson(range(40).map((i) => event(i))));
+    const store = moduleRef.get(EventStore);
+    let calls = 0;
+    const original = store.insert.bind(store);
+    const spy = jest.spyOn(store, 'insert').mockImplementation(async (em, batch) => {
+      const result = await original(em, batch);
+      // Cancelled (as /bulk/job/cancel does) while chunk 2 is in flight: it waits for the row lock.
+      if (++calls === 2) {
+        setImmediate(() => {
+          void ds.query(`UPDATE bulk_jobs SET status = 'cancelled', revision = revision + 1 WHERE job_id = $1`, [
+            jobId,
+          ]);
+        });
+      }
+      return result;
+    });
+    try {
+      await expect(runner.runJob(jobId)).resolves.toBe('cancelled');
+    } finally {
+      spy.mockRestore();
+    }
+    const job = await loadJob(jobId);
+    expect(job).toMatchObject({ status: 'cancelled', processed: 20, succeeded: 20, last_processed_line: 20 });
+    expect((await stored()).events).toBe(20);
+    // Not queued: a second delivery of the job does nothing.
+    await expect(runner.runJob(jobId)).resolves.toBe('cancelled');
+    expect((await stored()).events).toBe(20);
+  });
+
+  it('dry_run validates and reports but stores nothing', async () => {
+    const first = await createJob(ndjson([event(1)]));
+    await runner.runJob(first);
+    const jobId = await createJob(
+      ndjson([...range(12, 2).map((i) => event(i)), event(1), event(99, { payload: {} })]),
+      'ndjson',
+      {
+        dry_run: true,
+      },
+    );
+    await expect(runner.runJob(jobId)).resolves.toBe('completed_with_errors');
+    expect(await loadJob(jobId)).toMatchObject({ processed: 14, succeeded: 12, failed: 2 });
+    expect((await stored()).ids).toEqual(['imp-1']);
+    expect((await report(jobId)).map((l) => [l.line, l.error.slice(0, 25)])).toEqual([
+      [13, 'duplicate event_id imp-1:'],
+      [14, 'payload does not match rf'],
+    ]);
+  });
+
+  it.each([
+    ['kpis', 'import', 'kpis import is not available yet'],
+    ['events', 'export', 'export is not available yet'],
+  ] as const)('fails a %s %s job with a clear error', async (target, jobType, error) => {
+    const jobId = await createJob(ndjson([event(1)]), 'ndjson', {}, target);
+    if (jobType === 'export') await ds.getRepository(BulkJobEntity).update({ job_id: jobId }, { job_type: 'export' });
+    await expect(runner.runJob(jobId)).resolves.toBe('failed');
+    expect(await loadJob(jobId)).toMatchObject({ status: 'failed', error });
+    expect((await stored()).events).toBe(0);
+  });
+
+  it('does nothing for a job that is not queued or running, or does not exist', async () => {
+    const jobId = await createJob(ndjson([event(1)]));
+    await ds.getRepository(BulkJobEntity).update({ job_id: jobId }, { status: 'awaiting_upload' });
+    await expect(runner.runJob(jobId)).resolves.toBe('awaiting_upload');
+    await expect(runner.runJob('job_missing')).resolves.toBe('missing');
+    expect((await stored()).events).toBe(0);
+  });
+});
