@@ -7,6 +7,7 @@ import { HealthApiModule } from '@ipm/health';
 import { LifecycleApiModule } from '@ipm/lifecycle';
 import { EventsApiModule } from '@ipm/events';
 import { WebhooksApiModule } from '@ipm/webhooks';
+import { BulkApiModule } from '@ipm/bulk/bulk.api.module';
 import { PersistenceModule } from '@ipm/persistence';
 import { QueuesModule } from '@ipm/queues';
 import { ApiMetrics, MetricsController } from './metrics';
@@ -26,6 +27,7 @@ import { StatController } from './stat.controller';
     EventsApiModule,
     CatalogApiModule,
     WebhooksApiModule,
+    BulkApiModule,
   ],
   controllers: [StatController, MetricsController],
   providers: [ApiMetrics],

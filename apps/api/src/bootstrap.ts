@@ -12,6 +12,7 @@ import {
   MAX_JSON_DEPTH,
   loadConfig,
 } from '@ipm/core';
+import { registerUploadContentTypes } from '@ipm/bulk/api/upload-content-types';
 import { ApiModule } from './api.module';
 import { ApiMetrics } from './metrics';
 import { setupOpenApi } from './openapi';
@@ -75,6 +76,8 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
     });
   // The API speaks JSON only: anything else is a 415, not a string handed to validation.
   app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');
+  // Except bulk uploads, which stream their raw body (that route only).
+  registerUploadContentTypes(app.getHttpAdapter().getInstance());
 
   setupOpenApi(app, config.BUILD_ID);
   return app;
