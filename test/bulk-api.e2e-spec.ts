@@ -99,18 +99,37 @@ describe('/bulk routes (api side)', () => {
     const job = await queue.getJob(jobId);
     return job ? { name: job.name, data: job.data as unknown } : undefined;
   };
-  const rawGet = (path: string, headers: Record<string, string>) =>
+  /**
+   * A request through node:http, for what supertest hides: a chunked body (no Content-Length),
+   * written with backpressure, and the raw (still gzipped) response bytes.
+   */
+  const rawRequest = (
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    chunks: Iterable<Buffer | string> = [],
+  ) =>
     new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
       const { port } = api.app.getHttpServer().address() as { port: number };
-      http
-        .get({ host: '127.0.0.1', port, path, headers }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-          );
-        })
-        .on('error', reject);
+      const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+        const received: Buffer[] = [];
+        res.on('data', (c: Buffer) => received.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(received) }),
+        );
+      });
+      req.on('error', reject);
+      const it = chunks[Symbol.iterator]();
+      const pump = (): void => {
+        for (let next = it.next(); !next.done; next = it.next()) {
+          if (!req.write(next.value)) {
+            req.once('drain', pump);
+            return;
+          }
+        }
+        req.end();
+      };
+      pump();
     });
   const fieldsOf = (res: { body: { error: { details: Array<{ field?: string }> } } }) =>
     res.body.error.details.map((d) => d.field);
@@ -173,26 +192,11 @@ describe('/bulk routes (api side)', () => {
 
     it('a chunked PUT (no Content-Length) streams too', async () => {
       const { job, upload_url } = await createImport({ format: 'csv' });
-      const address = api.app.getHttpServer().address() as { port: number };
-      const status = await new Promise<number>((resolve, reject) => {
-        const req = http.request(
-          {
-            host: '127.0.0.1',
-            port: address.port,
-            method: 'PUT',
-            path: upload_url,
-            headers: { 'content-type': 'text/csv' },
-          },
-          (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-          },
-        );
-        req.on('error', reject);
-        req.write('a,b\n');
-        req.write('1,2\n');
-        req.end('3,4\n');
-      });
+      const { status } = await rawRequest('PUT', upload_url, { 'content-type': 'text/csv' }, [
+        'a,b\n',
+        '1,2\n',
+        '3,4\n',
+      ]);
       expect(status).toBe(200);
       expect(await storage().size({ orgcode: org, jobId: job.job_id, kind: 'upload' })).toEqual({
         parts: 1,
@@ -217,39 +221,14 @@ describe('/bulk routes (api side)', () => {
 
     it('oversize while streaming (chunked, no Content-Length): 413 and what was written is deleted', async () => {
       const { job, upload_url } = await createImport();
-      const address = api.app.getHttpServer().address() as { port: number };
-      const result = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = http.request(
-          {
-            host: '127.0.0.1',
-            port: address.port,
-            method: 'PUT',
-            path: upload_url,
-            headers: { 'content-type': 'application/x-ndjson' },
-          },
-          (res) => {
-            let body = '';
-            res.on('data', (c: Buffer) => (body += c.toString()));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-          },
-        );
-        req.on('error', reject);
-        const chunk = ndjson(256 * 1024);
-        let sent = 0;
-        const pump = (): void => {
-          while (sent <= MAX_UPLOAD + chunk.length) {
-            sent += chunk.length;
-            if (!req.write(chunk)) {
-              req.once('drain', pump);
-              return;
-            }
-          }
-          req.end();
-        };
-        pump();
-      });
+      const chunk = ndjson(256 * 1024);
+      const chunks = Array.from({ length: Math.ceil(MAX_UPLOAD / chunk.length) + 2 }, () => chunk);
+      const result = await rawRequest('PUT', upload_url, { 'content-type': 'application/x-ndjson' }, chunks);
       expect(result.status).toBe(413);
-      expect(JSON.parse(result.body)).toMatchObject({ success: false, error: { code: 'payload_too_large' } });
+      expect(JSON.parse(result.body.toString())).toMatchObject({
+        success: false,
+        error: { code: 'payload_too_large' },
+      });
       expect(await storage().size({ orgcode: org, jobId: job.job_id, kind: 'upload' })).toEqual({ parts: 0, bytes: 0 });
       const [row] = await db().query('SELECT upload_token_id, upload_bytes FROM bulk_jobs WHERE job_id = $1', [
         job.job_id,
@@ -459,7 +438,7 @@ describe('/bulk routes (api side)', () => {
       expect(plain.text).toBe(report);
 
       // raw bytes (supertest would gunzip them for us)
-      const zipped = await rawGet(url, { 'accept-encoding': 'gzip, deflate' });
+      const zipped = await rawRequest('GET', url, { 'accept-encoding': 'gzip, deflate' });
       expect(zipped.status).toBe(200);
       expect(zipped.headers['content-encoding']).toBe('gzip');
       expect(zipped.body.length).toBeLessThan(Buffer.byteLength(report) / 4);

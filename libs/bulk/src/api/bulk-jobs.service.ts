@@ -73,14 +73,7 @@ export class BulkJobsService {
     const options: BulkJobOptions = request.dry_run === undefined ? {} : { dry_run: request.dry_run };
     const tokenId = newUploadTokenId();
     const entity = this.newJob(caller, 'import', request.target, request.format, options, tokenId);
-    await this.dataSource.transaction(async (em) => {
-      await em.insert(BulkJobEntity, entity);
-      await this.record(em, caller, request, 'bulk.import.create', entity, {
-        target: entity.target,
-        format: entity.format,
-        options,
-      });
-    });
+    await this.insert(caller, request, entity, 'bulk.import.create');
     return {
       job: toBulkJobDto(entity),
       upload_url: this.tokens.uploadUrl(caller.orgcode, entity.job_id, tokenId),
@@ -97,14 +90,7 @@ export class BulkJobsService {
     }
     const entity = this.newJob(caller, 'export', request.target, request.format, options, null);
     entity.status = transition(BulkJobMachine, entity.status, 'queued');
-    await this.dataSource.transaction(async (em) => {
-      await em.insert(BulkJobEntity, entity);
-      await this.record(em, caller, request, 'bulk.export.create', entity, {
-        target: entity.target,
-        format: entity.format,
-        options,
-      });
-    });
+    await this.insert(caller, request, entity, 'bulk.export.create');
     await this.enqueue(entity.job_id, false);
     return { job: toBulkJobDto(entity) };
   }
@@ -117,7 +103,7 @@ export class BulkJobsService {
    * URL that opens nothing.
    */
   async upload(token: string, body: Readable, declaredBytes: number | undefined): Promise<BulkJobResultDto> {
-    const claims = await this.openToken(token, 'upload');
+    const claims = (await this.openToken(token, ['upload']))?.claims;
     if (!claims?.token_id) throw AppError.notFound('Upload URL');
     const { orgcode, job_id: jobId, token_id: tokenId } = claims;
     const max = this.config.BULK_UPLOAD_MAX_BYTES;
@@ -300,10 +286,10 @@ export class BulkJobsService {
 
   /** The file a signed `/bulk/file/<token>` URL opens, or a 404 (bad, expired, foreign, gone). */
   async file(token: string, acceptEncoding: string | undefined): Promise<BulkFileResponse> {
-    const claims = (await this.openToken(token, 'report')) ?? (await this.openToken(token, 'export'));
-    if (!claims) throw AppError.notFound('File');
-    const row = await this.lockById(this.dataSource.manager, claims.orgcode, claims.job_id, false);
-    if (!row || row.status === 'expired') throw AppError.notFound('File');
+    const opened = await this.openToken(token, ['report', 'export']);
+    if (!opened) throw AppError.notFound('File');
+    const { claims, row } = opened;
+    if (row.status === 'expired') throw AppError.notFound('File');
     const kind: BulkObjectKind = claims.kind === 'export' ? 'export' : 'report';
     const ref = { orgcode: row.orgcode, jobId: row.job_id, kind };
     if (kind === 'export' && (row.job_type !== 'export' || !DONE.includes(row.status))) {
@@ -318,15 +304,40 @@ export class BulkJobsService {
     };
   }
 
-  /** The claims of a genuine, unexpired token of `kind`, checked against the tenant of the job it names. */
-  private async openToken(token: string, kind: BulkUrlKind): Promise<BulkUrlClaims | null> {
+  /**
+   * A genuine, unexpired token of one of `kinds`, checked against the tenant of the job it names,
+   * with that job; null otherwise.
+   */
+  private async openToken(
+    token: string,
+    kinds: readonly BulkUrlKind[],
+  ): Promise<{ claims: BulkUrlClaims; row: BulkJobEntity } | null> {
     const jobId = this.tokens.jobIdOf(token);
     if (!jobId) return null;
-    const row = await this.dataSource.manager.findOne(BulkJobEntity, {
-      where: { job_id: jobId },
-      select: { job_id: true, orgcode: true },
+    const row = await this.dataSource.manager.findOne(BulkJobEntity, { where: { job_id: jobId } });
+    if (!row) return null;
+    for (const kind of kinds) {
+      const claims = this.tokens.decode(token, kind, row.orgcode);
+      if (claims) return { claims, row };
+    }
+    return null;
+  }
+
+  /** Inserts a new job with its audit row. */
+  private async insert(
+    caller: Caller,
+    request: MutationRequestDto,
+    entity: BulkJobEntity,
+    action: string,
+  ): Promise<void> {
+    await this.dataSource.transaction(async (em) => {
+      await em.insert(BulkJobEntity, entity);
+      await this.record(em, caller, request, action, entity, {
+        target: entity.target,
+        format: entity.format,
+        options: entity.options,
+      });
     });
-    return row ? this.tokens.decode(token, kind, row.orgcode) : null;
   }
 
   private newJob(
@@ -418,11 +429,9 @@ export class BulkJobsService {
     return row;
   }
 
-  private lockById(em: EntityManager, orgcode: string, jobId: string, lock = true): Promise<BulkJobEntity | null> {
-    return em.findOne(BulkJobEntity, {
-      where: { job_id: jobId, orgcode },
-      ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}),
-    });
+  /** A job by id within its tenant, locked FOR UPDATE until `em`'s transaction ends. */
+  private lockById(em: EntityManager, orgcode: string, jobId: string): Promise<BulkJobEntity | null> {
+    return em.findOne(BulkJobEntity, { where: { job_id: jobId, orgcode }, lock: { mode: 'pessimistic_write' } });
   }
 
   private record(
