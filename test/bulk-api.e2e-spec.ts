@@ -211,6 +211,16 @@ describe('/bulk routes (api side)', () => {
       expect(replay.body).toMatchObject({ success: false, error: { code: 'not_found' } });
     });
 
+    it('two PUTs racing on one token: exactly one is stored', async () => {
+      const { job, upload_url } = await createImport();
+      const [first, second] = await Promise.all([put(upload_url, '{"a":1}\n'), put(upload_url, '{"b":2}\n')]);
+      expect([first.status, second.status].sort()).toEqual([200, 404]);
+      const won = first.status === 200 ? '{"a":1}\n' : '{"b":2}\n';
+      const parts: Buffer[] = [];
+      for await (const part of storage().read({ orgcode: org, jobId: job.job_id, kind: 'upload' })) parts.push(part);
+      expect(Buffer.concat(parts).toString()).toBe(won);
+    });
+
     it('oversize: 413 envelope, nothing kept, and the URL may be retried', async () => {
       const { job, upload_url } = await createImport();
       const res = await put(upload_url, ndjson(MAX_UPLOAD + 1)).expect(413);
@@ -530,6 +540,54 @@ describe('/bulk routes (api side)', () => {
       const weak = await token(api.config, { orgs: [org], permissions: ['manage_webhooks'] });
       const res = await post(route, GOOD_BODY[route], weak).expect(403);
       expect(res.body.error.code).toBe('forbidden');
+    });
+
+    it('an API key bound to an app sees and changes only that app’s jobs', async () => {
+      const appOrg = uniqueOrg('bulkapp');
+      const boss = await token(api.config, { orgs: [appOrg], permissions: ['manage_bulk_jobs', 'manage_api_keys'] });
+      const mintKey = async (appId: string) =>
+        (
+          await api
+            .http()
+            .post('/ipm/apikey/create')
+            .set(bearer(boss))
+            .set('x-orgcode', appOrg)
+            .send({ name: appId, app_id: appId, permissions: ['manage_bulk_jobs'] })
+            .expect(200)
+        ).body.data.key as string;
+      const asKey = (key: string, route: string, body: Json) =>
+        api.http().post(`/ipm/bulk/${route}`).set('x-api-key', key).set('x-orgcode', appOrg).send(body);
+      const keyA = await mintKey('app_a');
+      const keyB = await mintKey('app_b');
+      const a = (await asKey(keyA, 'import/create', { target: 'events', format: 'ndjson' }).expect(200)).body.data
+        .job as Job;
+      expect(a.app_id).toBe('app_a');
+      await asKey(keyB, 'job/get', { job_id: a.job_id }).expect(404);
+      await asKey(keyB, 'job/cancel', { job_id: a.job_id }).expect(404);
+      expect((await asKey(keyB, 'job/list', {}).expect(200)).body.data.items).toEqual([]);
+      const seenByA = (await asKey(keyA, 'job/list', {}).expect(200)).body.data.items as Job[];
+      expect(seenByA.map((j) => j.job_id)).toEqual([a.job_id]);
+      await post('job/get', { job_id: a.job_id }, boss, appOrg).expect(200);
+    });
+
+    it('import/create with an Idempotency-Key answers a repeat with the first response', async () => {
+      const send = () =>
+        api
+          .http()
+          .post('/ipm/bulk/import/create')
+          .set(bearer(admin))
+          .set('x-orgcode', org)
+          .set('Idempotency-Key', `bulk-${org}`)
+          .send({ target: 'webhooks', format: 'csv' })
+          .expect(200);
+      const first = await send();
+      const again = await send();
+      expect(again.body.data).toEqual(first.body.data);
+      const [{ n }] = await db().query<Array<{ n: number }>>(
+        "SELECT count(*)::int AS n FROM bulk_jobs WHERE orgcode = $1 AND target = 'webhooks' AND job_type = 'import'",
+        [org],
+      );
+      expect(n).toBe(1);
     });
 
     it('another tenant’s job is a 404 on every route, and never listed', async () => {
