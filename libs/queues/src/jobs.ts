@@ -41,6 +41,14 @@ export interface BulkRunJob {
   job_id: string;
 }
 
+/**
+ * How `bulk.run` is enqueued (by the api, and by the sweeper): a run that stops at a shutdown (after
+ * its current chunk) throws so that BullMQ runs it again from the checkpoint; a few attempts also
+ * cover a database that is briefly away. Past them, the sweeper re-enqueues a `queued` or `running`
+ * job that no queue holds.
+ */
+export const BULK_RUN_JOB_OPTIONS = { attempts: 10, backoff: { type: 'exponential', delay: 2000 } } as const;
+
 export interface ReplayJob {
   replay_id: string;
 }

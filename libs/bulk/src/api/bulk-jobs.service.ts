@@ -20,7 +20,7 @@ import { AuditService } from '@ipm/audit/audit.service';
 import { initialState, transition } from '@ipm/lifecycle/lifecycle';
 import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle/machines';
 import { fetchKeysetPage } from '@ipm/persistence';
-import { JobProducer } from '@ipm/queues';
+import { BULK_RUN_JOB_OPTIONS, JobProducer } from '@ipm/queues';
 import { BulkJobEntity, BulkJobOptions } from '../jobs/bulk-job.entity';
 import { BULK_STORAGE, BulkObjectKind, BulkStorage } from '../storage/bulk-storage';
 import { BulkDownload, streamDownload } from '../storage/stream-download';
@@ -55,6 +55,7 @@ export interface BulkFileResponse extends BulkDownload {
  * goes through the BulkJobMachine and commits with its audit row; `bulk.run` is enqueued only after
  * the commit, so a worker never picks up a job whose state it cannot see yet.
  */
+
 @Injectable()
 export class BulkJobsService {
   private readonly logger = new Logger(BulkJobsService.name);
@@ -401,8 +402,9 @@ export class BulkJobsService {
   /** Enqueues `bulk.run` (job id = bulk job id). `again`: a finished BullMQ job of the same id is replaced. */
   private async enqueue(jobId: string, again: boolean): Promise<void> {
     try {
-      if (again) await this.jobs.ensureQueued({ name: 'bulk.run', payload: { job_id: jobId }, opts: { jobId } });
-      else await this.jobs.add('bulk.run', { job_id: jobId }, { jobId });
+      const opts = { ...BULK_RUN_JOB_OPTIONS, jobId };
+      if (again) await this.jobs.ensureQueued({ name: 'bulk.run', payload: { job_id: jobId }, opts });
+      else await this.jobs.add('bulk.run', { job_id: jobId }, opts);
     } catch (err) {
       // The job is queued in PostgreSQL, which is the source of truth: the sweeper re-enqueues it.
       this.logger.warn(`bulk.run ${jobId} not enqueued (the sweeper will): ${(err as Error).message}`);

@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '@ipm/core';
-import { BulkJob, JobProducer } from '@ipm/queues';
+import { BULK_RUN_JOB_OPTIONS, BulkJob, JobProducer } from '@ipm/queues';
 import { BackgroundLoop } from './background-loop';
 import { retryJobId } from './delivery-executor';
 import { DELIVERY_JOB_OPTIONS, sendJob } from './delivery-scheduler';
@@ -45,8 +45,8 @@ export function firstAttemptBatch(row: DueDelivery): string | null {
  * transaction-scoped advisory lock elects it) looks for deliveries that have been due, or in
  * flight, for longer than SWEEPER_GRACE_MS and re-enqueues those that no queue holds (Redis
  * flushed or restarted without persistence, a crash between commit and enqueue, a job that ran
- * out of attempts while the database was down). Unfinished replays likewise. It runs on a timer
- * in the worker, not as a queued job, so that it survives the loss of Redis itself; each sweep
+ * out of attempts while the database was down). Unfinished replays and bulk jobs likewise. It runs on a timer
+ * in the worker, not as a queued job, so that it survives the loss of Redis itself (bulk jobs too); each sweep
  * also re-declares the recurring jobs that such a loss would have erased.
  */
 @Injectable()
@@ -91,10 +91,21 @@ export class Sweeper implements OnApplicationBootstrap, BeforeApplicationShutdow
           ORDER BY updated_at LIMIT 100`,
         [grace],
       );
+      // Bulk jobs too (libs/bulk): committed or running in PostgreSQL, so a queue must hold their run.
+      const bulkJobs = await em.query<Array<{ job_id: string }>>(
+        `SELECT job_id FROM bulk_jobs
+          WHERE status IN ('queued', 'running') AND updated_at <= now() - make_interval(secs => $1)
+          ORDER BY updated_at LIMIT 100`,
+        [grace],
+      );
       const wanted: Array<{ job: BulkJob & { opts: { jobId: string } }; batch: string | null }> = [
         ...due.map((row) => ({ job: jobForDue(row), batch: firstAttemptBatch(row) })),
         ...replays.map((r) => ({
           job: { name: 'replay.run' as const, payload: r, opts: { jobId: r.replay_id } },
+          batch: null,
+        })),
+        ...bulkJobs.map((b) => ({
+          job: { name: 'bulk.run' as const, payload: b, opts: { ...BULK_RUN_JOB_OPTIONS, jobId: b.job_id } },
           batch: null,
         })),
       ];
