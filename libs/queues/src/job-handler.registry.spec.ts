@@ -52,6 +52,11 @@ class OtherJobs {
   replay(): Promise<void> {
     return Promise.resolve();
   }
+
+  @JobHandler('bulk.run')
+  bulk(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 @Injectable()
