@@ -25,15 +25,19 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   return `${prefix}_${nextUlid(now)}`;
 }
 
-/** True when `value` is a well-formed id of that prefix. */
-export function isId(prefix: IdPrefix, value: unknown): value is string {
-  if (typeof value !== 'string') return false;
+/** The pattern of a well-formed id of that prefix (`<prefix>_` + a ULID). */
+export function idPattern(prefix: IdPrefix): RegExp {
   let re = patterns.get(prefix);
   if (!re) {
     re = new RegExp(`^${prefix}_${ULID_RE}$`);
     patterns.set(prefix, re);
   }
-  return re.test(value);
+  return re;
+}
+
+/** True when `value` is a well-formed id of that prefix. */
+export function isId(prefix: IdPrefix, value: unknown): value is string {
+  return typeof value === 'string' && idPattern(prefix).test(value);
 }
 
 /** The creation time encoded in an id's ULID (ms since epoch), or undefined if malformed. */

@@ -13,6 +13,7 @@ export * from './http/validation.pipe';
 export * from './idempotency/idempotency-record.entity';
 export * from './dto/request.dto';
 export * from './dto/openapi';
+export * from './dto/fields';
 export * from './page-tokens';
 export * from './idempotency/idempotency.service';
 export * from './idempotency/idempotency.interceptor';

@@ -1,34 +1,15 @@
-import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsISO8601, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
-import { ListRequestDto, MutationRequestDto } from '@ipm/core';
+import { ExpectedRevisionField, IdField, idPattern, IdPrefix, ListRequestDto, MutationRequestDto } from '@ipm/core';
 import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle/machines';
 import type { BulkExportTarget, BulkFormat, BulkImportTarget, BulkJobType } from '../jobs/bulk-job.entity';
 
-export const JOB_ID_PATTERN = /^job_[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
+export const JOB_ID_PATTERN = idPattern(IdPrefix.Job);
 export const BULK_JOB_STATUSES = BulkJobMachine.states.map((s) => s.name);
 export const BULK_JOB_TYPES: readonly BulkJobType[] = ['import', 'export'];
 export const IMPORT_TARGETS: readonly BulkImportTarget[] = ['events', 'webhooks', 'kpis'];
 export const EXPORT_TARGETS: readonly BulkExportTarget[] = ['events', 'deliveries', 'webhooks', 'kpis', 'audit'];
 export const BULK_FORMATS: readonly BulkFormat[] = ['ndjson', 'csv'];
-const EXPECTED_REVISION = /^\d{1,12}$/;
-
-function JobIdField(): PropertyDecorator {
-  return applyDecorators(
-    ApiProperty({ example: 'job_01JD3V5T0K6Z8Q9W2X4Y7B1C3E' }),
-    IsString(),
-    Matches(JOB_ID_PATTERN, { message: 'job_id must be a job_ id' }),
-  );
-}
-
-function ExpectedRevisionField(description: string): PropertyDecorator {
-  return applyDecorators(
-    ApiPropertyOptional({ example: '1', description }),
-    IsOptional(),
-    IsString(),
-    Matches(EXPECTED_REVISION, { message: 'expected_revision must be a positive integer as a string' }),
-  );
-}
 
 export class BulkImportCreateRequestDto extends MutationRequestDto {
   @ApiProperty({ enum: IMPORT_TARGETS })
@@ -82,7 +63,7 @@ export class BulkExportCreateRequestDto extends MutationRequestDto {
   @ApiPropertyOptional({ example: 'whk_01JD3V5T0K6Z8Q9W2X4Y7B1C3E', description: 'deliveries: only this webhook' })
   @IsOptional()
   @IsString()
-  @Matches(/^whk_[0-7][0-9A-HJKMNP-TV-Z]{25}$/, { message: 'webhook_id must be a whk_ id' })
+  @Matches(idPattern(IdPrefix.Webhook), { message: 'webhook_id must be a whk_ id' })
   webhook_id?: string;
 
   @ApiPropertyOptional({ example: 'failed', description: 'deliveries, webhooks: only this status' })
@@ -93,7 +74,7 @@ export class BulkExportCreateRequestDto extends MutationRequestDto {
 }
 
 export class BulkImportCommitRequestDto extends MutationRequestDto {
-  @JobIdField()
+  @IdField('job_id', IdPrefix.Job)
   job_id!: string;
 
   @ExpectedRevisionField('Required (428 if missing, 409 if stale)')
@@ -101,7 +82,7 @@ export class BulkImportCommitRequestDto extends MutationRequestDto {
 }
 
 export class BulkJobContinueRequestDto extends MutationRequestDto {
-  @JobIdField()
+  @IdField('job_id', IdPrefix.Job)
   job_id!: string;
 
   @ExpectedRevisionField('Optional: when given, a stale revision is a 409')
@@ -109,7 +90,7 @@ export class BulkJobContinueRequestDto extends MutationRequestDto {
 }
 
 export class BulkJobCancelRequestDto extends MutationRequestDto {
-  @JobIdField()
+  @IdField('job_id', IdPrefix.Job)
   job_id!: string;
 
   @ExpectedRevisionField('Optional: when given, a stale revision is a 409')
@@ -117,7 +98,7 @@ export class BulkJobCancelRequestDto extends MutationRequestDto {
 }
 
 export class BulkJobGetRequestDto {
-  @JobIdField()
+  @IdField('job_id', IdPrefix.Job)
   job_id!: string;
 }
 

@@ -11,7 +11,7 @@ import {
   MaxLength,
   ValidateIf,
 } from 'class-validator';
-import { ListRequestDto, MutationRequestDto, PAGE_DEFAULT, PAGE_MAX, PAGE_MIN } from '@ipm/core';
+import { ExpectedRevisionField, ListRequestDto, MutationRequestDto, PAGE_DEFAULT, PAGE_MAX, PAGE_MIN } from '@ipm/core';
 import { ACTION_PATTERN, SERVICE_PATTERN } from '../catalog.types';
 
 const SERVICE_MESSAGE = 'service must be 1-64 of a-z 0-9 _ starting with a letter';
@@ -162,9 +162,6 @@ export class CatalogUpsertRequestDto extends MutationRequestDto {
   @IsISO8601({ strict: true })
   deprecated_at?: string | null;
 
-  @ApiPropertyOptional({ example: '1', description: 'Required when the type exists (428 if missing, 409 if stale)' })
-  @IsOptional()
-  @IsString()
-  @Matches(/^\d{1,12}$/, { message: 'expected_revision must be a positive integer as a string' })
+  @ExpectedRevisionField('Required when the type exists (428 if missing, 409 if stale)')
   expected_revision?: string;
 }

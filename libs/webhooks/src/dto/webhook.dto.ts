@@ -1,4 +1,3 @@
-import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -19,7 +18,7 @@ import {
   ValidateBy,
   ValidateNested,
 } from 'class-validator';
-import { ListRequestDto, MutationRequestDto } from '@ipm/core';
+import { ExpectedRevisionField, IdField, idPattern, IdPrefix, ListRequestDto, MutationRequestDto } from '@ipm/core';
 import { APP_ID_PATTERN } from '@ipm/auth/apikeys/api-key.dto';
 import { ACTION_PATTERN, SERVICE_PATTERN } from '@ipm/catalog/catalog.types';
 import { WebhookMachine, type WebhookStatus } from '@ipm/lifecycle/machines';
@@ -28,7 +27,7 @@ import type { RetryBackoff } from '../entities/webhook.entity';
 import { MAX_EVENT_FILTERS } from '../event-filters';
 import { IsWebhookHeaders, MAX_HEADERS } from '../webhook-headers';
 
-export const WEBHOOK_ID_PATTERN = /^whk_[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
+export const WEBHOOK_ID_PATTERN = idPattern(IdPrefix.Webhook);
 export const TAG_PATTERN = /^[a-zA-Z0-9_.:-]{1,64}$/;
 export const MAX_TAGS = 20;
 export const WEBHOOK_STATUSES = WebhookMachine.states.map((s) => s.name);
@@ -40,24 +39,6 @@ export const MAX_ATTEMPTS_MAX = 20;
 export const GRACE_DEFAULT_SECONDS = 86_400;
 export const GRACE_MAX_SECONDS = 604_800;
 const EVENT_TYPE_PATTERN = /^[a-z][a-z0-9_]{0,63}\.[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
-const EXPECTED_REVISION = /^\d{1,12}$/;
-
-function WebhookIdField(): PropertyDecorator {
-  return applyDecorators(
-    ApiProperty({ example: 'whk_01JD3V5T0K6Z8Q9W2X4Y7B1C3E' }),
-    IsString(),
-    Matches(WEBHOOK_ID_PATTERN, { message: 'webhook_id must be a whk_ id' }),
-  );
-}
-
-function ExpectedRevisionField(description: string): PropertyDecorator {
-  return applyDecorators(
-    ApiPropertyOptional({ example: '1', description }),
-    IsOptional(),
-    IsString(),
-    Matches(EXPECTED_REVISION, { message: 'expected_revision must be a positive integer as a string' }),
-  );
-}
 
 export class EventFilterDto {
   @ApiProperty({ example: 'rfp', description: 'A service of the event catalog' })
@@ -214,7 +195,7 @@ export class WebhookCreateRequestDto extends WebhookFieldsDto {
 }
 
 export class WebhookUpdateRequestDto extends WebhookFieldsDto {
-  @WebhookIdField()
+  @IdField('webhook_id', IdPrefix.Webhook)
   webhook_id!: string;
 
   @ExpectedRevisionField('Required (428 if missing, 409 if stale)')
@@ -228,7 +209,7 @@ export class WebhookUpdateRequestDto extends WebhookFieldsDto {
 }
 
 export class WebhookGetRequestDto {
-  @WebhookIdField()
+  @IdField('webhook_id', IdPrefix.Webhook)
   webhook_id!: string;
 }
 
@@ -269,7 +250,7 @@ export class WebhookListRequestDto extends ListRequestDto {
 }
 
 export class WebhookStatusSetRequestDto extends MutationRequestDto {
-  @WebhookIdField()
+  @IdField('webhook_id', IdPrefix.Webhook)
   webhook_id!: string;
 
   @ApiProperty({ enum: WEBHOOK_STATUSES, description: 'Through the webhook lifecycle machine (illegal moves: 409)' })
@@ -281,7 +262,7 @@ export class WebhookStatusSetRequestDto extends MutationRequestDto {
 }
 
 export class WebhookDeleteRequestDto extends MutationRequestDto {
-  @WebhookIdField()
+  @IdField('webhook_id', IdPrefix.Webhook)
   webhook_id!: string;
 
   @ExpectedRevisionField('Optional: when given, a stale revision is a 409')
@@ -289,7 +270,7 @@ export class WebhookDeleteRequestDto extends MutationRequestDto {
 }
 
 export class WebhookSecretRotateRequestDto extends MutationRequestDto {
-  @WebhookIdField()
+  @IdField('webhook_id', IdPrefix.Webhook)
   webhook_id!: string;
 
   @ApiPropertyOptional({

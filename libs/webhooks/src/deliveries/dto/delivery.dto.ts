@@ -1,14 +1,14 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsISO8601, IsOptional, IsString, Length, Matches } from 'class-validator';
-import { ListRequestDto, MutationRequestDto } from '@ipm/core';
+import { IdField, idPattern, IdPrefix, ListRequestDto, MutationRequestDto } from '@ipm/core';
 import { DeliveryMachine, type DeliveryStatus } from '@ipm/lifecycle/machines';
 import type { DeliveryErrorKind, DeliveryOrigin } from '../../entities/delivery.entity';
 import type { ReplayStatus } from '../../entities/webhook-replay.entity';
 import { WEBHOOK_ID_PATTERN } from '../../dto/webhook.dto';
 
-export const DELIVERY_ID_PATTERN = /^dlv_[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
-export const REPLAY_ID_PATTERN = /^rpl_[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
+export const DELIVERY_ID_PATTERN = idPattern(IdPrefix.Delivery);
+export const REPLAY_ID_PATTERN = idPattern(IdPrefix.Replay);
 export const DELIVERY_STATUSES: readonly DeliveryStatus[] = DeliveryMachine.states.map((s) => s.name);
 export const DELIVERY_ORIGINS: readonly DeliveryOrigin[] = ['event', 'retry', 'replay', 'test'];
 export const REPLAY_STATUSES: readonly ReplayStatus[] = ['queued', 'running', 'completed', 'failed'];
@@ -16,22 +16,6 @@ export const STATS_WINDOWS = ['1h', '24h', '7d'] as const;
 export type StatsWindow = (typeof STATS_WINDOWS)[number];
 const EVENT_TYPE_PATTERN = /^[a-z][a-z0-9_]{0,63}\.[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
 const EVENT_TYPE_MESSAGE = 'event_type must be an event type such as rfp.created';
-
-function WebhookIdField(): PropertyDecorator {
-  return applyDecorators(
-    ApiProperty({ example: 'whk_01JD3V5T0K6Z8Q9W2X4Y7B1C3E' }),
-    IsString(),
-    Matches(WEBHOOK_ID_PATTERN, { message: 'webhook_id must be a whk_ id' }),
-  );
-}
-
-function DeliveryIdField(): PropertyDecorator {
-  return applyDecorators(
-    ApiProperty({ example: 'dlv_01JD3V5T0K6Z8Q9W2X4Y7B1C3E' }),
-    IsString(),
-    Matches(DELIVERY_ID_PATTERN, { message: 'delivery_id must be a dlv_ id' }),
-  );
-}
 
 function EventTypeField(required: boolean, description: string): PropertyDecorator {
   return applyDecorators(
@@ -76,22 +60,22 @@ export class DeliveryListRequestDto extends ListRequestDto {
 }
 
 export class DeliveryGetRequestDto {
-  @DeliveryIdField()
+  @IdField('delivery_id', IdPrefix.Delivery)
   delivery_id!: string;
 }
 
 export class DeliveryRetryRequestDto extends MutationRequestDto {
-  @DeliveryIdField()
+  @IdField('delivery_id', IdPrefix.Delivery)
   delivery_id!: string;
 }
 
 export class DeliveryPurgeRequestDto extends MutationRequestDto {
-  @WebhookIdField()
+  @IdField('webhook_id', IdPrefix.Webhook)
   webhook_id!: string;
 }
 
 export class WebhookReplayRequestDto extends MutationRequestDto {
-  @WebhookIdField()
+  @IdField('webhook_id', IdPrefix.Webhook)
   webhook_id!: string;
 
   @DateTimeField('Events received at or after this time (default: the oldest stored)')
@@ -114,7 +98,7 @@ export class ReplayGetRequestDto {
 }
 
 export class WebhookTestRequestDto extends MutationRequestDto {
-  @WebhookIdField()
+  @IdField('webhook_id', IdPrefix.Webhook)
   webhook_id!: string;
 
   @EventTypeField(true, 'An event type of the catalog: its specimen is sent')
@@ -122,12 +106,12 @@ export class WebhookTestRequestDto extends MutationRequestDto {
 }
 
 export class WebhookVerifyRequestDto extends MutationRequestDto {
-  @WebhookIdField()
+  @IdField('webhook_id', IdPrefix.Webhook)
   webhook_id!: string;
 }
 
 export class WebhookStatsRequestDto {
-  @WebhookIdField()
+  @IdField('webhook_id', IdPrefix.Webhook)
   webhook_id!: string;
 }
 

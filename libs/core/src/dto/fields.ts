@@ -1,0 +1,26 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional, IsString, Matches } from 'class-validator';
+import { idPattern, IdPrefix } from '../ids';
+
+/** `expected_revision`: a revision as the API shows it (a positive integer, as a string). */
+export const EXPECTED_REVISION_PATTERN = /^\d{1,12}$/;
+
+/** An optional `expected_revision` field; `description` says whether the route requires it (428) or not. */
+export function ExpectedRevisionField(description: string): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({ example: '1', description }),
+    IsOptional(),
+    IsString(),
+    Matches(EXPECTED_REVISION_PATTERN, { message: 'expected_revision must be a positive integer as a string' }),
+  );
+}
+
+/** A required id field of one kind (`whk_…`, `dlv_…`, `job_…`): a 400 naming the field for anything else. */
+export function IdField(field: string, prefix: IdPrefix): PropertyDecorator {
+  return applyDecorators(
+    ApiProperty({ example: `${prefix}_01JD3V5T0K6Z8Q9W2X4Y7B1C3E` }),
+    IsString(),
+    Matches(idPattern(prefix), { message: `${field} must be a ${prefix}_ id` }),
+  );
+}
