@@ -10,13 +10,7 @@ import { planPublish, typesToLookUp } from '@ipm/events/publish-plan';
 import type { ReportEntry } from '../formats';
 import type { BulkJobEntity } from '../jobs/bulk-job.entity';
 import type { CsvMapping, CsvShape, ImportRecord } from './import-records';
-
-/** What one chunk of a target's records came to. */
-export interface ChunkResult {
-  succeeded: number;
-  /** One per rejected record (bad shape, schema violation, duplicate...). */
-  errors: ReportEntry[];
-}
+import type { ChunkResult, ImportTarget } from './targets';
 
 const OPTIONAL_FIELDS = ['event_id', 'occurred_at', 'logical_guid', 'channel_code'] as const;
 const EVENT_FIELDS = new Set<string>(['event_type', 'payload', ...OPTIONAL_FIELDS]);
@@ -100,7 +94,7 @@ export const EVENT_CSV: CsvShape = {
  * fan-out delivers them), in the caller's chunk transaction.
  */
 @Injectable()
-export class EventImport {
+export class EventImport implements ImportTarget {
   readonly csv = EVENT_CSV;
 
   constructor(
