@@ -87,7 +87,7 @@ describe('bulk import end to end (api + worker, real PostgreSQL and Redis)', () 
     });
     const [{ stored }] = await api.app
       .get(DataSource)
-      .query<Array<{ stored: number }>>(`SELECT count(*)::int AS stored FROM events WHERE orgcode = $1`, [org]);
+      .query<Array<{ stored: number }>>(`SELECT count(*)::int AS stored FROM events WHERE orgcode = $1 AND source = 'api'`, [org]);
     expect(stored).toBe(100);
 
     expect(done.report_url).toBeDefined();

@@ -7,7 +7,7 @@ import { BulkWorkerModule } from '../libs/bulk/src/bulk.worker.module';
 import type { BulkFormat, BulkImportTarget, BulkJobOptions } from '../libs/bulk/src/jobs/bulk-job.entity';
 import { BulkJobEntity } from '../libs/bulk/src/jobs/bulk-job.entity';
 import { BulkObjectRef, PgBulkStorage } from '../libs/bulk/src/storage';
-import { BulkImportRunner } from '../libs/bulk/src/worker/bulk-import.runner';
+import { BulkRunner } from '../libs/bulk/src/worker/bulk.runner';
 import { uniqueOrg } from './support/api';
 
 // Small chunks, so that a few dozen lines make several transactions; small parts, so that lines
@@ -36,7 +36,7 @@ describe('bulk import runner (events)', () => {
   let moduleRef: TestingModule;
   let ds: DataSource;
   let storage: PgBulkStorage;
-  let runner: BulkImportRunner;
+  let runner: BulkRunner;
   let orgcode: string;
 
   beforeAll(async () => {
@@ -46,7 +46,7 @@ describe('bulk import runner (events)', () => {
     await moduleRef.init();
     ds = moduleRef.get(DataSource);
     storage = new PgBulkStorage(ds, { partSize: PART_SIZE });
-    runner = moduleRef.get(BulkImportRunner);
+    runner = moduleRef.get(BulkRunner);
   });
 
   afterAll(async () => {
@@ -112,11 +112,12 @@ describe('bulk import runner (events)', () => {
 
   async function stored(): Promise<{ events: number; outbox: number; ids: string[] }> {
     const rows = await ds.query<Array<{ event_id: string }>>(
-      `SELECT event_id FROM events WHERE orgcode = $1 ORDER BY seq`,
+      `SELECT event_id FROM events WHERE orgcode = $1 AND source = 'api' ORDER BY seq`,
       [orgcode],
     );
     const [{ n }] = await ds.query<Array<{ n: number }>>(
-      `SELECT count(*)::int AS n FROM event_outbox WHERE orgcode = $1`,
+      `SELECT count(*)::int AS n FROM event_outbox o JOIN events e ON e.seq = o.event_seq
+       WHERE o.orgcode = $1 AND e.source = 'api'`,
       [orgcode],
     );
     return { events: rows.length, outbox: n, ids: rows.map((r) => r.event_id) };
@@ -331,7 +332,7 @@ describe('bulk import runner (events)', () => {
     await expect(runner.runJob(jobId)).resolves.toBe('completed_with_errors');
     expect(await loadJob(jobId)).toMatchObject({ processed: 50, succeeded: 49, failed: 1 });
     const payloads = await ds.query<Array<{ rfp_id: string }>>(
-      `SELECT payload->>'rfp_id' AS rfp_id FROM events WHERE orgcode = $1 ORDER BY seq`,
+      `SELECT payload->>'rfp_id' AS rfp_id FROM events WHERE orgcode = $1 AND source = 'api' ORDER BY seq`,
       [orgcode],
     );
     expect(payloads.map((p) => p.rfp_id)).toEqual(
@@ -392,15 +393,47 @@ describe('bulk import runner (events)', () => {
     ]);
   });
 
-  it.each([
-    ['kpis', 'import', 'kpis import is not available yet'],
-    ['events', 'export', 'export is not available yet'],
-  ] as const)('fails a %s %s job with a clear error', async (target, jobType, error) => {
-    const jobId = await createJob(ndjson([event(1)]), 'ndjson', {}, target);
-    if (jobType === 'export') await ds.getRepository(BulkJobEntity).update({ job_id: jobId }, { job_type: 'export' });
+  it('fails a job whose target is unknown with a clear error, and says so in ipm.bulk.job.failed', async () => {
+    const jobId = await createJob(ndjson([event(1)]));
+    await ds.query(`UPDATE bulk_jobs SET target = 'nonsense' WHERE job_id = $1`, [jobId]);
     await expect(runner.runJob(jobId)).resolves.toBe('failed');
-    expect(await loadJob(jobId)).toMatchObject({ status: 'failed', error });
+    expect(await loadJob(jobId)).toMatchObject({ status: 'failed', error: 'nonsense is not an import target' });
     expect((await stored()).events).toBe(0);
+    const [failed] = await ds.query<Array<{ payload: Record<string, unknown> }>>(
+      `SELECT payload FROM events WHERE orgcode = $1 AND event_type = 'ipm.bulk.job.failed'`,
+      [orgcode],
+    );
+    expect(failed.payload).toMatchObject({
+      job_id: jobId,
+      status: 'failed',
+      error: 'nonsense is not an import target',
+    });
+  });
+
+  it('emits ipm.bulk.job.completed with the final counts in the last chunk, and sets the expiry from the finish', async () => {
+    const jobId = await createJob(ndjson([event(1), event(2), { nope: true }]));
+    await expect(runner.runJob(jobId)).resolves.toBe('completed_with_errors');
+    const rows = await ds.query<Array<{ payload: Record<string, unknown>; logical_guid: string }>>(
+      `SELECT payload, logical_guid FROM events WHERE orgcode = $1 AND event_type = 'ipm.bulk.job.completed'`,
+      [orgcode],
+    );
+    expect(rows).toEqual([
+      {
+        logical_guid: jobId,
+        payload: {
+          job_id: jobId,
+          job_type: 'import',
+          target: 'events',
+          format: 'ndjson',
+          status: 'completed_with_errors',
+          processed: 3,
+          failed: 1,
+        },
+      },
+    ]);
+    const job = await loadJob(jobId);
+    const ttl = Number(process.env.BULK_FILE_TTL_DAYS ?? 7) * 86_400_000;
+    expect(job.expires_at.getTime() - (job.finished_at?.getTime() ?? 0)).toBe(ttl);
   });
 
   it('does nothing for a job that is not queued or running, or does not exist', async () => {

@@ -4,13 +4,13 @@ import { CatalogModule } from '@ipm/catalog/catalog.module';
 import { EventsModule } from '@ipm/events/events.module';
 import { BulkStorageModule } from './bulk-storage.module';
 import { BulkJobEntity } from './jobs/bulk-job.entity';
-import { BulkImportRunner } from './worker/bulk-import.runner';
-import { EventImport } from './worker/event-import';
+import { BulkRunner } from './worker/bulk.runner';
+import { BULK_TARGET_PROVIDERS } from './worker/bulk-targets';
 
-/** The worker side of bulk jobs: the `bulk.run` handler and the import targets it applies chunks with. */
+/** The worker side of bulk jobs: the `bulk.run` handler, the import targets it applies chunks with and the export sources it pages. */
 @Module({
   imports: [TypeOrmModule.forFeature([BulkJobEntity]), BulkStorageModule, EventsModule, CatalogModule],
-  providers: [BulkImportRunner, EventImport],
-  exports: [BulkImportRunner],
+  providers: [BulkRunner, ...BULK_TARGET_PROVIDERS],
+  exports: [BulkRunner],
 })
 export class BulkWorkerModule {}

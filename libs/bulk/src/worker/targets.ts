@@ -23,7 +23,8 @@ export interface ImportTarget {
 
 /** One page of an export: the rows as the API shows them, and the cursor after the last one. */
 export interface ExportPage {
-  docs: Array<Record<string, unknown>>;
+  /** The rows as the API shows them (DTO objects), in keyset order. */
+  docs: object[];
   /** Opaque to the runner; null when `docs` is empty. */
   cursor: string | null;
 }
@@ -40,4 +41,3 @@ export interface ExportSource {
   count(db: EntityManager, job: BulkJobEntity): Promise<number>;
   page(db: EntityManager, job: BulkJobEntity, after: string | null, limit: number): Promise<ExportPage>;
 }
-

@@ -1,15 +1,27 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
+import type { Caller } from '@ipm/auth/principal';
 import { AppConfig } from '@ipm/core';
+import { PlatformEvents } from '@ipm/events/platform-events.service';
 import { transition } from '@ipm/lifecycle/lifecycle';
 import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle/machines';
 import { BulkRunJob, JobContext, JobHandler } from '@ipm/queues';
-import { BulkFormatError, type ReportEntry, reportLine, SNIFF_BYTES, sniffFormat } from '../formats';
+import {
+  BulkFormatError,
+  csvHeader,
+  csvRow,
+  ndjsonLine,
+  type ReportEntry,
+  reportLine,
+  SNIFF_BYTES,
+  sniffFormat,
+} from '../formats';
 import { BulkJobEntity } from '../jobs/bulk-job.entity';
 import { BULK_STORAGE, type BulkObjectRef, type BulkStorage } from '../storage/bulk-storage';
-import { EventImport } from './event-import';
-import { type CsvShape, checkCsvColumns, type ImportRecord, importRecords } from './import-records';
+import { BulkTargets } from './bulk-targets';
+import { checkCsvColumns, type ImportRecord, importRecords } from './import-records';
+import type { ExportSource, ImportTarget } from './targets';
 
 /** Who the worker's status changes are recorded as (`updated_by`). */
 export const BULK_WORKER_ACTOR = 'ipm-bulk-worker';
@@ -20,16 +32,6 @@ export interface BulkJobContext {
 }
 
 export type BulkRunOutcome = BulkJobStatus | 'missing' | 'superseded';
-
-/** A target's side of an import: how its CSV reads and how a chunk of records lands. */
-interface ImportTarget {
-  csv: CsvShape;
-  apply(
-    em: EntityManager,
-    job: BulkJobEntity,
-    records: readonly ImportRecord[],
-  ): Promise<{ succeeded: number; errors: ReportEntry[] }>;
-}
 
 /** Why the chunk loop stopped early: the job left `running` (cancel) or another run moved its checkpoint. */
 class Stopped extends Error {
@@ -42,21 +44,26 @@ class Stopped extends Error {
 class JobFailure extends Error {}
 
 /**
- * The `bulk.run` job for imports: streams the upload from BulkStorage, parses it (NDJSON or CSV)
- * and applies BULK_CHUNK_LINES records per transaction. Each transaction also appends the chunk's
- * bad lines to the report and moves the checkpoint (`last_processed_line`) and the counters, so a
- * run killed anywhere resumes after the last committed chunk: no line applied twice, none skipped.
- * The job row is locked and re-read at every chunk, so a cancel takes effect between chunks.
+ * The `bulk.run` job. An import streams the upload from BulkStorage, parses it (NDJSON or CSV) and
+ * applies BULK_CHUNK_LINES records per transaction; each transaction also appends the chunk's bad
+ * lines to the report and moves the checkpoint (`last_processed_line`) and the counters. An export
+ * reads BULK_CHUNK_LINES rows per transaction from its source and writes them as one part of the
+ * file, with the keyset `cursor` and the counters. Either way a run killed anywhere resumes after
+ * the last committed chunk: no line applied or written twice, none skipped. The job row is locked
+ * and re-read at every chunk, so a cancel takes effect between chunks. The last chunk sets the
+ * final status and emits `ipm.bulk.job.completed` in the same transaction (`ipm.bulk.job.failed`
+ * when the job fails).
  */
 @Injectable()
-export class BulkImportRunner {
-  private readonly logger = new Logger(BulkImportRunner.name);
+export class BulkRunner {
+  private readonly logger = new Logger(BulkRunner.name);
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(BULK_STORAGE) private readonly storage: BulkStorage,
     private readonly config: AppConfig,
-    private readonly events: EventImport,
+    private readonly targets: BulkTargets,
+    private readonly platformEvents: PlatformEvents,
   ) {}
 
   @JobHandler('bulk.run')
@@ -74,7 +81,7 @@ export class BulkImportRunner {
     if (job.status !== 'queued' && job.status !== 'running') return job.status;
     if (job.status === 'queued' && !(await this.start(job))) return this.statusOf(jobId);
     try {
-      if (job.job_type === 'export') throw new JobFailure('export is not available yet');
+      if (job.job_type === 'export') return await this.exportRows(job, this.sourceOf(job), ctx);
       return await this.importFile(job, this.targetOf(job), ctx);
     } catch (err) {
       if (err instanceof Stopped) return err.outcome;
@@ -85,14 +92,15 @@ export class BulkImportRunner {
   }
 
   private targetOf(job: BulkJobEntity): ImportTarget {
-    switch (job.target) {
-      case 'events':
-        return this.events;
-      case 'kpis':
-        throw new JobFailure('kpis import is not available yet');
-      default:
-        throw new JobFailure(`${job.target} import is not available yet`);
-    }
+    const target = this.targets.importTarget(job.target);
+    if (!target) throw new JobFailure(`${job.target} is not an import target`);
+    return target;
+  }
+
+  private sourceOf(job: BulkJobEntity): ExportSource {
+    const source = this.targets.exportSource(job.target);
+    if (!source) throw new JobFailure(`${job.target} is not an export target`);
+    return source;
   }
 
   private async importFile(job: BulkJobEntity, target: ImportTarget, ctx: BulkJobContext): Promise<BulkRunOutcome> {
@@ -156,14 +164,116 @@ export class BulkImportRunner {
         updated_at: new Date(),
       };
       if (last) {
-        Object.assign(changes, this.statusChange(job, failed > 0 ? 'completed_with_errors' : 'completed'), {
+        Object.assign(changes, this.finish(job, failed > 0 ? 'completed_with_errors' : 'completed'), {
           total_lines: job.processed + records.length,
-          finished_at: new Date(),
         });
       }
       await em.update(BulkJobEntity, { job_id: jobId }, changes);
+      if (last) await this.emitFinished(em, { ...job, ...changes });
       return checkpoint;
     });
+  }
+
+  /**
+   * An export from its cursor: counts the rows once (for `progress`), then writes one part per
+   * chunk until a page comes back empty.
+   */
+  private async exportRows(job: BulkJobEntity, source: ExportSource, ctx: BulkJobContext): Promise<BulkRunOutcome> {
+    if (job.total_lines === null) {
+      const total = await source.count(this.dataSource.manager, job);
+      await this.dataSource.getRepository(BulkJobEntity).update({ job_id: job.job_id }, { total_lines: total });
+    }
+    const limit = this.config.BULK_CHUNK_LINES;
+    let cursor = job.cursor;
+    for (;;) {
+      const next = await this.commitExportChunk(job.job_id, cursor, source, limit);
+      if (next === undefined) return this.statusOf(job.job_id);
+      cursor = next;
+      if (ctx.signal?.aborted) await this.interrupt(job, cursor);
+    }
+  }
+
+  /**
+   * One transaction: the next page after `expected`, written as the export's next part (the CSV
+   * header first, in the first part), with the cursor and counters; an empty page finishes the job
+   * instead. Returns the new cursor, or undefined when the export is complete.
+   */
+  private commitExportChunk(
+    jobId: string,
+    expected: string | null,
+    source: ExportSource,
+    limit: number,
+  ): Promise<string | undefined> {
+    return this.dataSource.transaction(async (em) => {
+      const job = await em.findOne(BulkJobEntity, { where: { job_id: jobId }, lock: { mode: 'pessimistic_write' } });
+      if (!job) throw new Stopped('missing');
+      if (job.status !== 'running') throw new Stopped(job.status);
+      if (job.cursor !== expected) throw new Stopped('superseded');
+
+      const page = await source.page(em, job, expected, limit);
+      const ref: BulkObjectRef = { orgcode: job.orgcode, jobId, kind: 'export' };
+      const last = await this.storage.lastPart(ref, em);
+      let text = last === null && job.format === 'csv' ? csvHeader(source.columns) : '';
+      if (job.format === 'csv') {
+        for (const doc of page.docs) {
+          const fields = doc as Record<string, unknown>;
+          text += csvRow(source.columns.map((c) => fields[c]));
+        }
+      } else for (const doc of page.docs) text += ndjsonLine(doc);
+      if (text) {
+        const writer = this.storage.createWriter(ref, { startAt: (last ?? -1) + 1, partSize: Number.MAX_SAFE_INTEGER });
+        await writer.write(Buffer.from(text, 'utf8'), em);
+        await writer.finish(em);
+      }
+
+      const done = page.docs.length === 0 || page.cursor === null;
+      const count = page.docs.length;
+      const changes: Partial<BulkJobEntity> = {
+        processed: job.processed + count,
+        succeeded: job.succeeded + count,
+        cursor: page.cursor ?? job.cursor,
+        updated_at: new Date(),
+      };
+      if (done) Object.assign(changes, this.finish(job, 'completed'), { total_lines: job.processed + count });
+      await em.update(BulkJobEntity, { job_id: jobId }, changes);
+      if (!done) return page.cursor ?? undefined;
+      await this.emitFinished(em, { ...job, ...changes });
+      return undefined;
+    });
+  }
+
+  /** The final status change: the files live BULK_FILE_TTL_DAYS from now. */
+  private finish(job: BulkJobEntity, to: BulkJobStatus): Partial<BulkJobEntity> {
+    const now = new Date();
+    return {
+      ...this.statusChange(job, to),
+      finished_at: now,
+      expires_at: new Date(now.getTime() + this.config.BULK_FILE_TTL_DAYS * 86_400_000),
+    };
+  }
+
+  /** `ipm.bulk.job.completed` or `ipm.bulk.job.failed` for the job's tenant, in the caller's transaction. */
+  private async emitFinished(em: EntityManager, job: BulkJobEntity): Promise<void> {
+    const caller: Caller = {
+      kind: 'system',
+      actor_id: BULK_WORKER_ACTOR,
+      orgs: [job.orgcode],
+      permissions: [],
+      app_id: job.app_id,
+      orgcode: job.orgcode,
+    };
+    const payload = {
+      job_id: job.job_id,
+      job_type: job.job_type,
+      target: job.target,
+      format: job.format,
+      status: job.status,
+      processed: job.processed,
+      failed: job.failed,
+      ...(job.status === 'failed' ? { error: job.error ?? 'failed' } : {}),
+    };
+    const action = job.status === 'failed' ? 'bulk.job.failed' : 'bulk.job.completed';
+    await this.platformEvents.emit(em, caller, action, payload, { logical_guid: job.job_id });
   }
 
   /** Appends report lines after the parts already committed (a rolled-back chunk's parts rolled back too). */
@@ -212,20 +322,23 @@ export class BulkImportRunner {
     return this.dataSource.transaction(async (em) => {
       const job = await em.findOne(BulkJobEntity, { where: { job_id: jobId }, lock: { mode: 'pessimistic_write' } });
       if (!job || job.status !== 'running') return false;
-      await em.update(BulkJobEntity, { job_id: jobId }, { ...this.statusChange(job, to), ...fields });
+      const changes = { ...(to === 'failed' ? this.finish(job, to) : this.statusChange(job, to)), ...fields };
+      await em.update(BulkJobEntity, { job_id: jobId }, changes);
+      if (to === 'failed') await this.emitFinished(em, { ...job, ...changes });
       return true;
     });
   }
 
   private async fail(job: BulkJobEntity, error: string): Promise<void> {
     this.logger.warn(`bulk job ${job.job_id} failed: ${error}`);
-    await this.leaveRunning(job.job_id, 'failed', { error, finished_at: new Date() });
+    await this.leaveRunning(job.job_id, 'failed', { error });
   }
 
   /** Shutdown between chunks: back to `queued`, and a throw so that BullMQ runs the job again. */
-  private async interrupt(job: BulkJobEntity, checkpoint: number): Promise<never> {
+  private async interrupt(job: BulkJobEntity, checkpoint: number | string): Promise<never> {
     await this.leaveRunning(job.job_id, 'queued', {});
-    throw new Error(`bulk job ${job.job_id} interrupted by shutdown after line ${checkpoint}; it resumes from there`);
+    const where = typeof checkpoint === 'number' ? `line ${checkpoint}` : `cursor ${checkpoint}`;
+    throw new Error(`bulk job ${job.job_id} interrupted by shutdown after ${where}; it resumes from there`);
   }
 
   private async statusOf(jobId: string): Promise<BulkRunOutcome> {
