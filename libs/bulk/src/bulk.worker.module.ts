@@ -6,10 +6,17 @@ import { BulkStorageModule } from './bulk-storage.module';
 import { BulkJobEntity } from './jobs/bulk-job.entity';
 import { BulkRunner } from './worker/bulk.runner';
 import { BULK_TARGET_PROVIDERS } from './worker/bulk-targets';
+import { WebhookImportModule } from './worker/webhook-import';
 
 /** The worker side of bulk jobs: the `bulk.run` handler, the import targets it applies chunks with and the export sources it pages. */
 @Module({
-  imports: [TypeOrmModule.forFeature([BulkJobEntity]), BulkStorageModule, EventsModule, CatalogModule],
+  imports: [
+    TypeOrmModule.forFeature([BulkJobEntity]),
+    BulkStorageModule,
+    EventsModule,
+    CatalogModule,
+    WebhookImportModule,
+  ],
   providers: [BulkRunner, ...BULK_TARGET_PROVIDERS],
   exports: [BulkRunner],
 })

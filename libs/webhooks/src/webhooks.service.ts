@@ -4,10 +4,13 @@ import type { DataSource, EntityManager } from 'typeorm';
 import {
   AppConfig,
   AppError,
+  createValidationPipe,
   EndpointUrlGuard,
   ErrorDetail,
   formatRevision,
   IdPrefix,
+  jsonDepth,
+  MAX_JSON_DEPTH,
   MutationRequestDto,
   newId,
   Page,
@@ -62,6 +65,37 @@ type Updatable = (typeof UPDATABLE)[number];
 /** Only these may be sent as null (on update: cleared). */
 const NULLABLE: readonly string[] = ['name', 'description'];
 
+export interface CreateInOptions {
+  /**
+   * Webhooks that count against the tenant's cap without being stored (a bulk import's dry run:
+   * its earlier would-be creations), so that a dry run refuses the lines a real run would.
+   */
+  pending?: number;
+}
+
+/** A create that passed the checks needing no transaction: the row to insert and the response. */
+interface PreparedCreate {
+  entity: WebhookEntity;
+  created: WebhookCreatedDto;
+}
+
+const validationPipe = createValidationPipe();
+
+/**
+ * A `/webhook/create` body as the api checks it before the service sees it: the depth limit, then
+ * the app's one validation pipe (whitelist, forbidNonWhitelisted, the same field-by-field 400).
+ * For callers that get bodies from elsewhere than HTTP (bulk import), before {@link WebhooksService.createIn}.
+ */
+export async function parseWebhookCreateRequest(body: unknown): Promise<WebhookCreateRequestDto> {
+  if (jsonDepth(body) > MAX_JSON_DEPTH) {
+    throw AppError.badRequest(`The body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+  return (await validationPipe.transform(body, {
+    type: 'body',
+    metatype: WebhookCreateRequestDto,
+  })) as WebhookCreateRequestDto;
+}
+
 /** Webhook subscriptions: every change in one transaction with its audit row and its platform event. */
 @Injectable()
 export class WebhooksService {
@@ -78,11 +112,36 @@ export class WebhooksService {
   ) {}
 
   async create(caller: Caller, request: WebhookCreateRequestDto): Promise<WebhookCreatedDto> {
+    // Outside the transaction: DNS may take a while, and no lock should wait on it.
+    const prepared = await this.prepareCreate(caller, request);
+    await this.dataSource.transaction((em) => this.storeCreate(em, caller, request, prepared, 0));
+    return prepared.created;
+  }
+
+  /**
+   * `/webhook/create` inside the caller's transaction (`em`): the same checks (nulls, app_id, SSRF,
+   * event filters against the catalog, the tenant's cap under its creation lock), the same secret,
+   * row, audit row and `ipm.webhook.created` event, all written through `em`. `request` must have
+   * passed the DTO validation ({@link parseWebhookCreateRequest}). Throws the AppError create would
+   * answer with; a database error leaves `em`'s transaction aborted (callers that go on use a savepoint).
+   */
+  async createIn(
+    em: EntityManager,
+    caller: Caller,
+    request: WebhookCreateRequestDto,
+    options: CreateInOptions = {},
+  ): Promise<WebhookCreatedDto> {
+    const prepared = await this.prepareCreate(caller, request);
+    await this.storeCreate(em, caller, request, prepared, options.pending ?? 0);
+    return prepared.created;
+  }
+
+  /** The checks that need no transaction, and the new row with its secret. */
+  private async prepareCreate(caller: Caller, request: WebhookCreateRequestDto): Promise<PreparedCreate> {
     refuseNulls(request, [...UPDATABLE, 'app_id']);
     if (caller.app_id && request.app_id && request.app_id !== caller.app_id) {
       throw AppError.forbidden('An application principal can only create webhooks for its own app_id');
     }
-    // Outside the transaction: DNS may take a while, and no lock should wait on it.
     const url = await this.urlGuard.check(request.endpoint_url);
     const filters = await this.checkFilters(caller.orgcode, request.event_filters ?? []);
     const now = new Date();
@@ -122,25 +181,33 @@ export class WebhooksService {
       deleted_at: null,
       deleted_by: null,
     };
-    await this.dataSource.transaction(async (em) => {
-      const live = await this.webhooks.lockTenantAndCount(em, caller.orgcode);
-      if (live >= this.config.WEBHOOK_MAX_PER_TENANT) {
-        const message = `This organization has reached its limit of ${this.config.WEBHOOK_MAX_PER_TENANT} webhooks; delete one first`;
-        throw AppError.unprocessable(
-          message,
-          [{ message, limit: this.config.WEBHOOK_MAX_PER_TENANT }],
-          WEBHOOK_LIMIT_REACHED,
-        );
-      }
-      await em.insert(WebhookEntity, entity);
-      await this.record(em, caller, request, 'webhook.create', entity, {
-        changed: UPDATABLE.filter((f) => request[f] !== undefined),
-        app_id: entity.app_id,
-        secret_fingerprint: entity.secret_fingerprint,
-      });
-      await this.emit(em, caller, 'webhook.created', entity, summary(entity));
+    return { entity, created: { ...toWebhookDto(entity), secret: issued.secret } };
+  }
+
+  /** The cap under the tenant's creation lock, then the row, its audit row and its event, through `em`. */
+  private async storeCreate(
+    em: EntityManager,
+    caller: Caller,
+    request: WebhookCreateRequestDto,
+    { entity }: PreparedCreate,
+    pending: number,
+  ): Promise<void> {
+    const live = await this.webhooks.lockTenantAndCount(em, caller.orgcode);
+    if (live + pending >= this.config.WEBHOOK_MAX_PER_TENANT) {
+      const message = `This organization has reached its limit of ${this.config.WEBHOOK_MAX_PER_TENANT} webhooks; delete one first`;
+      throw AppError.unprocessable(
+        message,
+        [{ message, limit: this.config.WEBHOOK_MAX_PER_TENANT }],
+        WEBHOOK_LIMIT_REACHED,
+      );
+    }
+    await em.insert(WebhookEntity, entity);
+    await this.record(em, caller, request, 'webhook.create', entity, {
+      changed: UPDATABLE.filter((f) => request[f] !== undefined),
+      app_id: entity.app_id,
+      secret_fingerprint: entity.secret_fingerprint,
     });
-    return { ...toWebhookDto(entity), secret: issued.secret };
+    await this.emit(em, caller, 'webhook.created', entity, summary(entity));
   }
 
   async get(caller: Caller, request: WebhookGetRequestDto): Promise<WebhookResultDto> {
