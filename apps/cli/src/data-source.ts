@@ -13,6 +13,7 @@ import { DeliveryAttemptEntity } from '@ipm/webhooks/entities/delivery-attempt.e
 import { WebhookReplayEntity } from '@ipm/webhooks/entities/webhook-replay.entity';
 import { BulkPartEntity } from '@ipm/bulk/storage/bulk-parts.entity';
 import { BulkJobEntity } from '@ipm/bulk/jobs/bulk-job.entity';
+import { KpiSnapshotEntity } from '@ipm/kpis/entities/kpi-snapshot.entity';
 import { dataSourceOptions } from '@ipm/persistence/data-source-options';
 
 /** Every entity, for `npm run migration:generate` (the apps load theirs with forFeature). */
@@ -29,6 +30,7 @@ export const ALL_ENTITIES = [
   WebhookReplayEntity,
   BulkPartEntity,
   BulkJobEntity,
+  KpiSnapshotEntity,
 ];
 
 export default new DataSource(dataSourceOptions(loadConfig(process.env), ALL_ENTITIES));

@@ -6,6 +6,7 @@ import { Webhooks1795435359061 } from './1795435359061-Webhooks';
 import { Deliveries1795439494721 } from './1795439494721-Deliveries';
 import { BulkParts1795445933923 } from './1795445933923-BulkParts';
 import { BulkJobs1795446246447 } from './1795446246447-BulkJobs';
+import { Kpis1795448709222 } from './1795448709222-Kpis';
 
 /** Every migration, in order. Listed explicitly: a glob does not survive bundling. */
 export const MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -16,4 +17,5 @@ export const MIGRATIONS: Array<new () => MigrationInterface> = [
   Deliveries1795439494721,
   BulkParts1795445933923,
   BulkJobs1795446246447,
+  Kpis1795448709222,
 ];
