@@ -1,4 +1,4 @@
-// `npm run bench [-- http|micro|publish|webhooks|delivery]`: prints each figure and the raw limit it is compared with, one
+// `npm run bench [-- http|micro|publish|webhooks|delivery|bulk]`: prints each figure and the raw limit it is compared with, one
 // PASS/FAIL line per figure, and exits 1 if any figure fails. Benchmarks never run inside jest.
 // Environment: BENCH_CONNECTIONS (default 50), BENCH_DURATION seconds (default 5), BENCH_PUBLISH_CLIENTS
 // (default 4, the concurrent publishers of `publish`), and the api's own
@@ -8,6 +8,8 @@
 // BENCH_DELIVERY_BACKLOG (200000), BENCH_DELIVERY_FANOUT (1000), BENCH_DELIVERY_RAW_JOBS (40000),
 // BENCH_DELIVERY_PUBLISHERS (4), BENCH_DELIVERY_RECEIVER_PORTS (1), BENCH_DELIVERY_CPU_PROF (a directory: the worker
 // runs with --cpu-prof and writes its profiles there), and the worker's own DELIVERY_* / RELAY_POLL_MS variables.
+// `bulk` (bulk import and export of events, ~6 minutes, ~4 GB of disk while it runs) reads BULK_BENCH_LINES
+// (default 1000000) and BULK_BENCH_CPU_PROF (a directory: the worker runs with --cpu-prof and writes its profile there).
 import { cpus, loadavg } from 'node:os';
 import { statSync } from 'node:fs';
 import { runHttpBenchmarks } from './http.bench';
@@ -15,6 +17,8 @@ import { runMicroBenchmarks } from './micro.bench';
 import { runPublishBenchmark } from './publish.bench';
 import { runWebhooksBenchmark } from './webhooks.bench';
 import { runDeliveryBenchmark } from './delivery.bench';
+import { runBulkBenchmark } from './bulk.bench';
+import { ensureBuilt } from './ensure-built';
 import { API_MAIN, WORKER_MAIN } from './processes';
 import { Figure, fmt, passes, section, verdict } from './report';
 
@@ -28,9 +32,11 @@ function positiveInt(name: string, fallback: number): number {
 
 async function main(): Promise<number> {
   const only = process.argv[2];
-  if (only !== undefined && !['http', 'micro', 'publish', 'webhooks', 'delivery'].includes(only)) {
-    throw new Error(`usage: npm run bench [-- http|micro|publish|webhooks|delivery], got "${only}"`);
+  if (only !== undefined && !['http', 'micro', 'publish', 'webhooks', 'delivery', 'bulk'].includes(only)) {
+    throw new Error(`usage: npm run bench [-- http|micro|publish|webhooks|delivery|bulk], got "${only}"`);
   }
+  // scripts/bench.js builds the worker only for `delivery` and the full run.
+  if (only === 'bulk') ensureBuilt(['worker']);
   const connections = positiveInt('BENCH_CONNECTIONS', 50);
   const duration = positiveInt('BENCH_DURATION', 5);
   const load = loadavg()
@@ -43,7 +49,7 @@ async function main(): Promise<number> {
 
   const figures: Figure[] = [];
   if (only !== 'micro') process.stdout.write(`api: ${API_MAIN} built ${statSync(API_MAIN).mtime.toISOString()}\n`);
-  if (only === undefined || only === 'delivery') {
+  if (only === undefined || only === 'delivery' || only === 'bulk') {
     process.stdout.write(`worker: ${WORKER_MAIN} built ${statSync(WORKER_MAIN).mtime.toISOString()}\n`);
   }
   if (only === undefined || only === 'http') figures.push(...(await runHttpBenchmarks({ connections, duration })));
@@ -64,6 +70,14 @@ async function main(): Promise<number> {
         publishers: positiveInt('BENCH_DELIVERY_PUBLISHERS', 4),
         receiverPorts: positiveInt('BENCH_DELIVERY_RECEIVER_PORTS', 1),
         cpuProfDir: process.env.BENCH_DELIVERY_CPU_PROF || undefined,
+      })),
+    );
+  }
+  if (only === undefined || only === 'bulk') {
+    figures.push(
+      ...(await runBulkBenchmark({
+        lines: positiveInt('BULK_BENCH_LINES', 1_000_000),
+        cpuProfDir: process.env.BULK_BENCH_CPU_PROF || undefined,
       })),
     );
   }
