@@ -8,6 +8,7 @@ import { LifecycleApiModule } from '@ipm/lifecycle';
 import { EventsApiModule } from '@ipm/events';
 import { WebhooksApiModule } from '@ipm/webhooks';
 import { BulkApiModule } from '@ipm/bulk/bulk.api.module';
+import { KpisApiModule } from '@ipm/kpis/kpis.api.module';
 import { PersistenceModule } from '@ipm/persistence';
 import { QueuesModule } from '@ipm/queues';
 import { ApiMetrics, MetricsController } from './metrics';
@@ -28,6 +29,7 @@ import { StatController } from './stat.controller';
     CatalogApiModule,
     WebhooksApiModule,
     BulkApiModule,
+    KpisApiModule,
   ],
   controllers: [StatController, MetricsController],
   providers: [ApiMetrics],

@@ -1,0 +1,280 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import {
+  AppError,
+  ErrorCode,
+  formatRevision,
+  IdPrefix,
+  type MutationRequestDto,
+  newId,
+  REVISION_FIELD,
+  requireRevision,
+  revisionMismatch,
+} from '@ipm/core';
+import type { Caller, Principal } from '@ipm/auth/principal';
+import { AuditService } from '@ipm/audit/audit.service';
+import { KpiDto, KpiRecordRequestDto, KpiRecordResultDto } from './dto/kpi.dto';
+import { KpiSnapshotEntity } from './entities/kpi-snapshot.entity';
+import { checkKpiRecord, type KpiRecord } from './kpi-record';
+
+const TARGET_TYPE = 'kpi';
+export const KPI_RECORD_ACTION = 'kpi.record';
+
+/** Who writes, in which tenant: an API caller, or a bulk job on its creator's behalf. */
+export interface KpiWriteScope {
+  orgcode: string;
+  /** The application principal's app (its snapshots are its own); null for tenant-wide callers. */
+  app_id: string | null;
+  /** Recorded as created_by/updated_by and in the audit row. */
+  actor: string;
+  /** The audit row's actor_type (default `user`). */
+  actor_type?: Principal['kind'];
+  /** `reason`, `source_refs` and `request_context` for the audit row. */
+  request?: MutationRequestDto;
+}
+
+export interface KpiUpsertOptions {
+  /** Check everything (including the stored snapshot's revision), write nothing. */
+  dryRun?: boolean;
+}
+
+export type KpiUpsertResult =
+  | { ok: true; kpi_id: string; revision: number; created: boolean; snapshot: KpiSnapshotEntity }
+  | { ok: false; error: AppError };
+
+const KEY_WHERE = 'orgcode = $1 AND kpi_code = $2 AND bucket = $3 AND scope = $4 AND bucket_start = $5';
+
+/** KPI snapshots: one per (tenant, kpi_code, scope, bucket, bucket_start), replaced only with its revision. */
+@Injectable()
+export class KpiService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly audit: AuditService,
+  ) {}
+
+  /** `/kpi/record`: one upsert in its own transaction; failures as the API's errors (fields under `kpi.`). */
+  async record(caller: Caller, request: KpiRecordRequestDto): Promise<KpiRecordResultDto> {
+    const scope: KpiWriteScope = {
+      orgcode: caller.orgcode,
+      app_id: caller.app_id,
+      actor: caller.actor_id,
+      actor_type: caller.kind,
+      request,
+    };
+    const result = await this.dataSource.transaction((em) =>
+      this.upsert(em, scope, { ...request.kpi }, request.expected_revision),
+    );
+    if (!result.ok) throw underKpi(result.error);
+    return { kpi: toKpiDto(result.snapshot), created: result.created };
+  }
+
+  /**
+   * Creates or replaces one snapshot with `em` (the caller's transaction), with its audit row.
+   * A new snapshot needs no revision; an existing one needs `expectedRevision` (missing: 428,
+   * stale: 409) and, for an application principal, to be its own app's (403). A bad snapshot is a
+   * 400 naming the field. Failures are returned, never thrown, and leave the transaction usable
+   * (nothing is attempted that PostgreSQL could refuse), so a bulk chunk carries on after one.
+   * Safe under concurrency: a new key is inserted with ON CONFLICT DO NOTHING (the loser of a race
+   * sees the winner's row: 428), an existing one is locked before its revision is compared.
+   */
+  async upsert(
+    em: EntityManager,
+    scope: KpiWriteScope,
+    input: Readonly<Record<string, unknown>>,
+    expectedRevision?: string | number,
+    options: KpiUpsertOptions = {},
+  ): Promise<KpiUpsertResult> {
+    try {
+      const checked = checkKpiRecord(input);
+      if ('details' in checked) return { ok: false, error: AppError.validation(checked.details) };
+      const expected = expectedRevision === undefined ? undefined : requireRevision(expectedRevision);
+      const record = checked.record;
+      if (expected === undefined && !options.dryRun) {
+        const created = await this.insert(em, scope, record);
+        if (created) return { ok: true, kpi_id: created.kpi_id, revision: 1, created: true, snapshot: created };
+      }
+      const existing = await this.find(em, scope.orgcode, record, !options.dryRun);
+      if (!existing) {
+        if (expected !== undefined) throw noSnapshot(expected);
+        if (options.dryRun) {
+          const row = newSnapshot(scope, record);
+          return { ok: true, kpi_id: row.kpi_id, revision: 1, created: true, snapshot: row };
+        }
+        // The insert met a row that is gone by now (nothing deletes snapshots today): let the client retry.
+        throw AppError.conflict('The snapshot changed concurrently; retry');
+      }
+      if (scope.app_id !== null && existing.app_id !== scope.app_id) {
+        throw AppError.forbidden(
+          'This snapshot was recorded by another application: an application principal can only replace its own',
+        );
+      }
+      if (expected === undefined) {
+        throw AppError.preconditionRequired(
+          `${REVISION_FIELD} is required to replace the existing snapshot (at revision ${existing.revision})`,
+          REVISION_FIELD,
+        );
+      }
+      if (existing.revision !== expected) throw revisionMismatch(expected, existing.revision);
+      const replaced = await this.replace(em, scope, existing, record, options);
+      return { ok: true, kpi_id: replaced.kpi_id, revision: replaced.revision, created: false, snapshot: replaced };
+    } catch (err) {
+      if (err instanceof AppError) return { ok: false, error: err };
+      throw err;
+    }
+  }
+
+  /** Inserts the snapshot unless its key exists (or is being inserted): the row, or undefined when taken. */
+  private async insert(
+    em: EntityManager,
+    scope: KpiWriteScope,
+    record: KpiRecord,
+  ): Promise<KpiSnapshotEntity | undefined> {
+    const row = newSnapshot(scope, record);
+    const inserted = await em.query<Array<{ kpi_id: string }>>(
+      `INSERT INTO kpi_snapshots (kpi_id, orgcode, app_id, kpi_code, scope, bucket, bucket_start, bucket_end, value,
+         created_at, created_by, updated_at, updated_by, revision)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11, 1)
+       ON CONFLICT (orgcode, kpi_code, bucket, scope, bucket_start) DO NOTHING
+       RETURNING kpi_id`,
+      [
+        row.kpi_id,
+        row.orgcode,
+        row.app_id,
+        row.kpi_code,
+        row.scope,
+        row.bucket,
+        row.bucket_start,
+        row.bucket_end,
+        row.value,
+        row.created_at,
+        row.created_by,
+      ],
+    );
+    if (!inserted.length) return undefined;
+    await this.writeAudit(em, scope, row, { created: true });
+    return row;
+  }
+
+  /** A new value (and revision) for a snapshot that the caller locked and checked; none when the value is the same. */
+  private async replace(
+    em: EntityManager,
+    scope: KpiWriteScope,
+    existing: KpiSnapshotEntity,
+    record: KpiRecord,
+    options: KpiUpsertOptions,
+  ): Promise<KpiSnapshotEntity> {
+    if (existing.value === record.value) return existing; // nothing changes: no new revision
+    const now = new Date();
+    const updated: KpiSnapshotEntity = {
+      ...existing,
+      value: record.value,
+      revision: existing.revision + 1,
+      updated_at: now,
+      updated_by: scope.actor,
+    };
+    if (options.dryRun) return updated;
+    await em.query(
+      `UPDATE kpi_snapshots SET value = $2, revision = $3, updated_at = $4, updated_by = $5 WHERE kpi_id = $1`,
+      [existing.kpi_id, updated.value, updated.revision, now, scope.actor],
+    );
+    await this.writeAudit(em, scope, updated, { created: false, previous_value: existing.value });
+    return updated;
+  }
+
+  /** The tenant's snapshot with that key, locked FOR UPDATE when asked. */
+  private async find(
+    em: EntityManager,
+    orgcode: string,
+    record: KpiRecord,
+    lock: boolean,
+  ): Promise<KpiSnapshotEntity | undefined> {
+    const rows = await em.query<KpiSnapshotEntity[]>(
+      `SELECT * FROM kpi_snapshots WHERE ${KEY_WHERE}${lock ? ' FOR UPDATE' : ''}`,
+      [orgcode, record.kpi_code, record.bucket, record.scope, record.bucket_start],
+    );
+    return rows[0];
+  }
+
+  private writeAudit(
+    em: EntityManager,
+    scope: KpiWriteScope,
+    snapshot: KpiSnapshotEntity,
+    metadata: Record<string, unknown>,
+  ): Promise<string> {
+    const caller: Caller = {
+      kind: scope.actor_type ?? 'user',
+      actor_id: scope.actor,
+      orgs: [scope.orgcode],
+      permissions: [],
+      app_id: scope.app_id,
+      orgcode: scope.orgcode,
+    };
+    return this.audit.record(em, caller, scope.request ?? {}, {
+      action: KPI_RECORD_ACTION,
+      target_type: TARGET_TYPE,
+      target_id: snapshot.kpi_id,
+      metadata: {
+        ...metadata,
+        kpi_code: snapshot.kpi_code,
+        scope: snapshot.scope,
+        bucket: snapshot.bucket,
+        bucket_start: snapshot.bucket_start.toISOString(),
+        value: snapshot.value,
+        revision: formatRevision(snapshot.revision),
+      },
+    });
+  }
+}
+
+function newSnapshot(scope: KpiWriteScope, record: KpiRecord): KpiSnapshotEntity {
+  const now = new Date();
+  return {
+    kpi_id: newId(IdPrefix.Kpi, now.getTime()),
+    orgcode: scope.orgcode,
+    app_id: scope.app_id,
+    ...record,
+    created_at: now,
+    created_by: scope.actor,
+    updated_at: now,
+    updated_by: scope.actor,
+    revision: 1,
+  };
+}
+
+/** A snapshot as the API shows it; bulk exports write the same. */
+export function toKpiDto(s: KpiSnapshotEntity): KpiDto {
+  return {
+    kpi_id: s.kpi_id,
+    orgcode: s.orgcode,
+    app_id: s.app_id,
+    kpi_code: s.kpi_code,
+    scope: s.scope,
+    bucket: s.bucket,
+    bucket_start: s.bucket_start.toISOString(),
+    bucket_end: s.bucket_end.toISOString(),
+    value: s.value,
+    created_at: s.created_at.toISOString(),
+    created_by: s.created_by,
+    updated_at: s.updated_at.toISOString(),
+    updated_by: s.updated_by,
+    revision: formatRevision(s.revision),
+  };
+}
+
+/** 409: a revision was given for a snapshot that does not exist (omit it to create one). */
+function noSnapshot(expected: number): AppError {
+  const message = `${REVISION_FIELD} ${expected} was given but no such snapshot exists: omit ${REVISION_FIELD} to create it`;
+  return AppError.conflict(message, ErrorCode.RevisionMismatch, [
+    { field: REVISION_FIELD, message, expected: String(expected), current: null },
+  ]);
+}
+
+/** The route's view of an upsert failure: snapshot fields are under `kpi.` in its body. */
+function underKpi(error: AppError): AppError {
+  if (!error.details) return error;
+  const details = error.details.map((d) =>
+    d.field === undefined || d.field === REVISION_FIELD ? d : { ...d, field: `kpi.${d.field}` },
+  );
+  return new AppError(error.status, error.code, error.message, details);
+}

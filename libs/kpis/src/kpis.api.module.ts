@@ -1,0 +1,10 @@
+import { Module } from '@nestjs/common';
+import { KpiController } from './kpi.controller';
+import { KpisModule } from './kpis.module';
+
+/** The api side: the /kpi routes. */
+@Module({
+  imports: [KpisModule],
+  controllers: [KpiController],
+})
+export class KpisApiModule {}
