@@ -51,6 +51,9 @@ function ndjson(bytes: number): Buffer {
   return Buffer.from(lines.join('')).subarray(0, bytes);
 }
 
+/** What the test callers hold besides manage_bulk_jobs: each target's own permission. */
+const TARGET_PERMISSIONS = ['publish_events', 'manage_webhooks', 'manage_kpis', 'view_audit'];
+
 describe('/bulk routes (api side)', () => {
   let api: TestApi;
   let admin: string;
@@ -61,8 +64,16 @@ describe('/bulk routes (api side)', () => {
 
   beforeAll(async () => {
     api = await startApi();
-    admin = await token(api.config, { sub: 'bulk-admin', orgs: [org], permissions: ['manage_bulk_jobs'] });
-    other = await token(api.config, { sub: 'other-admin', orgs: [otherOrg], permissions: ['manage_bulk_jobs'] });
+    admin = await token(api.config, {
+      sub: 'bulk-admin',
+      orgs: [org],
+      permissions: ['manage_bulk_jobs', ...TARGET_PERMISSIONS],
+    });
+    other = await token(api.config, {
+      sub: 'other-admin',
+      orgs: [otherOrg],
+      permissions: ['manage_bulk_jobs', ...TARGET_PERMISSIONS],
+    });
     queue = inspectQueue('bulk');
   });
   afterAll(async () => {
@@ -390,8 +401,42 @@ describe('/bulk routes (api side)', () => {
       expect(fieldsOf(backwards)).toEqual(['to_utc']);
     });
 
+    it('a target needs the permission of its own routes (403), and takes only its own filters (400)', async () => {
+      const bulkOnly = await token(api.config, { orgs: [org], permissions: ['manage_bulk_jobs'] });
+      const cases: Array<[string, Record<string, unknown>, string]> = [
+        ['import/create', { target: 'events', format: 'ndjson' }, 'publish_events'],
+        ['import/create', { target: 'webhooks', format: 'ndjson' }, 'manage_webhooks'],
+        ['import/create', { target: 'kpis', format: 'csv' }, 'manage_kpis'],
+        ['export/create', { target: 'deliveries', format: 'ndjson' }, 'manage_webhooks'],
+        ['export/create', { target: 'webhooks', format: 'ndjson' }, 'manage_webhooks'],
+        ['export/create', { target: 'kpis', format: 'ndjson' }, 'view_kpis or manage_kpis'],
+        ['export/create', { target: 'audit', format: 'ndjson' }, 'view_audit'],
+      ];
+      for (const [route, body, needed] of cases) {
+        const res = await post(route, body, bulkOnly).expect(403);
+        expect(res.body.error).toMatchObject({ code: 'forbidden' });
+        expect(res.body.error.message).toContain(needed);
+      }
+      // An events export needs nothing more: any caller reads its tenant's change feed.
+      await post('export/create', { target: 'events', format: 'ndjson' }, bulkOnly).expect(200);
+      const auditor = await token(api.config, { orgs: [org], permissions: ['manage_bulk_jobs', 'view_audit'] });
+      await post('export/create', { target: 'audit', format: 'csv' }, auditor).expect(200);
+
+      const wrongFilter = await post('export/create', { target: 'audit', format: 'csv', status: 'failed' }, auditor);
+      expect(wrongFilter.status).toBe(400);
+      expect(wrongFilter.body.error.details).toEqual([
+        { field: 'status', message: 'status is not a filter of an export of audit' },
+      ]);
+      const hooks = await token(api.config, { orgs: [org], permissions: ['manage_bulk_jobs', 'manage_webhooks'] });
+      const badStatus = await post('export/create', { target: 'deliveries', format: 'csv', status: 'nope' }, hooks);
+      expect(badStatus.status).toBe(400);
+      expect(badStatus.body.error.details[0]).toMatchObject({ field: 'status' });
+      expect(badStatus.body.error.details[0].message).toContain('dead_letter');
+      await post('export/create', { target: 'deliveries', format: 'csv', status: 'dead_letter' }, hooks).expect(200);
+    });
+
     it('export/continue: from failed; an import id is a 404 there', async () => {
-      const res = await post('export/create', { target: 'audit', format: 'csv' }).expect(200);
+      const res = await post('export/create', { target: 'events', format: 'csv' }).expect(200);
       const job = res.body.data.job as Job;
       await post('export/continue', { job_id: job.job_id }).expect(409);
       await setStatus(job.job_id, 'failed');
@@ -492,7 +537,10 @@ describe('/bulk routes (api side)', () => {
 
     it('list: newest first, keyset pages, filters status and job_type, tenant-scoped', async () => {
       const listOrg = uniqueOrg('bulkl');
-      const boss = await token(api.config, { orgs: [listOrg], permissions: ['manage_bulk_jobs'] });
+      const boss = await token(api.config, {
+        orgs: [listOrg],
+        permissions: ['manage_bulk_jobs', ...TARGET_PERMISSIONS],
+      });
       const a = (await createImport({}, boss, listOrg)).job;
       const b = (await createImport({}, boss, listOrg)).job;
       const c = (await post('export/create', { target: 'kpis', format: 'ndjson' }, boss, listOrg).expect(200)).body.data
@@ -544,7 +592,10 @@ describe('/bulk routes (api side)', () => {
 
     it('an API key bound to an app sees and changes only that app’s jobs', async () => {
       const appOrg = uniqueOrg('bulkapp');
-      const boss = await token(api.config, { orgs: [appOrg], permissions: ['manage_bulk_jobs', 'manage_api_keys'] });
+      const boss = await token(api.config, {
+        orgs: [appOrg],
+        permissions: ['manage_bulk_jobs', 'publish_events', 'manage_api_keys'],
+      });
       const mintKey = async (appId: string) =>
         (
           await api
@@ -552,7 +603,7 @@ describe('/bulk routes (api side)', () => {
             .post('/ipm/apikey/create')
             .set(bearer(boss))
             .set('x-orgcode', appOrg)
-            .send({ name: appId, app_id: appId, permissions: ['manage_bulk_jobs'] })
+            .send({ name: appId, app_id: appId, permissions: ['manage_bulk_jobs', 'publish_events'] })
             .expect(200)
         ).body.data.key as string;
       const asKey = (key: string, route: string, body: Json) =>

@@ -6,6 +6,7 @@ import {
   AppConfig,
   AppError,
   ErrorCode,
+  ErrorDetail,
   formatRevision,
   IdPrefix,
   MutationRequestDto,
@@ -15,13 +16,14 @@ import {
   requireRevision,
   revisionMismatch,
 } from '@ipm/core';
+import { Permission } from '@ipm/auth/permissions';
 import type { Caller } from '@ipm/auth/principal';
 import { AuditService } from '@ipm/audit/audit.service';
 import { initialState, transition } from '@ipm/lifecycle/lifecycle';
-import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle/machines';
+import { BulkJobMachine, type BulkJobStatus, DeliveryMachine, WebhookMachine } from '@ipm/lifecycle/machines';
 import { fetchKeysetPage } from '@ipm/persistence';
 import { BULK_RUN_JOB_OPTIONS, JobProducer } from '@ipm/queues';
-import { BulkJobEntity, BulkJobOptions } from '../jobs/bulk-job.entity';
+import { BulkExportTarget, BulkImportTarget, BulkJobEntity, BulkJobOptions } from '../jobs/bulk-job.entity';
 import { BULK_STORAGE, BulkObjectKind, BulkStorage } from '../storage/bulk-storage';
 import { BulkDownload, streamDownload } from '../storage/stream-download';
 import {
@@ -40,6 +42,43 @@ import {
 import { BulkUrlClaims, BulkUrlKind, BulkUrlTokens, newUploadTokenId } from './bulk-url-tokens';
 
 const TARGET_TYPE = 'bulk_job';
+
+/**
+ * What a caller needs besides manage_bulk_jobs: the permission of the route that writes (import) or
+ * reads (export) the same rows, so that a bulk job never reaches further than the caller's own
+ * routes. An events export needs none (any caller reads its tenant's /cdc/list).
+ */
+const IMPORT_PERMISSIONS: Readonly<Record<BulkImportTarget, readonly Permission[]>> = {
+  events: [Permission.PublishEvents],
+  webhooks: [Permission.ManageWebhooks],
+  kpis: [Permission.ManageKpis],
+};
+const EXPORT_PERMISSIONS: Readonly<Record<BulkExportTarget, readonly Permission[]>> = {
+  events: [],
+  deliveries: [Permission.ManageWebhooks],
+  webhooks: [Permission.ManageWebhooks],
+  kpis: [Permission.ViewKpis, Permission.ManageKpis],
+  audit: [Permission.ViewAudit],
+};
+
+/** Which export filters each target understands, and the statuses its `status` filter may name. */
+const EXPORT_FILTERS: Readonly<Record<BulkExportTarget, readonly (keyof BulkJobOptions)[]>> = {
+  events: ['from_utc', 'to_utc', 'service', 'event_type'],
+  deliveries: ['from_utc', 'to_utc', 'service', 'event_type', 'webhook_id', 'status'],
+  webhooks: ['from_utc', 'to_utc', 'status'],
+  kpis: ['from_utc', 'to_utc'],
+  audit: ['from_utc', 'to_utc'],
+};
+const STATUS_FILTERS: Partial<Record<BulkExportTarget, readonly string[]>> = {
+  deliveries: DeliveryMachine.states.map((s) => s.name),
+  webhooks: WebhookMachine.states.map((s) => s.name),
+};
+
+/** A 403 unless the caller holds one of `needed` (none needed: nothing to check). */
+function requireAnyPermission(caller: Caller, needed: readonly Permission[], what: string): void {
+  if (needed.length === 0 || needed.some((p) => caller.permissions.includes(p))) return;
+  throw AppError.forbidden(`${what} needs the permission ${needed.join(' or ')}`);
+}
 const DONE: readonly BulkJobStatus[] = ['completed', 'completed_with_errors'];
 /** Who an upload is recorded as: the URL is the credential, there is no authenticated caller. */
 export const UPLOAD_ACTOR = 'bulk.upload_url';
@@ -71,6 +110,7 @@ export class BulkJobsService {
   ) {}
 
   async createImport(caller: Caller, request: BulkImportCreateRequestDto): Promise<BulkImportCreatedDto> {
+    requireAnyPermission(caller, IMPORT_PERMISSIONS[request.target], `An import of ${request.target}`);
     const options: BulkJobOptions = request.dry_run === undefined ? {} : { dry_run: request.dry_run };
     const tokenId = newUploadTokenId();
     const entity = this.newJob(caller, 'import', request.target, request.format, options, tokenId);
@@ -82,14 +122,26 @@ export class BulkJobsService {
   }
 
   async createExport(caller: Caller, request: BulkExportCreateRequestDto): Promise<BulkJobResultDto> {
+    const target = request.target;
+    requireAnyPermission(caller, EXPORT_PERMISSIONS[target], `An export of ${target}`);
     if (request.from_utc && request.to_utc && Date.parse(request.from_utc) >= Date.parse(request.to_utc)) {
       throw AppError.badRequest('from_utc must be before to_utc', 'to_utc');
     }
     const options: BulkJobOptions = {};
+    const details: ErrorDetail[] = [];
     for (const key of ['from_utc', 'to_utc', 'service', 'event_type', 'webhook_id', 'status'] as const) {
-      if (request[key] !== undefined) options[key] = request[key];
+      if (request[key] === undefined) continue;
+      if (!EXPORT_FILTERS[target].includes(key)) {
+        details.push({ field: key, message: `${key} is not a filter of an export of ${target}` });
+      }
+      options[key] = request[key];
     }
-    const entity = this.newJob(caller, 'export', request.target, request.format, options, null);
+    const statuses = STATUS_FILTERS[target];
+    if (request.status !== undefined && statuses && !statuses.includes(request.status)) {
+      details.push({ field: 'status', message: `status must be one of ${statuses.join(', ')}` });
+    }
+    if (details.length) throw AppError.validation(details);
+    const entity = this.newJob(caller, 'export', target, request.format, options, null);
     entity.status = transition(BulkJobMachine, entity.status, 'queued');
     await this.insert(caller, request, entity, 'bulk.export.create');
     await this.enqueue(entity.job_id, false);
