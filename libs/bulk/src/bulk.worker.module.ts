@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { CatalogModule } from '@ipm/catalog/catalog.module';
 import { EventsModule } from '@ipm/events/events.module';
+import { KpisModule } from '@ipm/kpis/kpis.module';
 import { BulkStorageModule } from './bulk-storage.module';
 import { BulkJobEntity } from './jobs/bulk-job.entity';
 import { BulkRunner } from './worker/bulk.runner';
@@ -16,6 +17,7 @@ import { WebhookImportModule } from './worker/webhook-import';
     EventsModule,
     CatalogModule,
     WebhookImportModule,
+    KpisModule,
   ],
   providers: [BulkRunner, ...BULK_TARGET_PROVIDERS],
   exports: [BulkRunner],
