@@ -15,7 +15,8 @@
 // (default 1,000,000), BULK_BENCH_CPU_PROF (a directory: the worker runs with --cpu-prof and its profile is
 // summarised at the end), and the api's and worker's own variables (BULK_CHUNK_LINES...).
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { cpus } from 'node:os';
 import * as http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -27,6 +28,7 @@ import { Client } from 'pg';
 import { loadConfig } from '../libs/core/src/config/config.schema';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { summarizeCpuProfile } from './cpu-profile';
+import { PhaseMeter } from './phase-meter';
 import { API_MAIN, benchEnv, freePort, runCli, Server, WORKER_MAIN, WORKER_NODE_ARGS } from './processes';
 import { Figure, fmt, line, section, verdict } from './report';
 
@@ -49,7 +51,6 @@ const LINE_BYTES = 1000;
 const LINES_PER_CHUNK = 256;
 const WARMUP_LINES = 5_000;
 const POLL_MS = 200;
-const RSS_INTERVAL_MS = 200;
 const PROGRESS_EVERY_MS = 15_000;
 
 const DATABASE = 'ipm_bench_bulk';
@@ -138,52 +139,6 @@ function lineStream(count: number, render: (i: number) => string): Readable {
     }
   }
   return Readable.from(chunks(), { objectMode: false });
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Memory of a process, from /proc.
-
-class RssSampler {
-  private phase = 'start';
-  private readonly maxByPhase = new Map<string, number>();
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(private readonly pid: number) {
-    this.sample();
-    this.timer = setInterval(() => this.sample(), RSS_INTERVAL_MS);
-  }
-
-  setPhase(phase: string): void {
-    this.sample();
-    this.phase = phase;
-    this.sample();
-  }
-
-  /** The largest RSS seen in any of `phases` (all phases when none given), in MB (MiB, as /proc counts). */
-  max(phases?: readonly string[]): number {
-    let max = 0;
-    for (const [phase, mb] of this.maxByPhase) if (!phases || phases.includes(phase)) max = Math.max(max, mb);
-    return max;
-  }
-
-  describe(phases: readonly string[]): string {
-    return phases.map((p) => `${p} ${fmt(this.maxByPhase.get(p) ?? 0)}`).join(', ');
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-  }
-
-  private sample(): void {
-    try {
-      const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
-      if (!match) return;
-      const mb = Number(match[1]) / 1024;
-      this.maxByPhase.set(this.phase, Math.max(this.maxByPhase.get(this.phase) ?? 0, mb));
-    } catch {
-      // the process has exited
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -348,13 +303,13 @@ async function importFlow(
   orgcode: string,
   lines: number,
   prefix: string,
-  onPhase: (phase: 'upload' | 'import') => void,
+  onPhase: (phase: 'upload' | 'import') => Promise<void>,
 ): Promise<ImportResult> {
   const created = await api.post<{ job: BulkJob; upload_url: string }>(orgcode, 'import/create', {
     target: 'events',
     format: 'ndjson',
   });
-  onPhase('upload');
+  await onPhase('upload');
   const uploadStarted = performance.now();
   const put = await putStream(
     api.baseUrl + created.upload_url,
@@ -366,7 +321,7 @@ async function importFlow(
   const uploaded = (JSON.parse(put.text) as Envelope<{ job: BulkJob }>).data?.job;
   if (!uploaded) throw new Error(`PUT upload_url returned no job: ${put.text.slice(0, 500)}`);
 
-  onPhase('import');
+  await onPhase('import');
   const commitStarted = performance.now();
   await api.post(orgcode, 'import/commit', { job_id: uploaded.job_id, expected_revision: uploaded.revision });
   const done = await api.waitFinished(orgcode, uploaded.job_id, 'import', Math.max(120_000, lines * 2));
@@ -422,6 +377,8 @@ interface StoredSample {
   count: number;
   /** All of the tenant's events: what an export of the tenant must hold. */
   all: number;
+  /** The largest seq of the tenant's events (the export's completion event comes after it). */
+  max_seq: string;
   app_id: string | null;
   source: string;
   actor: string;
@@ -434,11 +391,12 @@ async function storedEvents(databaseUrl: string, orgcode: string): Promise<Store
     const { rows } = await c.query<StoredSample>(
       `SELECT (SELECT count(*)::int FROM events WHERE orgcode = $1 AND event_type = $2) AS count,
               (SELECT count(*)::int FROM events WHERE orgcode = $1) AS all,
+              (SELECT max(seq)::text FROM events WHERE orgcode = $1) AS max_seq,
               e.app_id, e.source, e.actor, pg_column_size(e.*)::int AS bytes
        FROM events e WHERE orgcode = $1 AND event_type = $2 ORDER BY seq LIMIT 1`,
       [orgcode, 'rfp.created'],
     );
-    return rows[0] ?? { count: 0, all: 0, app_id: null, source: 'api', actor: SUB, bytes: 0 };
+    return rows[0] ?? { count: 0, all: 0, max_seq: '0', app_id: null, source: 'api', actor: SUB, bytes: 0 };
   });
 }
 
@@ -474,12 +432,10 @@ function psql(databaseUrl: string, command: string, input?: Readable): Promise<P
     child.once('close', (code) => {
       const seconds = (performance.now() - started) / 1000;
       if (code !== 0) return reject(new Error(`psql ${command.slice(0, 80)}... failed (${code}): ${stderr}`));
-      // \copy prints "COPY <n>" on stdout when it is done (after the rows, for TO pstdout).
+      if (!input) return resolve({ rows: counter.lines, seconds, bytes: counter.bytes });
+      // \copy ... FROM prints "COPY <n>" when it is done (\copy ... TO pstdout prints only the rows).
       const copied = /COPY (\d+)\s*$/.exec(lastOut);
       if (!copied) return reject(new Error(`psql ${command.slice(0, 80)}... printed no COPY count: ${lastOut}`));
-      if (!input && counter.lines !== Number(copied[1]) + 1) {
-        return reject(new Error(`psql copied ${copied[1]} rows but printed ${counter.lines - 1} lines`));
-      }
       resolve({ rows: Number(copied[1]), seconds, bytes: counter.bytes });
     });
   });
@@ -511,11 +467,14 @@ async function rawCopyFrom(databaseUrl: string, lines: number, sample: StoredSam
   }
 }
 
-/** PostgreSQL's own rate for reading the tenant's events out: COPY (SELECT ...) TO STDOUT, counted here. */
-function rawCopyTo(databaseUrl: string): Promise<PsqlResult> {
+/**
+ * PostgreSQL's own rate for reading the exported rows out (the tenant's events up to `maxSeq`, in the export's
+ * order and with its columns): COPY (SELECT ...) TO STDOUT, counted here.
+ */
+function rawCopyTo(databaseUrl: string, maxSeq: string): Promise<PsqlResult> {
   return psql(
     databaseUrl,
-    `\\copy (SELECT ${EXPORT_COLUMNS.join(', ')} FROM events WHERE orgcode = '${ORG}' ORDER BY tx_id, seq) TO pstdout`,
+    `\\copy (SELECT ${EXPORT_COLUMNS.join(', ')} FROM events WHERE orgcode = '${ORG}' AND seq <= ${BigInt(maxSeq)} ORDER BY tx_id, seq) TO pstdout`,
   );
 }
 
@@ -587,11 +546,11 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
     env,
   );
 
-  const samplers: { api?: RssSampler; worker?: RssSampler } = {};
-  const setPhase = (phase: string): void => {
-    samplers.api?.setPhase(phase);
-    samplers.worker?.setPhase(phase);
-  };
+  const monitor = new Client({ connectionString: databaseUrl });
+  await monitor.connect();
+  const meter = new PhaseMeter(monitor);
+  meter.watch('bench', process.pid);
+  const setPhase = (phase: string): Promise<void> => meter.enter(phase);
   let apiServer: Server | undefined;
   let worker: Server | undefined;
 
@@ -606,10 +565,10 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
   const measured = ['upload', 'import', 'copy-from', 'export', 'copy-to', 'download'];
   try {
     apiServer = await Server.start('api-bulk', [API_MAIN], env, apiPort, '/ipm/stat', (child) => {
-      if (child.pid) samplers.api = new RssSampler(child.pid);
+      if (child.pid) meter.watch('api', child.pid);
     });
     worker = await Server.start('worker-bulk', workerArgs, env, workerPort, '/health/ready', (child) => {
-      if (child.pid) samplers.worker = new RssSampler(child.pid);
+      if (child.pid) meter.watch('worker', child.pid);
     });
     const api = new BulkApi(apiServer.baseUrl, jwt);
     section(
@@ -619,9 +578,9 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
     );
 
     // (warm-up) the whole flow once, small, in another tenant: JIT, pools, catalog cache, queue.
-    setPhase('warm-up');
+    await setPhase('warm-up');
     const warmLines = Math.min(WARMUP_LINES, lines);
-    const warmImport = await importFlow(api, WARM_ORG, warmLines, 'warm', () => undefined);
+    const warmImport = await importFlow(api, WARM_ORG, warmLines, 'warm', () => Promise.resolve());
     if (warmImport.job.status !== 'completed') {
       throw new Error(`the warm-up import ended ${warmImport.job.status}: ${JSON.stringify(warmImport.job)}`);
     }
@@ -634,7 +593,7 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
     line(
       `(warm-up) ${fmt(warmLines)} lines imported in ${fmt(warm.importS, 2)} s; export ` +
         (warm.exportS === null ? `did not complete (${warm.exportError})` : `in ${fmt(warm.exportS, 2)} s`) +
-        `; RSS now api ${fmt(samplers.api?.max(['warm-up']) ?? 0)} MB, worker ${fmt(samplers.worker?.max(['warm-up']) ?? 0)} MB`,
+        `; RSS max api ${fmt(meter.rssMax('api', ['warm-up']))} MB, worker ${fmt(meter.rssMax('worker', ['warm-up']))} MB`,
     );
 
     // (1) upload and (2) import
@@ -649,7 +608,7 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
         `worker started_at->finished_at ${imp.workerSeconds === null ? '?' : `${fmt(imp.workerSeconds, 2)} s`})` +
         (imp.job.error ? `; error: ${imp.job.error}` : ''),
     );
-    setPhase('count');
+    await setPhase('count');
     stored = await storedEvents(databaseUrl, ORG);
     line(
       `    events rows of the tenant: ${fmt(stored.count)} rfp.created (${fmt(stored.bytes)} B per row as stored), ` +
@@ -657,7 +616,7 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
     );
 
     // (raw) COPY FROM
-    setPhase('copy-from');
+    await setPhase('copy-from');
     copyFrom = await rawCopyFrom(databaseUrl, lines, stored);
     line(
       `(raw) COPY FROM: ${fmt(copyFrom.rows)} rows in ${fmt(copyFrom.seconds, 2)} s ` +
@@ -666,7 +625,7 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
     );
 
     // (3) export
-    setPhase('export');
+    await setPhase('export');
     exp = await exportFlow(api, ORG, Math.max(120_000, lines));
     line(
       `(3) export: ${exp.job.status}, ${fmt(exp.job.succeeded)} succeeded (total_lines ${exp.job.total_lines ?? '-'}) ` +
@@ -676,8 +635,8 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
     );
 
     // (raw) COPY TO
-    setPhase('copy-to');
-    copyTo = await rawCopyTo(databaseUrl);
+    await setPhase('copy-to');
+    copyTo = await rawCopyTo(databaseUrl, stored.max_seq);
     line(
       `(raw) COPY TO: ${fmt(copyTo.rows)} rows (${fmt(copyTo.bytes / MB)} MB) in ${fmt(copyTo.seconds, 2)} s ` +
         `(${fmt(perSecond(copyTo.rows, copyTo.seconds))} rows/s)`,
@@ -685,7 +644,7 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
 
     // (4) download, plain and gzip
     if (exp.downloadUrl) {
-      setPhase('download');
+      await setPhase('download');
       for (const gzip of [false, true]) {
         const d = await download(exp.downloadUrl, gzip);
         downloads.push(d);
@@ -699,7 +658,7 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
         );
       }
     } else line(`(4) download: skipped (the export did not complete, so there is no download_url)`);
-    setPhase('end');
+    await setPhase('end');
     databaseBytes = await withClient(databaseUrl, async (c) => {
       const { rows } = await c.query<{ bytes: string }>('SELECT pg_database_size(current_database())::text AS bytes');
       return Number(rows[0].bytes);
@@ -709,8 +668,8 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
     if (apiServer) process.stderr.write(`api log (${apiServer.logFile}):\n${apiServer.logTail(30)}\n`);
     throw err;
   } finally {
-    samplers.api?.stop();
-    samplers.worker?.stop();
+    meter.stop();
+    await monitor.end();
     await worker?.stop();
     await apiServer?.stop();
     await dropDatabase(databaseUrl);
@@ -728,8 +687,8 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
   const exportRate = exportOk ? perSecond(exportLines, exp.seconds) : 0;
   const copyToRate = copyTo ? perSecond(copyTo.rows, copyTo.seconds) : 0;
   const downloadedOk = downloads.length > 0 && downloads.every((d) => d.status === 200 && d.lines === stored.all);
-  const apiRss = samplers.api?.max(measured) ?? 0;
-  const workerRss = samplers.worker?.max(measured) ?? 0;
+  const apiRss = meter.rssMax('api', measured);
+  const workerRss = meter.rssMax('worker', measured);
 
   const json: JsonFigure[] = [
     { name: 'upload MB/s', value: perSecond(imp.uploadBytes / MB, imp.uploadSeconds), unit: 'MB/s' },
@@ -842,7 +801,10 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
         `download${d.gzip ? ' (gzip)' : ''}: ${fmt(d.lines)} lines, ${fmt(perSecond(d.fileBytes / MB, d.seconds), 1)} MB/s of file` +
         (d.gzip ? ` (${fmt((100 * d.wireBytes) / Math.max(1, d.fileBytes), 1)} % of it on the wire)` : ''),
     ),
-    `RSS max (MB) api: ${samplers.api?.describe(measured) ?? '-'}; worker: ${samplers.worker?.describe(measured) ?? '-'}`,
+    `RSS max (MB) api: ${meter.samplers.get('api')?.describe(measured) ?? '-'}; ` +
+      `worker: ${meter.samplers.get('worker')?.describe(measured) ?? '-'}`,
+    'where the time went (CPU seconds from /proc; postgres = the backends of the bench database):',
+    ...measured.map((p) => `  ${meter.describe(p, cpus().length)}`),
     `database size at the end: ${fmt(databaseBytes / MB)} MB (dropped); warm-up: ${fmt(Math.min(WARMUP_LINES, lines))} ` +
       `lines in another tenant`,
     `limits: import >= ${fmt(MIN_IMPORT_LINES_PER_S)} lines/s and >= ${MIN_IMPORT_SHARE_OF_COPY} % of COPY FROM; ` +
