@@ -52,7 +52,7 @@ function ndjson(bytes: number): Buffer {
 }
 
 /** What the test callers hold besides manage_bulk_jobs: each target's own permission. */
-const TARGET_PERMISSIONS = ['publish_events', 'manage_webhooks', 'manage_kpis', 'view_audit'];
+const TARGET_PERMISSIONS = ['publish_events', 'manage_webhooks', 'manage_kpis', 'view_audit'] as const;
 
 describe('/bulk routes (api side)', () => {
   let api: TestApi;

@@ -2,6 +2,7 @@ import { Test, TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 import { AppConfigModule, IdPrefix, newId } from '../libs/core/src';
 import { PersistenceModule } from '../libs/persistence/src';
+import { QueuesModule } from '../libs/queues/src';
 import { EventStore } from '../libs/events/src/event-store.service';
 import { BulkWorkerModule } from '../libs/bulk/src/bulk.worker.module';
 import type { BulkFormat, BulkImportTarget, BulkJobOptions } from '../libs/bulk/src/jobs/bulk-job.entity';
@@ -41,7 +42,7 @@ describe('bulk import runner (events)', () => {
 
   beforeAll(async () => {
     moduleRef = await Test.createTestingModule({
-      imports: [AppConfigModule, PersistenceModule, BulkWorkerModule],
+      imports: [AppConfigModule, PersistenceModule, QueuesModule, BulkWorkerModule],
     }).compile();
     await moduleRef.init();
     ds = moduleRef.get(DataSource);

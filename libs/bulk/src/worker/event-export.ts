@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { COMMIT_HORIZON_SQL, toCdcEvent } from '@ipm/events/cdc.service';
+import { toCdcEvent } from '@ipm/events/cdc.service';
 import type { EventEntity } from '@ipm/events/entities/event.entity';
 import type { BulkJobEntity } from '../jobs/bulk-job.entity';
 import { SqlFilter } from './sql-filter';
@@ -38,15 +38,17 @@ function eventFilter(job: BulkJobEntity): SqlFilter {
   if (event_type) filter.eq('event_type', event_type);
   if (from_utc) filter.cmp('occurred_at', '>=', new Date(from_utc));
   if (to_utc) filter.cmp('occurred_at', '<', new Date(to_utc));
-  // As /cdc/list: only transactions that have ended, so that the keyset never passes a row that
-  // commits later under a lower position. Rows still being written are not part of the export.
-  filter.raw(`tx_id < ${COMMIT_HORIZON_SQL}`);
   return filter;
 }
 
 /**
  * Events in change-feed order (`tx_id`, `seq`): the `ix_events_org_tx_seq` index serves the pages,
  * and the cursor is the last row's `position`. Docs are `/cdc/list` items.
+ *
+ * Unlike /cdc/list, an export does not wait for the commit horizon: a feed reader polls again, but
+ * an export that met an empty page would end, and one long transaction anywhere on the server holds
+ * the horizon back. An export holds every row committed before it started, and a row that commits
+ * while it runs appears when its position is still ahead of the cursor (as for every other target).
  */
 @Injectable()
 export class EventExport implements ExportSource {
