@@ -42,7 +42,7 @@ describe('bulk import end to end (api + worker, real PostgreSQL and Redis)', () 
     await quietDatabase(api.app.get(DataSource));
     worker = await createWorkerApp();
     await worker.init();
-    jwt = await token(api.config, { orgs: [org], permissions: ['manage_bulk_jobs'] });
+    jwt = await token(api.config, { orgs: [org], permissions: ['manage_bulk_jobs', 'publish_events'] });
   });
   afterAll(async () => {
     await worker.close();
@@ -51,6 +51,40 @@ describe('bulk import end to end (api + worker, real PostgreSQL and Redis)', () 
 
   const post = (route: string, body: Json) =>
     api.http().post(`/ipm/bulk/${route}`).set(bearer(jwt)).set('x-orgcode', org).send(body);
+
+  /** The bytes of a GET on a signed file URL, gunzipped when the server gzipped them. */
+  async function download(url: string, gzip: boolean): Promise<{ text: string; encoding: unknown; type: unknown }> {
+    const res = await api
+      .http()
+      .get(url)
+      .set('accept-encoding', gzip ? 'gzip' : 'identity')
+      .buffer(true)
+      .parse((r, callback) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => callback(null, Buffer.concat(chunks)));
+      })
+      .expect(200);
+    // supertest may already have gunzipped it (it does for gzip responses); accept either.
+    const body = res.body as Buffer;
+    const plain = body[0] === 0x1f && body[1] === 0x8b ? gunzipSync(body) : body;
+    return {
+      text: plain.toString('utf8'),
+      encoding: res.headers['content-encoding'],
+      type: res.headers['content-type'],
+    };
+  }
+
+  const finished = (jobId: string) =>
+    waitFor(
+      `job ${jobId} to finish`,
+      async () => {
+        const res = await post('job/get', { job_id: jobId }).expect(200);
+        const data = res.body.data as { job: Job; report_url?: string; download_url?: string };
+        return ['completed', 'completed_with_errors', 'failed'].includes(data.job.status) ? data : undefined;
+      },
+      20_000,
+    );
 
   it('imports 100 good lines and reports 3 bad ones, in chunks, with counts and a downloadable report', async () => {
     const lines = Array.from({ length: 100 }, (_, i) => event(i));
@@ -68,15 +102,7 @@ describe('bulk import end to end (api + worker, real PostgreSQL and Redis)', () 
     const revision = (upload.body.data.job as Job).revision;
     await post('import/commit', { job_id: job.job_id, expected_revision: revision }).expect(200);
 
-    const done = await waitFor(
-      'the import to finish',
-      async () => {
-        const res = await post('job/get', { job_id: job.job_id }).expect(200);
-        const data = res.body.data as { job: Job; report_url?: string };
-        return ['completed', 'completed_with_errors', 'failed'].includes(data.job.status) ? data : undefined;
-      },
-      20_000,
-    );
+    const done = await finished(job.job_id);
     expect(done.job).toMatchObject({
       status: 'completed_with_errors',
       total_lines: 103,
@@ -87,32 +113,65 @@ describe('bulk import end to end (api + worker, real PostgreSQL and Redis)', () 
     });
     const [{ stored }] = await api.app
       .get(DataSource)
-      .query<Array<{ stored: number }>>(`SELECT count(*)::int AS stored FROM events WHERE orgcode = $1 AND source = 'api'`, [org]);
+      .query<Array<{ stored: number }>>(
+        `SELECT count(*)::int AS stored FROM events WHERE orgcode = $1 AND source = 'api'`,
+        [org],
+      );
     expect(stored).toBe(100);
 
     expect(done.report_url).toBeDefined();
-    const report = await api
-      .http()
-      .get(done.report_url as string)
-      .set('accept-encoding', 'gzip')
-      .buffer(true)
-      .parse((res, callback) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => callback(null, Buffer.concat(chunks)));
-      })
-      .expect(200);
-    expect(report.headers['content-encoding']).toBe('gzip');
-    // supertest may already have gunzipped it (it does for gzip responses); accept either.
-    const body = report.body as Buffer;
-    const plain = body[0] === 0x1f && body[1] === 0x8b ? gunzipSync(body) : body;
-    const entries = plain
-      .toString('utf8')
+    const report = await download(done.report_url as string, true);
+    expect(report.encoding).toBe('gzip');
+    const entries = report.text
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { line: number; error: string });
     expect(entries.map((e) => e.line)).toEqual([11, 51, 103]);
     expect(entries[0].error).toMatch(/malformed JSON/);
     expect(entries[2].error).toMatch(/duplicate event_id FLOW-7/);
+  });
+
+  it('exports the imported events (NDJSON, gzip) and the same as CSV: each equals the change feed', async () => {
+    const feed: Json[] = [];
+    let next_token: string | undefined;
+    do {
+      const res = await api
+        .http()
+        .post('/ipm/cdc/list')
+        .set(bearer(jwt))
+        .set('x-orgcode', org)
+        .send({ limit: 256, ...(next_token ? { next_token } : {}) })
+        .expect(200);
+      feed.push(...(res.body.data.items as Json[]));
+      next_token = res.body.data.next_token ?? undefined;
+    } while (next_token);
+    const imported = feed.filter((e) => e.source === 'api');
+    expect(imported).toHaveLength(100);
+
+    const created = await post('export/create', { target: 'events', format: 'ndjson' }).expect(200);
+    const ndjsonJob = (created.body.data as { job: Job }).job.job_id;
+    const done = await finished(ndjsonJob);
+    expect(done.job).toMatchObject({ status: 'completed', processed: feed.length, total_lines: feed.length });
+    expect(done.report_url).toBeUndefined();
+    const file = await download(done.download_url as string, true);
+    expect(file.encoding).toBe('gzip');
+    expect(file.type).toMatch(/^application\/x-ndjson/);
+    const lines = file.text.trimEnd().split('\n');
+    expect(lines.map((l) => JSON.parse(l) as Json)).toEqual(feed);
+
+    const csvCreated = await post('export/create', {
+      target: 'events',
+      format: 'csv',
+      event_type: 'rfp.created',
+    }).expect(200);
+    const csvDone = await finished((csvCreated.body.data as { job: Job }).job.job_id);
+    const csv = await download(csvDone.download_url as string, false);
+    expect(csv.encoding).toBeUndefined();
+    expect(csv.type).toMatch(/^text\/csv/);
+    const rows = csv.text.trimEnd().split('\r\n');
+    expect(rows[0]).toBe(
+      'event_id,event_type,service,action,payload,logical_guid,channel_code,app_id,source,occurred_at,received_at,sequence,position',
+    );
+    expect(rows.slice(1).map((r) => r.split(',')[0])).toEqual(imported.map((e) => e.event_id));
   });
 });
