@@ -3,11 +3,11 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { CatalogModule } from '@ipm/catalog/catalog.module';
 import { EventsModule } from '@ipm/events/events.module';
 import { KpisModule } from '@ipm/kpis/kpis.module';
+import { WebhooksServiceModule } from '@ipm/webhooks/webhooks.service.module';
 import { BulkStorageModule } from './bulk-storage.module';
 import { BulkJobEntity } from './jobs/bulk-job.entity';
 import { BulkRunner } from './worker/bulk.runner';
 import { BULK_TARGET_PROVIDERS } from './worker/bulk-targets';
-import { WebhookImportModule } from './worker/webhook-import';
 
 /** The worker side of bulk jobs: the `bulk.run` handler, the import targets it applies chunks with and the export sources it pages. */
 @Module({
@@ -16,7 +16,7 @@ import { WebhookImportModule } from './worker/webhook-import';
     BulkStorageModule,
     EventsModule,
     CatalogModule,
-    WebhookImportModule,
+    WebhooksServiceModule,
     KpisModule,
   ],
   providers: [BulkRunner, ...BULK_TARGET_PROVIDERS],

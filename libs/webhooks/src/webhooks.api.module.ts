@@ -12,7 +12,7 @@ import { DeliveryClient } from './delivery-client';
 import { DELIVERY_USER_AGENT } from './engine/delivery-executor';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksModule } from './webhooks.module';
-import { WebhooksService } from './webhooks.service';
+import { WebhooksServiceModule } from './webhooks.service.module';
 
 /** The HTTP client /webhook/verify posts with: the same SSRF rules and allowlist as the delivery engine. */
 export const apiDeliveryClientProvider: Provider = {
@@ -24,16 +24,9 @@ export const apiDeliveryClientProvider: Provider = {
 
 /** The api side: the /webhook routes. */
 @Module({
-  imports: [WebhooksModule, AuditModule, EventsModule, CatalogModule],
+  imports: [WebhooksModule, WebhooksServiceModule, AuditModule, EventsModule, CatalogModule],
   controllers: [WebhooksController, DeliveriesController],
-  providers: [
-    WebhooksService,
-    DeliveryRepository,
-    DeliveriesService,
-    ReplaysService,
-    WebhookChecksService,
-    apiDeliveryClientProvider,
-  ],
+  providers: [DeliveryRepository, DeliveriesService, ReplaysService, WebhookChecksService, apiDeliveryClientProvider],
 })
 export class WebhooksApiModule implements OnApplicationShutdown {
   constructor(private readonly client: DeliveryClient) {}

@@ -1,11 +1,7 @@
-import { Injectable, Module } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { QueryFailedError, type EntityManager } from 'typeorm';
 import { AppError, ErrorCode } from '@ipm/core';
 import type { Caller } from '@ipm/auth/principal';
-import { AuditModule } from '@ipm/audit/audit.module';
-import { CatalogModule } from '@ipm/catalog/catalog.module';
-import { EventsModule } from '@ipm/events/events.module';
-import { WebhooksModule } from '@ipm/webhooks/webhooks.module';
 import { parseWebhookCreateRequest, WebhooksService } from '@ipm/webhooks/webhooks.service';
 import type { WebhookCreateRequestDto } from '@ipm/webhooks/dto/webhook.dto';
 import type { ReportEntry } from '../formats';
@@ -167,14 +163,3 @@ export class WebhookImport implements ImportTarget {
     });
   }
 }
-
-/**
- * WebhooksService for the worker, where WebhooksApiModule (which provides it with the /webhook
- * routes) is not loaded: what the webhooks import target needs from the webhooks lib.
- */
-@Module({
-  imports: [WebhooksModule, AuditModule, EventsModule, CatalogModule],
-  providers: [WebhooksService],
-  exports: [WebhooksService],
-})
-export class WebhookImportModule {}
