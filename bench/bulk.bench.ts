@@ -28,6 +28,7 @@ import { Client } from 'pg';
 import { loadConfig } from '../libs/core/src/config/config.schema';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { summarizeCpuProfile } from './cpu-profile';
+import { windowCpuProfile } from './cpu-profile-window';
 import { PhaseMeter } from './phase-meter';
 import { API_MAIN, benchEnv, freePort, runCli, Server, WORKER_MAIN, WORKER_NODE_ARGS } from './processes';
 import { Figure, fmt, line, section, verdict } from './report';
@@ -97,7 +98,32 @@ const MB = 1e6;
 // ---------------------------------------------------------------------------------------------------------------
 // The data: one `rfp.created` event per line, its payload valid against the shipped schema.
 
-const FILLER = 'regional distribution, cold chain and last-mile delivery; '.repeat(20);
+const WORDS = (
+  'regional distribution cold chain last-mile delivery fleet telematics installation training support warehouse ' +
+  'pallet freight carrier route depot dispatch invoice tender supplier contract renewal compliance audit safety ' +
+  'temperature sensor gateway firmware battery charging electric diesel hybrid van truck trailer forklift scanner ' +
+  'barcode label customs export import harbour rail air parcel courier returns inventory forecast demand capacity ' +
+  'maintenance inspection tyre brake engine insurance claim damage delay priority express standard economy bulk ' +
+  'hazardous fragile frozen chilled ambient pharma food retail wholesale ecommerce marketplace north south east west'
+).split(' ');
+/**
+ * Text for buyer.name: words drawn with a fixed-seed PRNG, 4 MiB of them, each line taking a window at its own
+ * offset. Unlike a repeated phrase, this compresses about as well as real text (gzip, TOAST), not 30 to 1.
+ */
+const CORPUS = ((): string => {
+  let x = 0x9e3779b9;
+  const parts: string[] = [];
+  let length = 0;
+  while (length < 4 * 2 ** 20) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    const word = WORDS[(x >>> 0) % WORDS.length];
+    parts.push(word);
+    length += word.length + 1;
+  }
+  return parts.join(' ');
+})();
 const BASE_MS = Date.parse('2026-01-01T00:00:00Z');
 
 interface EventParts {
@@ -121,8 +147,9 @@ function eventParts(prefix: string, i: number): EventParts {
     `"status":"open"}`;
   const envelope = `{"event_type":"rfp.created","event_id":"${eventId}","logical_guid":"${guid}","occurred_at":"${occurredAt}","payload":}\n`;
   const fill = LINE_BYTES - envelope.length - head.length - tail.length;
-  if (fill < 0 || fill > FILLER.length) throw new Error(`line ${i} cannot be padded to ${LINE_BYTES} bytes`);
-  return { eventId, guid, occurredAt, payload: head + FILLER.slice(0, fill) + tail };
+  if (fill < 0) throw new Error(`line ${i} cannot be padded to ${LINE_BYTES} bytes`);
+  const at = (i * 7919) % (CORPUS.length - fill);
+  return { eventId, guid, occurredAt, payload: head + CORPUS.slice(at, at + fill) + tail };
 }
 
 function ndjsonLine(e: EventParts): string {
@@ -506,13 +533,25 @@ function printJson(f: JsonFigure): void {
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
-function printProfiles(dir: string, since: number): void {
+/** The worker's CPU profile of this run, cut to each of `phases`. */
+function printProfiles(dir: string, since: number, meter: PhaseMeter, phases: readonly string[]): void {
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
     .map((f) => path.join(dir, f))
     .filter((f) => statSync(f).mtimeMs >= since)
     .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
-  for (const file of files) section(`worker CPU profile (whole run): ${file}`, summarizeCpuProfile(file));
+  const file = files.at(-1);
+  if (!file) return section(`worker CPU profile: none written into ${dir}`);
+  for (const phase of phases) {
+    const p = meter.phases.get(phase);
+    if (!p) continue;
+    const out = file.replace(/\.cpuprofile$/, `.${phase}.cpuprofile`);
+    const kept = windowCpuProfile(file, out, p.fromUs, p.toUs);
+    section(
+      `worker CPU profile, ${phase} (${fmt(p.seconds, 1)} s, ${fmt(kept)} samples): ${out}`,
+      kept ? summarizeCpuProfile(out, 12) : ['no samples in this window'],
+    );
+  }
 }
 
 const perSecond = (n: number, seconds: number): number => n / Math.max(0.001, seconds);
@@ -811,6 +850,6 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
       `export >= ${fmt(MIN_EXPORT_LINES_PER_S)} lines/s; api and worker RSS <= ${MAX_RSS_MB} MB`,
   ]);
   for (const f of figures) line(verdict(f));
-  if (options.cpuProfDir) printProfiles(options.cpuProfDir, runStarted);
+  if (options.cpuProfDir) printProfiles(options.cpuProfDir, runStarted, meter, ['import', 'export']);
   return figures;
 }

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Client } from 'pg';
+import { monotonicUs } from './cpu-profile-window';
 import { fmt } from './report';
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
@@ -68,6 +69,9 @@ export class RssSampler {
 
 export interface PhaseStats {
   seconds: number;
+  /** The phase on the monotonic clock of V8's CPU profiles (microseconds), to cut a profile to it. */
+  fromUs: number;
+  toUs: number;
   /** CPU seconds per process label (e.g. api, worker). */
   cpu: Record<string, number>;
   /** CPU seconds of the PostgreSQL backends of the database (those alive at the phase's end). */
@@ -76,6 +80,7 @@ export interface PhaseStats {
 
 interface Snapshot {
   at: number;
+  us: number;
   cpu: Record<string, number>;
   pg: Map<number, number>;
 }
@@ -107,7 +112,13 @@ export class PhaseMeter {
       for (const [label, seconds] of Object.entries(now.cpu)) cpu[label] = seconds - (start.cpu[label] ?? 0);
       let pgCpu = 0;
       for (const [pid, seconds] of now.pg) pgCpu += seconds - (start.pg.get(pid) ?? 0);
-      this.phases.set(this.current, { seconds: (now.at - start.at) / 1000, cpu, pgCpu });
+      this.phases.set(this.current, {
+        seconds: (now.at - start.at) / 1000,
+        fromUs: start.us,
+        toUs: now.us,
+        cpu,
+        pgCpu,
+      });
     }
     for (const sampler of this.samplers.values()) sampler.setPhase(phase);
     this.current = phase;
@@ -142,6 +153,7 @@ export class PhaseMeter {
     const { rows } = await this.monitor.query<{ pid: number }>(
       'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
     );
-    return { at: performance.now(), cpu, pg: new Map(rows.map((r) => [r.pid, cpuSeconds(r.pid)])) };
+    const pg = new Map(rows.map((r) => [r.pid, cpuSeconds(r.pid)]));
+    return { at: performance.now(), us: monotonicUs(), cpu, pg };
   }
 }
