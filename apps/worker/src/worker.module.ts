@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AppConfigModule, IdempotencyModule } from '@ipm/core';
+import { BulkMaintenanceModule } from '@ipm/bulk/bulk-maintenance.module';
 import { BulkWorkerModule } from '@ipm/bulk/bulk.worker.module';
 import { HealthModule } from '@ipm/health';
 import { PersistenceModule } from '@ipm/persistence';
@@ -20,6 +21,7 @@ import { WorkerMetrics } from './worker-metrics';
     IdempotencyModule,
     WebhooksWorkerModule,
     BulkWorkerModule,
+    BulkMaintenanceModule,
   ],
   providers: [MaintenanceService, WorkerMetrics, WorkerHttpServer],
 })

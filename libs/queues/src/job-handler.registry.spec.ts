@@ -33,6 +33,11 @@ class OtherJobs {
     return Promise.resolve();
   }
 
+  @JobHandler('maintenance.bulk_expiry')
+  bulkExpiry(): Promise<void> {
+    return Promise.resolve();
+  }
+
   @JobHandler('delivery.send')
   send(): Promise<void> {
     return Promise.resolve();

@@ -13,6 +13,8 @@ export interface JobPayloads {
   'maintenance.idempotency_purge': EmptyPayload;
   /** Deletes finished deliveries and attempts past DELIVERY_RETENTION_DAYS, in small batches (scheduled hourly). */
   'maintenance.delivery_retention': EmptyPayload;
+  /** Deletes the files of bulk jobs past their `expires_at` and moves those jobs to `expired`, in batches (scheduled hourly). */
+  'maintenance.bulk_expiry': EmptyPayload;
   /** The first attempt of a delivery (job id = delivery id). */
   'delivery.send': DeliveryJob;
   /** The first attempts of several deliveries of one fan-out (job id = `b.` + the first delivery id). */
@@ -59,6 +61,7 @@ export type JobName = keyof JobPayloads;
 export const JOB_QUEUE: Readonly<Record<JobName, QueueName>> = {
   'maintenance.idempotency_purge': QueueName.Maintenance,
   'maintenance.delivery_retention': QueueName.Maintenance,
+  'maintenance.bulk_expiry': QueueName.Maintenance,
   'delivery.send': QueueName.Delivery,
   'delivery.batch': QueueName.Delivery,
   'delivery.retry': QueueName.Retry,

@@ -1,0 +1,124 @@
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { AppConfig } from '@ipm/core';
+import { transition } from '@ipm/lifecycle/lifecycle';
+import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle/machines';
+import { JobHandler, JobProducer } from '@ipm/queues';
+import { BulkJobEntity } from '../jobs/bulk-job.entity';
+import { BULK_STORAGE, type BulkStorage } from '../storage/bulk-storage';
+import { BULK_WORKER_ACTOR } from './bulk.runner';
+
+/** Jobs expired per transaction: their row locks are held while their files are deleted. */
+export const BULK_EXPIRY_BATCH = 100;
+
+/**
+ * The states a job may expire from, as the lifecycle machine says: awaiting_upload and the ended
+ * ones. Never `queued` or `running`, whose files a worker is reading or writing.
+ */
+export const EXPIRABLE_STATES: readonly BulkJobStatus[] = BulkJobMachine.transitions
+  .filter((t) => t.to === 'expired')
+  .map((t) => t.from);
+
+export interface BulkExpiryResult {
+  /** Jobs moved to `expired`. */
+  jobs: number;
+  /** Stored parts deleted with them (uploads, export parts, reports). */
+  parts: number;
+}
+
+interface ExpiringJob {
+  job_id: string;
+  orgcode: string;
+  status: BulkJobStatus;
+  revision: number;
+}
+
+/**
+ * `maintenance.bulk_expiry`, hourly: jobs whose `expires_at` (BULK_FILE_TTL_DAYS after their last
+ * create, commit or continue) has passed lose their files and become `expired`. Each batch locks
+ * its jobs FOR UPDATE SKIP LOCKED, so two workers never take the same job and a job being
+ * cancelled or continued right now is left for the next run. Files are deleted before the status
+ * commits: a crash in between leaves a job still expirable, and the next run finishes it.
+ */
+@Injectable()
+export class BulkExpiry implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  static readonly SCHEDULE = { pattern: '37 * * * *', tz: 'UTC' } as const;
+  private readonly logger = new Logger(BulkExpiry.name);
+  private redeclare?: NodeJS.Timeout;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(BULK_STORAGE) private readonly storage: BulkStorage,
+    private readonly jobs: JobProducer,
+    private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * Declared at boot by every worker, then again every SWEEPER_INTERVAL_MS (as the sweeper does for
+   * delivery retention), so that a schedule erased with Redis comes back without a restart.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.declareSchedule();
+    this.redeclare = setInterval(() => {
+      this.declareSchedule().catch((err: unknown) =>
+        this.logger.error(`bulk expiry schedule not declared: ${err instanceof Error ? err.message : String(err)}`),
+      );
+    }, this.config.SWEEPER_INTERVAL_MS);
+    this.redeclare.unref();
+  }
+
+  beforeApplicationShutdown(): void {
+    clearInterval(this.redeclare);
+  }
+
+  /** Idempotent (one scheduler per id), so every worker may call it. */
+  async declareSchedule(): Promise<void> {
+    await this.jobs.schedule('maintenance.bulk_expiry', BulkExpiry.SCHEDULE, 'maintenance.bulk_expiry', {});
+  }
+
+  @JobHandler('maintenance.bulk_expiry')
+  async expire(): Promise<BulkExpiryResult> {
+    const total: BulkExpiryResult = { jobs: 0, parts: 0 };
+    for (;;) {
+      const batch = await this.expireBatch();
+      total.jobs += batch.jobs;
+      total.parts += batch.parts;
+      if (batch.jobs < BULK_EXPIRY_BATCH) break;
+    }
+    if (total.jobs > 0) this.logger.log(`expired ${total.jobs} bulk job(s), deleting ${total.parts} stored part(s)`);
+    return total;
+  }
+
+  /** One transaction: up to BULK_EXPIRY_BATCH due jobs locked, their files deleted, their status moved. */
+  private expireBatch(): Promise<BulkExpiryResult> {
+    return this.dataSource.transaction(async (em) => {
+      // `status <> 'expired'` lets the planner use the partial index ix_bulk_jobs_expiry.
+      const due = await em.query<ExpiringJob[]>(
+        `SELECT job_id, orgcode, status, revision FROM bulk_jobs
+          WHERE expires_at < now() AND status <> 'expired' AND status = ANY($1::text[])
+          ORDER BY expires_at
+          LIMIT $2
+          FOR UPDATE SKIP LOCKED`,
+        [EXPIRABLE_STATES, BULK_EXPIRY_BATCH],
+      );
+      let parts = 0;
+      const now = new Date();
+      for (const job of due) {
+        parts += await this.storage.delete({ orgcode: job.orgcode, jobId: job.job_id });
+        await em.update(
+          BulkJobEntity,
+          { job_id: job.job_id, orgcode: job.orgcode },
+          {
+            status: transition(BulkJobMachine, job.status, 'expired'),
+            revision: job.revision + 1,
+            upload_token_id: null,
+            updated_at: now,
+            updated_by: BULK_WORKER_ACTOR,
+          },
+        );
+      }
+      return { jobs: due.length, parts };
+    });
+  }
+}
