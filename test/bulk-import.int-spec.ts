@@ -9,7 +9,9 @@ import type { BulkFormat, BulkImportTarget, BulkJobOptions } from '../libs/bulk/
 import { BulkJobEntity } from '../libs/bulk/src/jobs/bulk-job.entity';
 import { BulkObjectRef, PgBulkStorage } from '../libs/bulk/src/storage';
 import { BulkRunner } from '../libs/bulk/src/worker/bulk.runner';
+import { EventImport } from '../libs/bulk/src/worker/event-import';
 import { uniqueOrg } from './support/api';
+import { waitFor } from './support/wait';
 
 // Small chunks, so that a few dozen lines make several transactions; small parts, so that lines
 // and multi-byte characters straddle part boundaries.
@@ -265,6 +267,37 @@ describe('bulk import runner (events)', () => {
     expect(job.error).toMatch(reason);
     expect(job.processed).toBe(0);
     expect((await stored()).events).toBe(0);
+  });
+
+  it('cancelled and continued while a chunk runs: the same run takes the job up again from its checkpoint', async () => {
+    const jobId = await createJob(ndjson(range(45).map((i) => event(i))));
+    const target = moduleRef.get(EventImport);
+    const apply = target.apply.bind(target);
+    let calls = 0;
+    let continued: Promise<unknown> | undefined;
+    jest.spyOn(target, 'apply').mockImplementation(async (...args) => {
+      if (++calls === 2) {
+        // Cancel then continue land as one change (the row is locked by this chunk until it commits):
+        // the continue found this BullMQ job still active, so nothing else will run the job.
+        continued = ds.query(`UPDATE bulk_jobs SET status = 'queued' WHERE job_id = $1`, [jobId]);
+        await waitFor('the continue to wait for the job row', async () => {
+          const [{ n }] = await ds.query<Array<{ n: number }>>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+             WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE bulk_jobs SET status = ''queued''%'`,
+          );
+          return n > 0 ? true : undefined;
+        });
+      }
+      return apply(...args);
+    });
+    try {
+      await expect(runner.runJob(jobId)).resolves.toBe('completed');
+    } finally {
+      jest.restoreAllMocks();
+    }
+    await continued;
+    expect(await loadJob(jobId)).toMatchObject({ status: 'completed', processed: 45, succeeded: 45, failed: 0 });
+    expect((await stored()).ids).toEqual(range(45).map((i) => `imp-${i}`));
   });
 
   it('stops after the current chunk on abort, goes back to queued, and resumes without loss or repeat', async () => {

@@ -133,16 +133,17 @@ describe('worker (real Redis and PostgreSQL)', () => {
       expect(failed?.attemptsMade).toBe(1);
     });
 
-    it('schedules the idempotency purge and the delivery retention hourly, in UTC', async () => {
+    it('schedules the idempotency purge, the delivery retention and the bulk file expiry hourly, in UTC', async () => {
       const queue = app.get<Queue>(getQueueToken(QueueName.Maintenance), { strict: false });
       const schedulers = await queue.getJobSchedulers();
       expect(schedulers).toEqual(
         expect.arrayContaining([
           expect.objectContaining({ key: 'maintenance.idempotency_purge', pattern: '0 * * * *', tz: 'UTC' }),
           expect.objectContaining({ key: 'maintenance.delivery_retention', pattern: '17 * * * *', tz: 'UTC' }),
+          expect.objectContaining({ key: 'maintenance.bulk_expiry', pattern: '37 * * * *', tz: 'UTC' }),
         ]),
       );
-      expect(schedulers).toHaveLength(2);
+      expect(schedulers).toHaveLength(3);
     });
 
     it('GET /health/live answers in the envelope', async () => {
@@ -179,8 +180,8 @@ describe('worker (real Redis and PostgreSQL)', () => {
           expect(text).toMatch(new RegExp(`^ipm_queue_jobs\\{queue="${queue}",state="${state}"\\} \\d+$`, 'm'));
         }
       }
-      // The schedulers' next purge and retention wait in "delayed"; the unknown job above sits in "failed".
-      expect(text).toMatch(/^ipm_queue_jobs\{queue="maintenance",state="delayed"\} 2$/m);
+      // The schedulers' next purge, retention and bulk expiry wait in "delayed"; the unknown job above sits in "failed".
+      expect(text).toMatch(/^ipm_queue_jobs\{queue="maintenance",state="delayed"\} 3$/m);
       expect(text).toMatch(/^ipm_queue_jobs\{queue="maintenance",state="failed"\} 1$/m);
       const processed = (outcome: string, job: string) =>
         Number(

@@ -34,10 +34,11 @@ function job(over: Partial<BulkJobEntity> = {}): BulkJobEntity {
 }
 
 describe('toBulkJobDto', () => {
-  it('progress: processed / total_lines, 0 while unknown, 1 once completed', () => {
+  it('progress: lines passed (import) or rows written (export) / total_lines, 0 while unknown, 1 once completed', () => {
     expect(toBulkJobDto(job()).progress).toBe(0);
-    expect(toBulkJobDto(job({ total_lines: 400, processed: 100 })).progress).toBe(0.25);
-    expect(toBulkJobDto(job({ total_lines: 10, processed: 12 })).progress).toBe(1);
+    expect(toBulkJobDto(job({ total_lines: 400, last_processed_line: 100, processed: 90 })).progress).toBe(0.25);
+    expect(toBulkJobDto(job({ job_type: 'export', total_lines: 400, processed: 100 })).progress).toBe(0.25);
+    expect(toBulkJobDto(job({ total_lines: 10, last_processed_line: 12 })).progress).toBe(1);
     expect(toBulkJobDto(job({ status: 'completed_with_errors' })).progress).toBe(1);
   });
 

@@ -23,6 +23,7 @@ import { initialState, transition } from '@ipm/lifecycle/lifecycle';
 import { BulkJobMachine, type BulkJobStatus, DeliveryMachine, WebhookMachine } from '@ipm/lifecycle/machines';
 import { fetchKeysetPage } from '@ipm/persistence';
 import { BULK_RUN_JOB_OPTIONS, JobProducer } from '@ipm/queues';
+import { LineCounter } from '../formats';
 import { BulkExportTarget, BulkImportTarget, BulkJobEntity, BulkJobOptions } from '../jobs/bulk-job.entity';
 import { BULK_STORAGE, BulkObjectKind, BulkStorage } from '../storage/bulk-storage';
 import { BulkDownload, streamDownload } from '../storage/stream-download';
@@ -181,12 +182,14 @@ export class BulkJobsService {
 
     const ref = { orgcode, jobId, kind: 'upload' as const };
     const writer = this.storage.createWriter(ref);
+    const lines = new LineCounter();
     let bytes = 0;
     try {
       // destroyOnReturn: false keeps the socket open on an early stop, so the 413 still reaches the client.
       for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
         bytes += chunk.length;
         if (bytes > max) throw tooLarge();
+        lines.push(chunk);
         await writer.write(chunk);
       }
       if (bytes === 0) throw AppError.unprocessable('The upload is empty');
@@ -202,6 +205,7 @@ export class BulkJobsService {
         }
         const patch = {
           upload_bytes: String(bytes),
+          total_lines: lines.lines,
           revision: row.revision + 1,
           updated_at: new Date(),
           updated_by: UPLOAD_ACTOR,
@@ -507,7 +511,9 @@ export class BulkJobsService {
 
 export function toBulkJobDto(j: BulkJobEntity): BulkJobDto {
   const done = DONE.includes(j.status);
-  const progress = done ? 1 : j.total_lines ? Math.min(1, Math.max(0, j.processed / j.total_lines)) : 0;
+  // An import moves through the file's lines (the upload counted them); an export through its rows.
+  const position = j.job_type === 'import' ? j.last_processed_line : j.processed;
+  const progress = done ? 1 : j.total_lines ? Math.min(1, Math.max(0, position / j.total_lines)) : 0;
   return {
     job_id: j.job_id,
     orgcode: j.orgcode,

@@ -1,4 +1,4 @@
-import { LineSplitter, readLines, utf8Boundary, type Line } from './lines';
+import { LineCounter, LineSplitter, readLines, utf8Boundary, type Line } from './lines';
 import { chunked, collect, CHUNK_SIZES, fromChunks } from './spec-helpers';
 
 const read = (data: Buffer | string, size: number, maxLineBytes = 1024) =>
@@ -146,5 +146,26 @@ describe('utf8Boundary', () => {
 
   it('does not walk back over more than 3 continuation bytes', () => {
     expect(utf8Boundary(Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x80]), 5)).toBe(5);
+  });
+});
+
+describe('LineCounter', () => {
+  const count = (...chunks: string[]): number => {
+    const counter = new LineCounter();
+    for (const c of chunks) counter.push(Buffer.from(c, 'utf8'));
+    return counter.lines;
+  };
+
+  it('counts LF-terminated lines, CRLF ones, and a last line without a terminator', () => {
+    expect(count()).toBe(0);
+    expect(count('')).toBe(0);
+    expect(count('a\nb\n')).toBe(2);
+    expect(count('a\r\nb\r\nc')).toBe(3);
+    expect(count('\n\n')).toBe(2);
+  });
+
+  it('is the same however the bytes are cut', () => {
+    const text = 'one\ntwo\r\nthree\n\nfive – ü\nsix';
+    for (let cut = 0; cut <= text.length; cut++) expect(count(text.slice(0, cut), text.slice(cut))).toBe(6);
   });
 });

@@ -184,3 +184,23 @@ export async function* readLines(source: AsyncIterable<Chunk>, options: ReadLine
   }
   for (const line of splitter.end()) yield line;
 }
+
+/**
+ * Counts the lines of a byte stream as it passes (the upload counts them for `total_lines`): LF
+ * ends a line (CRLF too), and a last line without one still counts. Blank lines count, as the
+ * line numbers of a report do.
+ */
+export class LineCounter {
+  private newlines = 0;
+  private last = -1;
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) this.newlines++;
+    this.last = chunk[chunk.length - 1];
+  }
+
+  get lines(): number {
+    return this.newlines + (this.last !== -1 && this.last !== 0x0a ? 1 : 0);
+  }
+}

@@ -84,6 +84,9 @@ export class BulkRunner {
       if (job.job_type === 'export') return await this.exportRows(job, this.sourceOf(job), ctx);
       return await this.importFile(job, this.targetOf(job), ctx);
     } catch (err) {
+      // Cancelled and continued while this run was inside a chunk: the continue found this BullMQ job
+      // still active and enqueued nothing, so this run takes the job up again from its checkpoint.
+      if (err instanceof Stopped && err.outcome === 'queued' && !ctx.signal?.aborted) return this.runJob(jobId, ctx);
       if (err instanceof Stopped) return err.outcome;
       if (!(err instanceof JobFailure) && !(err instanceof BulkFormatError)) throw err;
       await this.fail(job, err.message);
@@ -165,7 +168,8 @@ export class BulkRunner {
       };
       if (last) {
         Object.assign(changes, this.finish(job, failed > 0 ? 'completed_with_errors' : 'completed'), {
-          total_lines: job.processed + records.length,
+          // The upload counted the file's lines; a job written without one counts its records.
+          total_lines: job.total_lines ?? job.processed + records.length,
         });
       }
       await em.update(BulkJobEntity, { job_id: jobId }, changes);
