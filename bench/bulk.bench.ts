@@ -427,6 +427,34 @@ async function storedEvents(databaseUrl: string, orgcode: string): Promise<Store
   });
 }
 
+interface DrainResult {
+  pendingAtStart: number;
+  pendingAtEnd: number;
+  seconds: number;
+}
+
+/** Waits until the outbox is empty (the relay has fanned every stored event out), or `timeoutMs` passed. */
+async function drainOutbox(databaseUrl: string, timeoutMs: number): Promise<DrainResult> {
+  return withClient(databaseUrl, async (c) => {
+    const pending = async (): Promise<number> =>
+      (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM event_outbox WHERE processed_at IS NULL')).rows[0]
+        .n;
+    const started = performance.now();
+    const pendingAtStart = await pending();
+    let left = pendingAtStart;
+    let lastLog = started;
+    while (left > 0 && performance.now() - started < timeoutMs) {
+      await sleep(500);
+      left = await pending();
+      if (performance.now() - lastLog >= PROGRESS_EVERY_MS) {
+        line(`   ... fan-out: ${fmt(left)} outbox rows pending`);
+        lastLog = performance.now();
+      }
+    }
+    return { pendingAtStart, pendingAtEnd: left, seconds: (performance.now() - started) / 1000 };
+  });
+}
+
 interface PsqlResult {
   rows: number;
   seconds: number;
@@ -597,11 +625,12 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
   let imp: ImportResult;
   let stored: StoredSample;
   let copyFrom: PsqlResult;
+  let fanOut: DrainResult;
   let exp: ExportResult;
   let copyTo: PsqlResult | undefined;
   const downloads: DownloadResult[] = [];
   let databaseBytes: number;
-  const measured = ['upload', 'import', 'copy-from', 'export', 'copy-to', 'download'];
+  const measured = ['upload', 'import', 'fan-out', 'copy-from', 'export', 'copy-to', 'download'];
   try {
     apiServer = await Server.start('api-bulk', [API_MAIN], env, apiPort, '/ipm/stat', (child) => {
       if (child.pid) meter.watch('api', child.pid);
@@ -652,6 +681,16 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
     line(
       `    events rows of the tenant: ${fmt(stored.count)} rfp.created (${fmt(stored.bytes)} B per row as stored), ` +
         `${fmt(stored.all)} in all (the platform's ipm.bulk.* events too)`,
+    );
+
+    // (fan-out) the outbox rows of the imported events, relayed by the worker after the import: wait for them, so
+    // that the raw limits and the export do not share the machine with that backlog.
+    await setPhase('fan-out');
+    fanOut = await drainOutbox(databaseUrl, Math.max(120_000, lines));
+    line(
+      `(fan-out) ${fmt(fanOut.pendingAtStart)} outbox rows still pending when the import finished; drained in ` +
+        `${fmt(fanOut.seconds, 1)} s` +
+        (fanOut.pendingAtEnd ? ` -- NOT drained, ${fmt(fanOut.pendingAtEnd)} left at the time limit` : ''),
     );
 
     // (raw) COPY FROM
@@ -750,6 +789,8 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
       ratio: (importOk ? perSecond(lines, totalImportSeconds) : 0) / Math.max(1, copyFromRate),
     },
     { name: 'import seconds including upload', value: totalImportSeconds, unit: 's' },
+    { name: 'outbox rows pending when the import finished', value: fanOut.pendingAtStart, unit: 'rows' },
+    { name: 'fan-out drain seconds after the import', value: fanOut.seconds, unit: 's' },
     { name: 'COPY FROM rows/s', value: copyFromRate, unit: 'rows/s' },
     {
       name: 'import vs COPY FROM',
@@ -829,6 +870,9 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
       `${fmt(perSecond(lines, totalImportSeconds))} lines/s and ${fmt(totalImportSeconds, 1)} s including the upload); ` +
       `job ${imp.job.status}, ${fmt(imp.job.succeeded)} succeeded, ${fmt(imp.job.failed)} failed; ` +
       `${fmt(stored.count)} events rows`,
+    `fan-out: the relay still had ${fmt(fanOut.pendingAtStart)} of the import's outbox rows when it finished, ` +
+      `and took ${fmt(fanOut.seconds, 1)} s more to drain them` +
+      (fanOut.pendingAtEnd ? ` (NOT drained: ${fmt(fanOut.pendingAtEnd)} left)` : ''),
     `raw COPY FROM: ${fmt(copyFromRate)} rows/s for the same rows into a copy of events with its ` +
       `indexes; the import runs at ${fmt(importShare, 1)} % of it (it also parses and validates every ` +
       'line against the catalog schema, writes an outbox row per event, and checkpoints every chunk)',
@@ -843,7 +887,10 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
     `RSS max (MB) api: ${meter.samplers.get('api')?.describe(measured) ?? '-'}; ` +
       `worker: ${meter.samplers.get('worker')?.describe(measured) ?? '-'}`,
     'where the time went (CPU seconds from /proc; postgres = the backends of the bench database):',
-    ...measured.map((p) => `  ${meter.describe(p, cpus().length)}`),
+    ...measured.flatMap((p) => [
+      `  ${meter.describe(p, cpus().length)}`,
+      ...meter.pgActivity(p, 5).map((a) => `      ${a}`),
+    ]),
     `database size at the end: ${fmt(databaseBytes / MB)} MB (dropped); warm-up: ${fmt(Math.min(WARMUP_LINES, lines))} ` +
       `lines in another tenant`,
     `limits: import >= ${fmt(MIN_IMPORT_LINES_PER_S)} lines/s and >= ${MIN_IMPORT_SHARE_OF_COPY} % of COPY FROM; ` +

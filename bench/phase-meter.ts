@@ -85,6 +85,72 @@ interface Snapshot {
   pg: Map<number, number>;
 }
 
+/** What the database's busy backends were doing, sampled from pg_stat_activity: a poor man's pg_stat_statements. */
+class PgActivitySampler {
+  private phase = 'start';
+  private busy = false;
+  /** phase -> "who: query" -> samples */
+  private readonly counts = new Map<string, Map<string, number>>();
+  private readonly samplesByPhase = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly monitor: Client) {
+    this.timer = setInterval(() => void this.sample(), RSS_INTERVAL_MS);
+  }
+
+  setPhase(phase: string): void {
+    this.phase = phase;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** The most frequent active statements of `phase`, as "share  who: statement" lines. */
+  top(phase: string, limit: number): string[] {
+    const counts = this.counts.get(phase);
+    const samples = this.samplesByPhase.get(phase) ?? 0;
+    if (!counts || samples === 0) return [];
+    return [...counts.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, limit)
+      .map(([key, n]) => `${((100 * n) / samples).toFixed(0).padStart(4)} %  ${key}`);
+  }
+
+  private async sample(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    const phase = this.phase;
+    try {
+      const { rows } = await this.monitor.query<{
+        who: string;
+        state: string | null;
+        wait: string | null;
+        query: string;
+      }>(
+        `SELECT coalesce(nullif(application_name, ''), backend_type) AS who, state,
+                wait_event_type || ':' || wait_event AS wait, query
+           FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND state IS DISTINCT FROM 'idle'`,
+      );
+      this.samplesByPhase.set(phase, (this.samplesByPhase.get(phase) ?? 0) + 1);
+      const counts = this.counts.get(phase) ?? new Map<string, number>();
+      this.counts.set(phase, counts);
+      for (const r of rows) {
+        const statement = r.query.replace(/\s+/g, ' ').trim().slice(0, 110);
+        // `idle in transaction`: the client holds a transaction open and is busy itself (the query is its last one).
+        const how = r.state && r.state !== 'active' ? ` (${r.state}, after)` : r.wait ? ` [${r.wait}]` : '';
+        const key = `${r.who}${how}: ${statement}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+    } catch {
+      // the monitor connection is gone (the end of the run)
+    } finally {
+      this.busy = false;
+    }
+  }
+}
+
 /**
  * Phases in order: `enter(name)` ends the current phase and starts the next one. The PostgreSQL side is read
  * through `monitor`, a connection to the benchmark's database (its own backend is left out); a backend that
@@ -95,8 +161,15 @@ export class PhaseMeter {
   readonly samplers = new Map<string, RssSampler>();
   private current: string | undefined;
   private start: Snapshot | undefined;
+  private readonly activity: PgActivitySampler;
+  constructor(private readonly monitor: Client) {
+    this.activity = new PgActivitySampler(monitor);
+  }
 
-  constructor(private readonly monitor: Client) {}
+  /** The statements the database's backends were busy with in `phase` (share of the 200 ms samples). */
+  pgActivity(phase: string, limit = 8): string[] {
+    return this.activity.top(phase, limit);
+  }
 
   /** Starts sampling a process under `label` (at once: call it when the process is spawned). */
   watch(label: string, pid: number): void {
@@ -121,12 +194,14 @@ export class PhaseMeter {
       });
     }
     for (const sampler of this.samplers.values()) sampler.setPhase(phase);
+    this.activity.setPhase(phase);
     this.current = phase;
     this.start = now;
   }
 
   stop(): void {
     for (const sampler of this.samplers.values()) sampler.stop();
+    this.activity.stop();
   }
 
   rssMax(label: string, phases?: readonly string[]): number {
