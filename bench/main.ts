@@ -9,7 +9,8 @@
 // BENCH_DELIVERY_PUBLISHERS (4), BENCH_DELIVERY_RECEIVER_PORTS (1), BENCH_DELIVERY_CPU_PROF (a directory: the worker
 // runs with --cpu-prof and writes its profiles there), and the worker's own DELIVERY_* / RELAY_POLL_MS variables.
 // `bulk` (bulk import and export of events, ~6 minutes, ~4 GB of disk while it runs) reads BULK_BENCH_LINES
-// (default 1000000) and BULK_BENCH_CPU_PROF (a directory: the worker runs with --cpu-prof and writes its profile there).
+// (default 1000000), BULK_BENCH_CPU_PROF (a directory: the worker runs with --cpu-prof and writes its profile there)
+// and BULK_BENCH_ANALYZE (1: ANALYZE events before the export, a diagnostic).
 import { cpus, loadavg } from 'node:os';
 import { statSync } from 'node:fs';
 import { runHttpBenchmarks } from './http.bench';
@@ -78,6 +79,7 @@ async function main(): Promise<number> {
       ...(await runBulkBenchmark({
         lines: positiveInt('BULK_BENCH_LINES', 1_000_000),
         cpuProfDir: process.env.BULK_BENCH_CPU_PROF || undefined,
+        analyzeBeforeExport: process.env.BULK_BENCH_ANALYZE === '1',
       })),
     );
   }
