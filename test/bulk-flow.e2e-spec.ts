@@ -132,22 +132,24 @@ describe('bulk import end to end (api + worker, real PostgreSQL and Redis)', () 
   });
 
   it('exports the imported events (NDJSON, gzip) and the same as CSV: each equals the change feed', async () => {
-    const feed: Json[] = [];
-    let next_token: string | undefined;
-    do {
-      const res = await api
-        .http()
-        .post('/ipm/cdc/list')
-        .set(bearer(jwt))
-        .set('x-orgcode', org)
-        .send({ limit: 256, ...(next_token ? { next_token } : {}) })
-        .expect(200);
-      feed.push(...(res.body.data.items as Json[]));
-      next_token = res.body.data.next_token ?? undefined;
-    } while (next_token);
+    // The feed shows a transaction once every older one has ended: wait for the import's to show.
+    const feed = await waitFor('the imported events in the change feed', async () => {
+      const items: Json[] = [];
+      let next_token: string | undefined;
+      do {
+        const res = await api
+          .http()
+          .post('/ipm/cdc/list')
+          .set(bearer(jwt))
+          .set('x-orgcode', org)
+          .send({ limit: 256, ...(next_token ? { next_token } : {}) })
+          .expect(200);
+        items.push(...(res.body.data.items as Json[]));
+        next_token = res.body.data.next_token ?? undefined;
+      } while (next_token);
+      return items.filter((e) => e.source === 'api').length === 100 ? items : undefined;
+    });
     const imported = feed.filter((e) => e.source === 'api');
-    expect(imported).toHaveLength(100);
-
     const created = await post('export/create', { target: 'events', format: 'ndjson' }).expect(200);
     const ndjsonJob = (created.body.data as { job: Job }).job.job_id;
     const done = await finished(ndjsonJob);

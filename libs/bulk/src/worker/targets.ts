@@ -25,6 +25,12 @@ export interface ImportTarget {
 export interface ExportPage {
   /** The rows as the API shows them (DTO objects), in keyset order. */
   docs: object[];
+  /**
+   * The same rows as NDJSON lines (JSON text, no newline), when the source writes them cheaper than
+   * JSON.stringify of its docs (e.g. a JSON column spliced in as PostgreSQL sends it). When set, it is
+   * what an NDJSON export writes and counts, and `docs` may be left empty.
+   */
+  lines?: string[];
   /** Opaque to the runner; null when `docs` is empty. */
   cursor: string | null;
 }
