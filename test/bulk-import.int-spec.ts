@@ -309,8 +309,8 @@ describe('bulk import runner (events)', () => {
     const store = moduleRef.get(EventStore);
     const controller = new AbortController();
     let calls = 0;
-    const original = store.insert.bind(store);
-    const spy = jest.spyOn(store, 'insert').mockImplementation((em, batch) => {
+    const original = store.insertPrepared.bind(store);
+    const spy = jest.spyOn(store, 'insertPrepared').mockImplementation((em, batch) => {
       if (++calls === 2) controller.abort();
       return original(em, batch);
     });
@@ -348,8 +348,8 @@ describe('bulk import runner (events)', () => {
     const jobId = await createJob(text.replace('"P-25"', '"P-25",1'));
     const store = moduleRef.get(EventStore);
     let calls = 0;
-    const original = store.insert.bind(store);
-    const spy = jest.spyOn(store, 'insert').mockImplementation(async (em, batch) => {
+    const original = store.insertPrepared.bind(store);
+    const spy = jest.spyOn(store, 'insertPrepared').mockImplementation(async (em, batch) => {
       const result = await original(em, batch);
       if (++calls === 3) throw new Error('worker killed mid-chunk');
       return result;
@@ -382,8 +382,8 @@ describe('bulk import runner (events)', () => {
     const jobId = await createJob(ndjson(range(40).map((i) => event(i))));
     const store = moduleRef.get(EventStore);
     let calls = 0;
-    const original = store.insert.bind(store);
-    const spy = jest.spyOn(store, 'insert').mockImplementation(async (em, batch) => {
+    const original = store.insertPrepared.bind(store);
+    const spy = jest.spyOn(store, 'insertPrepared').mockImplementation(async (em, batch) => {
       const result = await original(em, batch);
       // Cancelled (as /bulk/job/cancel does) while chunk 2 is in flight: it waits for the row lock.
       if (++calls === 2) {

@@ -106,17 +106,33 @@ export function matchOutcomes(
   return { outcomes, stored: returned.length, duplicates: rows.length - returned.length };
 }
 
+/** A batch encoded ahead of its transaction (EventStore.prepare), for insertPrepared. */
+export interface PreparedInsert {
+  rows: readonly NewEvent[];
+  json: string;
+  sent: boolean[];
+}
+
 /** Writes events and their outbox rows inside the caller's transaction. */
 @Injectable()
 export class EventStore {
+  /** Encodes a batch for insertPrepared: CPU work that needs no transaction. */
+  prepare(rows: readonly NewEvent[]): PreparedInsert {
+    return { rows, ...encodeBatch(rows) };
+  }
+
   /**
    * Stores `rows` with one statement; an (orgcode, event_id) that exists, or that repeats an
    * earlier row of the batch, is a duplicate. Call it inside a transaction (`em` of
    * `dataSource.transaction`) so that the events commit with the change that caused them.
    */
-  async insert(em: EntityManager, rows: readonly NewEvent[]): Promise<InsertResult> {
+  insert(em: EntityManager, rows: readonly NewEvent[]): Promise<InsertResult> {
+    return this.insertPrepared(em, this.prepare(rows));
+  }
+
+  /** `insert` of a batch encoded beforehand. */
+  async insertPrepared(em: EntityManager, { rows, json, sent }: PreparedInsert): Promise<InsertResult> {
     if (rows.length === 0) return { outcomes: [], stored: 0, duplicates: 0 };
-    const { json, sent } = encodeBatch(rows);
     const returned = await em.query<Array<{ seq: string; orgcode: string; event_id: string }>>(INSERT_EVENTS_SQL, [
       json,
     ]);

@@ -21,7 +21,7 @@ import { BulkJobEntity } from '../jobs/bulk-job.entity';
 import { BULK_STORAGE, type BulkObjectRef, type BulkStorage } from '../storage/bulk-storage';
 import { BulkTargets } from './bulk-targets';
 import { checkCsvColumns, type ImportRecord, importRecords } from './import-records';
-import type { ExportSource, ImportTarget } from './targets';
+import type { ChunkWrite, ExportSource, ImportTarget } from './targets';
 
 /** Who the worker's status changes are recorded as (`updated_by`). */
 export const BULK_WORKER_ACTOR = 'ipm-bulk-worker';
@@ -113,19 +113,57 @@ export class BulkRunner {
     if (!sniffed.ok) throw new JobFailure(`not a valid ${job.format.toUpperCase()} file: ${sniffed.reason}`);
     if (job.format === 'csv') checkCsvColumns(sample, target.csv);
 
+    // A pipeline of two: while chunk N commits, the lines of chunk N+1 are read, parsed and prepared
+    // (shape and schema checks, encoding), so the worker's CPU and PostgreSQL work at the same time.
+    // Chunk N+1's transaction starts only once N has committed, from N's checkpoint.
     const chunkLines = this.config.BULK_CHUNK_LINES;
-    let checkpoint = job.last_processed_line;
-    let chunk: ImportRecord[] = [];
-    for await (const record of importRecords(this.storage.read(ref), job.format, target.csv)) {
-      if (record.line <= checkpoint) continue;
-      chunk.push(record);
-      if (chunk.length < chunkLines) continue;
-      checkpoint = await this.commitChunk(job.job_id, checkpoint, chunk, target, false);
-      chunk = [];
-      if (ctx.signal?.aborted) await this.interrupt(job, checkpoint);
+    const resumeAfter = job.last_processed_line;
+    let checkpoint = resumeAfter;
+    let committing: Promise<number> | undefined;
+    const submit = async (records: readonly ImportRecord[], last: boolean): Promise<void> => {
+      let write: ChunkWrite;
+      try {
+        write = await this.prepareChunk(job, target, records);
+      } catch (err) {
+        await committing?.catch(() => undefined);
+        throw err;
+      }
+      if (committing) {
+        checkpoint = await committing;
+        committing = undefined;
+        if (ctx.signal?.aborted) await this.interrupt(job, checkpoint);
+      }
+      committing = this.commitChunk(job.job_id, checkpoint, records, write, last);
+      // Awaited by the next submit (or below); until then a failure must not count as unhandled.
+      committing.catch(() => undefined);
+    };
+    try {
+      let chunk: ImportRecord[] = [];
+      for await (const record of importRecords(this.storage.read(ref), job.format, target.csv)) {
+        if (record.line <= resumeAfter) continue;
+        chunk.push(record);
+        if (chunk.length < chunkLines) continue;
+        await submit(chunk, false);
+        chunk = [];
+      }
+      await submit(chunk, true);
+      await committing;
+    } finally {
+      await committing?.catch(() => undefined);
     }
-    await this.commitChunk(job.job_id, checkpoint, chunk, target, true);
     return this.statusOf(job.job_id);
+  }
+
+  /** What a chunk's transaction will do with its good records (prepared ahead when the target can). */
+  private async prepareChunk(
+    job: BulkJobEntity,
+    target: ImportTarget,
+    records: readonly ImportRecord[],
+  ): Promise<ChunkWrite> {
+    const good = records.filter((r) => r.error === undefined);
+    if (good.length === 0) return () => Promise.resolve({ succeeded: 0, errors: [] });
+    if (target.prepare) return target.prepare(job, good);
+    return (em, locked) => target.apply(em, locked, good);
   }
 
   /**
@@ -137,7 +175,7 @@ export class BulkRunner {
     jobId: string,
     expected: number,
     records: readonly ImportRecord[],
-    target: ImportTarget,
+    write: ChunkWrite,
     last: boolean,
   ): Promise<number> {
     return this.dataSource.transaction(async (em) => {
@@ -147,8 +185,7 @@ export class BulkRunner {
       // Another run of the same job (a stalled job handed on) got here first: leave it to that one.
       if (job.last_processed_line !== expected) throw new Stopped('superseded');
 
-      const good = records.filter((r) => r.error === undefined);
-      const applied = good.length ? await target.apply(em, job, good) : { succeeded: 0, errors: [] };
+      const applied = await write(em, job);
       const errors = [
         ...records
           .filter((r) => r.error !== undefined)

@@ -5,12 +5,12 @@ import { IdPrefix, newId } from '@ipm/core';
 import { CatalogRegistry } from '@ipm/catalog/catalog.registry';
 import { EVENT_ID_PATTERN, PublishEventDto } from '@ipm/events/dto/publish.dto';
 import { CHANNEL_CODE_PATTERN, LOGICAL_GUID_PATTERN, ZONED_TIME_PATTERN } from '@ipm/events/dto/fields';
-import { EventStore, NewEvent } from '@ipm/events/event-store.service';
+import { EventStore, NewEvent, PreparedInsert } from '@ipm/events/event-store.service';
 import { planPublish, typesToLookUp } from '@ipm/events/publish-plan';
 import type { ReportEntry } from '../formats';
 import type { BulkJobEntity } from '../jobs/bulk-job.entity';
 import type { CsvMapping, CsvShape, ImportRecord } from './import-records';
-import type { ChunkResult, ImportTarget } from './targets';
+import type { ChunkResult, ChunkWrite, ImportTarget } from './targets';
 
 const OPTIONAL_FIELDS = ['event_id', 'occurred_at', 'logical_guid', 'channel_code'] as const;
 const EVENT_FIELDS = new Set<string>(['event_type', 'payload', ...OPTIONAL_FIELDS]);
@@ -103,6 +103,14 @@ export class EventImport implements ImportTarget {
   ) {}
 
   async apply(em: EntityManager, job: BulkJobEntity, records: readonly ImportRecord[]): Promise<ChunkResult> {
+    return (await this.prepare(job, records))(em, job);
+  }
+
+  /**
+   * Everything but the insert, ahead of the chunk's transaction: item checks, catalog validation and
+   * the batch's encoding. The write then stores the rows (or, in a dry run, looks up which exist).
+   */
+  async prepare(job: BulkJobEntity, records: readonly ImportRecord[]): Promise<ChunkWrite> {
     const errors: ReportEntry[] = [];
     const items: PublishEventDto[] = [];
     const sources: ImportRecord[] = [];
@@ -144,19 +152,26 @@ export class EventImport implements ImportTarget {
       actor: job.created_by,
       occurred_at: a.item.occurred_at === undefined ? null : new Date(a.item.occurred_at),
     }));
-    const stored = job.options.dry_run ? await this.existing(em, job.orgcode, rows) : await this.insert(em, rows);
-    let succeeded = 0;
-    rows.forEach((row, i) => {
-      if (stored[i]) succeeded++;
-      else errors.push(entry(sources[plan.accepted[i].index], `duplicate event_id ${row.event_id}: already stored`));
-    });
-    errors.sort((a, b) => a.line - b.line);
-    return { succeeded, errors };
+    const prepared = job.options.dry_run ? undefined : this.store.prepare(rows);
+    return async (em) => {
+      const stored = prepared ? await this.insert(em, prepared) : await this.existing(em, job.orgcode, rows);
+      const chunkErrors = [...errors];
+      let succeeded = 0;
+      rows.forEach((row, i) => {
+        if (stored[i]) succeeded++;
+        else {
+          const record = sources[plan.accepted[i].index];
+          chunkErrors.push(entry(record, `duplicate event_id ${row.event_id}: already stored`));
+        }
+      });
+      chunkErrors.sort((a, b) => a.line - b.line);
+      return { succeeded, errors: chunkErrors };
+    };
   }
 
   /** Stores the rows; true for each one stored, false for a duplicate of a stored event. */
-  private async insert(em: EntityManager, rows: readonly NewEvent[]): Promise<boolean[]> {
-    const result = await this.store.insert(em, rows);
+  private async insert(em: EntityManager, prepared: PreparedInsert): Promise<boolean[]> {
+    const result = await this.store.insertPrepared(em, prepared);
     return result.outcomes.map((o) => o.status === 'stored');
   }
 

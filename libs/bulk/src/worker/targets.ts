@@ -19,7 +19,16 @@ export interface ChunkResult {
 export interface ImportTarget {
   readonly csv: CsvShape;
   apply(em: EntityManager, job: BulkJobEntity, records: readonly ImportRecord[]): Promise<ChunkResult>;
+  /**
+   * Optional: `apply` in two steps. The work that needs no transaction (shape and schema checks,
+   * encoding) runs here, while the previous chunk commits; what it returns finishes the chunk
+   * inside its transaction. Must not write.
+   */
+  prepare?(job: BulkJobEntity, records: readonly ImportRecord[]): Promise<ChunkWrite>;
 }
+
+/** The part of a chunk's import that runs inside its transaction, with the job as locked there. */
+export type ChunkWrite = (em: EntityManager, job: BulkJobEntity) => Promise<ChunkResult>;
 
 /** One page of an export: the rows as the API shows them, and the cursor after the last one. */
 export interface ExportPage {
