@@ -19,7 +19,6 @@ import { runPublishBenchmark } from './publish.bench';
 import { runWebhooksBenchmark } from './webhooks.bench';
 import { runDeliveryBenchmark } from './delivery.bench';
 import { runBulkBenchmark } from './bulk.bench';
-import { ensureBuilt } from './ensure-built';
 import { API_MAIN, WORKER_MAIN } from './processes';
 import { Figure, fmt, passes, section, verdict } from './report';
 
@@ -36,8 +35,6 @@ async function main(): Promise<number> {
   if (only !== undefined && !['http', 'micro', 'publish', 'webhooks', 'delivery', 'bulk'].includes(only)) {
     throw new Error(`usage: npm run bench [-- http|micro|publish|webhooks|delivery|bulk], got "${only}"`);
   }
-  // scripts/bench.js builds the worker only for `delivery` and the full run.
-  if (only === 'bulk') ensureBuilt(['worker']);
   const connections = positiveInt('BENCH_CONNECTIONS', 50);
   const duration = positiveInt('BENCH_DURATION', 5);
   const load = loadavg()

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- http|micro|publish|webhooks|delivery]`: the benchmarks in bench/ (see README, "Benchmarks").
+// `npm run bench [-- http|micro|publish|webhooks|delivery|bulk]`: the benchmarks in bench/ (see README, "Benchmarks").
 // Builds the api and the cli first when dist/ is missing or older than their sources, then runs
 // bench/main.ts with ts-node. Needs PostgreSQL and Redis, like the api.
 const { spawnSync } = require('node:child_process');
@@ -24,10 +24,14 @@ function newestSource(dirs) {
   return newest;
 }
 
-// `-- micro` needs no build; the delivery bench (alone or in the full run) needs the worker too.
+// `-- micro` needs no build; the delivery and bulk benches (alone or in the full run) need the worker too.
 const only = process.argv[2];
 const apps =
-  only === 'micro' ? [] : only === undefined || only === 'delivery' ? ['api', 'cli', 'worker'] : ['api', 'cli'];
+  only === 'micro'
+    ? []
+    : only === undefined || only === 'delivery' || only === 'bulk'
+      ? ['api', 'cli', 'worker']
+      : ['api', 'cli'];
 const stale = apps.filter((app) => {
   const main = path.join(root, 'dist/apps', app, 'main.js');
   return !existsSync(main) || statSync(main).mtimeMs < newestSource([`apps/${app}/src`, 'libs']);
