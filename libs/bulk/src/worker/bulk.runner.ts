@@ -40,6 +40,13 @@ class Stopped extends Error {
   }
 }
 
+/** An export page, encoded: the part's bytes (null when there are none), its row count and the cursor after it. */
+interface ExportChunk {
+  data: Buffer | null;
+  count: number;
+  cursor: string | null;
+}
+
 /** The job failed for a reason that belongs in its `error` (not the declared format, no such target...). */
 class JobFailure extends Error {}
 
@@ -217,7 +224,9 @@ export class BulkRunner {
 
   /**
    * An export from its cursor: counts the rows once (for `progress`), then writes one part per
-   * chunk until a page comes back empty.
+   * chunk until a page comes back short. A pipeline of two: page N+1 is read and encoded (from
+   * page N's cursor) while page N commits; its part is written only if the job's cursor is still
+   * the one it was read from.
    */
   private async exportRows(job: BulkJobEntity, source: ExportSource, ctx: BulkJobContext): Promise<BulkRunOutcome> {
     if (job.total_lines === null) {
@@ -226,68 +235,83 @@ export class BulkRunner {
     }
     const limit = this.config.BULK_CHUNK_LINES;
     let cursor = job.cursor;
-    for (;;) {
-      const next = await this.commitExportChunk(job.job_id, cursor, source, limit);
-      if (next === undefined) return this.statusOf(job.job_id);
-      cursor = next;
-      if (ctx.signal?.aborted) await this.interrupt(job, cursor);
+    let reading = this.readExportChunk(job, source, cursor, limit);
+    try {
+      for (;;) {
+        const chunk = await reading;
+        const last = chunk.count < limit || chunk.cursor === null;
+        if (!last) {
+          reading = this.readExportChunk(job, source, chunk.cursor, limit);
+          // Awaited next round (or in finally); until then a failure must not count as unhandled.
+          reading.catch(() => undefined);
+        }
+        await this.commitExportChunk(job.job_id, cursor, chunk, last);
+        if (last) return await this.statusOf(job.job_id);
+        cursor = chunk.cursor;
+        if (ctx.signal?.aborted) await this.interrupt(job, cursor ?? '');
+      }
+    } finally {
+      await reading.catch(() => undefined);
     }
   }
 
   /**
-   * One transaction: the next page after `expected`, written as the export's next part (the CSV
-   * header first, in the first part), with the cursor and counters; an empty page finishes the job
-   * instead. Returns the new cursor, or undefined when the export is complete.
+   * One page after `after`, encoded as the part it becomes (the CSV header first when the export
+   * starts). Read in a transaction of its own, with sorts off: every page is `ORDER BY <key> LIMIT n`
+   * along an index, and on statistics that predate a big import the planner would guess a handful of
+   * rows and sort every row past the cursor instead of walking the index and stopping after n.
    */
-  private commitExportChunk(
-    jobId: string,
-    expected: string | null,
+  private async readExportChunk(
+    job: BulkJobEntity,
     source: ExportSource,
+    after: string | null,
     limit: number,
-  ): Promise<string | undefined> {
+  ): Promise<ExportChunk> {
+    const page = await this.dataSource.transaction(async (em) => {
+      await em.query('SET LOCAL enable_sort = off');
+      return source.page(em, job, after, limit);
+    });
+    let text = after === null && job.format === 'csv' ? csvHeader(source.columns) : '';
+    let count = page.docs.length;
+    if (job.format === 'csv') {
+      for (const doc of page.docs) {
+        const fields = doc as Record<string, unknown>;
+        text += csvRow(source.columns.map((c) => fields[c]));
+      }
+    } else if (page.lines) {
+      count = page.lines.length;
+      if (count) text += page.lines.join('\n') + '\n';
+    } else for (const doc of page.docs) text += ndjsonLine(doc);
+    return { data: text ? Buffer.from(text, 'utf8') : null, count, cursor: page.cursor };
+  }
+
+  /**
+   * One transaction: a chunk read from the job's cursor `expected`, written as the export's next
+   * part, with the new cursor and counters (and, for the last chunk, the final status).
+   */
+  private commitExportChunk(jobId: string, expected: string | null, chunk: ExportChunk, last: boolean): Promise<void> {
     return this.dataSource.transaction(async (em) => {
       const job = await em.findOne(BulkJobEntity, { where: { job_id: jobId }, lock: { mode: 'pessimistic_write' } });
       if (!job) throw new Stopped('missing');
       if (job.status !== 'running') throw new Stopped(job.status);
       if (job.cursor !== expected) throw new Stopped('superseded');
 
-      // Every page is `ORDER BY <key> LIMIT n` along an index. On statistics that predate a big import,
-      // the planner guesses a handful of rows and picks a bitmap scan plus a sort of every row past the
-      // cursor; with sorts off it walks the index in order and stops after n rows.
-      await em.query('SET LOCAL enable_sort = off');
-      const page = await source.page(em, job, expected, limit);
-      const ref: BulkObjectRef = { orgcode: job.orgcode, jobId, kind: 'export' };
-      const last = await this.storage.lastPart(ref, em);
-      let text = last === null && job.format === 'csv' ? csvHeader(source.columns) : '';
-      let count = page.docs.length;
-      if (job.format === 'csv') {
-        for (const doc of page.docs) {
-          const fields = doc as Record<string, unknown>;
-          text += csvRow(source.columns.map((c) => fields[c]));
-        }
-      } else if (page.lines) {
-        count = page.lines.length;
-        if (count) text += page.lines.join('\n') + '\n';
-      } else for (const doc of page.docs) text += ndjsonLine(doc);
-      if (text) {
-        const writer = this.storage.createWriter(ref, { startAt: (last ?? -1) + 1, partSize: Number.MAX_SAFE_INTEGER });
-        await writer.write(Buffer.from(text, 'utf8'), em);
+      if (chunk.data) {
+        const ref: BulkObjectRef = { orgcode: job.orgcode, jobId, kind: 'export' };
+        const startAt = ((await this.storage.lastPart(ref, em)) ?? -1) + 1;
+        const writer = this.storage.createWriter(ref, { startAt, partSize: Number.MAX_SAFE_INTEGER });
+        await writer.write(chunk.data, em);
         await writer.finish(em);
       }
-
-      // A short page is the last one: no extra transaction to find the end.
-      const done = count < limit || page.cursor === null;
       const changes: Partial<BulkJobEntity> = {
-        processed: job.processed + count,
-        succeeded: job.succeeded + count,
-        cursor: page.cursor ?? job.cursor,
+        processed: job.processed + chunk.count,
+        succeeded: job.succeeded + chunk.count,
+        cursor: chunk.cursor ?? job.cursor,
         updated_at: new Date(),
       };
-      if (done) Object.assign(changes, this.finish(job, 'completed'), { total_lines: job.processed + count });
+      if (last) Object.assign(changes, this.finish(job, 'completed'), { total_lines: job.processed + chunk.count });
       await em.update(BulkJobEntity, { job_id: jobId }, changes);
-      if (!done) return page.cursor ?? undefined;
-      await this.emitFinished(em, { ...job, ...changes });
-      return undefined;
+      if (last) await this.emitFinished(em, { ...job, ...changes });
     });
   }
 

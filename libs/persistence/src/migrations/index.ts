@@ -7,6 +7,7 @@ import { Deliveries1795439494721 } from './1795439494721-Deliveries';
 import { BulkParts1795445933923 } from './1795445933923-BulkParts';
 import { BulkJobs1795446246447 } from './1795446246447-BulkJobs';
 import { Kpis1795448709222 } from './1795448709222-Kpis';
+import { BulkPartsLz41795452000000 } from './1795452000000-BulkPartsLz4';
 
 /** Every migration, in order. Listed explicitly: a glob does not survive bundling. */
 export const MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -18,4 +19,5 @@ export const MIGRATIONS: Array<new () => MigrationInterface> = [
   BulkParts1795445933923,
   BulkJobs1795446246447,
   Kpis1795448709222,
+  BulkPartsLz41795452000000,
 ];
