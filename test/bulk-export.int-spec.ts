@@ -152,7 +152,14 @@ describe('bulk export runner (events, deliveries, audit)', () => {
 
   it('exports events as NDJSON in change-feed order, exactly the tenant’s rows, one part per chunk', async () => {
     await publish(orgcode, 23);
-    await publish(orgcode, 14, (i) => ({ event_id: `exp-b-${i}`, event_type: 'rfp.cancelled', action: 'cancelled' }));
+    await publish(orgcode, 14, (i) => ({
+      event_id: `exp-b-${i}`,
+      event_type: 'rfp.cancelled',
+      action: 'cancelled',
+      logical_guid: `guid "${i}" \\ \t – ü \u2028 </script>`,
+      channel_code: `web.${i}`,
+      app_id: i % 2 ? 'app_x' : null,
+    }));
     await publish(uniqueOrg('bulkexp-other'), 9);
     const jobId = await createJob('events');
 
