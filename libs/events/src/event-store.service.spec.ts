@@ -36,6 +36,16 @@ describe('encodeBatch', () => {
     ]);
   });
 
+  it('splices a payload_source in unparsed as a 13th element, with the payload left null', () => {
+    const line = '{"event_type": "rfp.cancelled", "payload": {"rfp_id": "c", "note": "a \\"quote\\""}}';
+    const { json } = encodeBatch([row('c', 'acme', { payload_source: line })]);
+    expect(json).toContain(line);
+    const [encoded] = JSON.parse(json) as unknown[][];
+    expect(encoded).toHaveLength(13);
+    expect(encoded[6]).toBeNull();
+    expect(encoded[12]).toEqual({ event_type: 'rfp.cancelled', payload: { rfp_id: 'c', note: 'a "quote"' } });
+  });
+
   it('leaves out repeats of (orgcode, event_id) within the batch', () => {
     const { json, sent } = encodeBatch([row('a'), row('a'), row('a', 'other'), row('b'), row('a')]);
     expect(sent).toEqual([true, false, true, true, false]);

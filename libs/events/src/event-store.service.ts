@@ -17,6 +17,12 @@ export interface NewEvent {
   actor: string;
   /** When it happened, as the publisher says; null = when it was received. */
   occurred_at: Date | null;
+  /**
+   * The JSON text of an object whose `payload` member is this payload (a bulk import's NDJSON line):
+   * sent as it is, and PostgreSQL takes the payload out of it, so the payload is not serialised
+   * again. `payload` must be what that text parses to (the caller's checks ran on it).
+   */
+  payload_source?: string;
 }
 
 export type InsertOutcome = { status: 'stored'; sequence: string } | { status: 'duplicate' };
@@ -38,7 +44,7 @@ export interface InsertResult {
 export const INSERT_EVENTS_SQL = `
 WITH src AS (
   SELECT r->>0 AS event_id, r->>1 AS orgcode, r->>2 AS app_id, r->>3 AS event_type, r->>4 AS service,
-         r->>5 AS action, r->6 AS payload, r->>7 AS logical_guid, r->>8 AS channel_code, r->>9 AS source,
+         r->>5 AS action, COALESCE(r->12->'payload', r->6) AS payload, r->>7 AS logical_guid, r->>8 AS channel_code, r->>9 AS source,
          r->>10 AS actor, (r->>11)::timestamptz AS occurred_at, n
   FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, n)
 ), stored AS (
@@ -59,7 +65,11 @@ export const OUTBOX_CHANNEL = 'ipm_outbox';
 
 const key = (orgcode: string, eventId: string): string => `${orgcode}\n${eventId}`;
 
-/** The statement's one parameter; repeats of an (orgcode, event_id) within the batch are left out. */
+/**
+ * The statement's one parameter; repeats of an (orgcode, event_id) within the batch are left out.
+ * Each row: event_id, orgcode, app_id, event_type, service, action, payload, logical_guid,
+ * channel_code, source, actor, occurred_at, and (with `payload_source`) that text, payload null.
+ */
 export function encodeBatch(rows: readonly NewEvent[]): { json: string; sent: boolean[] } {
   const seen = new Set<string>();
   const sent: boolean[] = [];
@@ -72,22 +82,22 @@ export function encodeBatch(rows: readonly NewEvent[]): { json: string; sent: bo
     }
     seen.add(k);
     sent.push(true);
-    parts.push(
-      JSON.stringify([
-        r.event_id,
-        r.orgcode,
-        r.app_id,
-        r.event_type,
-        r.service,
-        r.action,
-        r.payload,
-        r.logical_guid,
-        r.channel_code,
-        r.source,
-        r.actor,
-        r.occurred_at?.toISOString() ?? null,
-      ]),
-    );
+    const fields = JSON.stringify([
+      r.event_id,
+      r.orgcode,
+      r.app_id,
+      r.event_type,
+      r.service,
+      r.action,
+      r.payload_source === undefined ? r.payload : null,
+      r.logical_guid,
+      r.channel_code,
+      r.source,
+      r.actor,
+      r.occurred_at?.toISOString() ?? null,
+    ]);
+    // The payload's source text goes in as a 13th element, spliced unparsed.
+    parts.push(r.payload_source === undefined ? fields : `${fields.slice(0, -1)},${r.payload_source}]`);
   }
   return { json: `[${parts.join(',')}]`, sent };
 }

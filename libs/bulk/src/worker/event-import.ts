@@ -151,6 +151,8 @@ export class EventImport implements ImportTarget {
       source: 'api',
       actor: job.created_by,
       occurred_at: a.item.occurred_at === undefined ? null : new Date(a.item.occurred_at),
+      // An NDJSON line is the JSON of its item: PostgreSQL takes the payload out of it as it is.
+      ...(job.format === 'ndjson' ? { payload_source: sources[a.index].raw } : {}),
     }));
     const prepared = job.options.dry_run ? undefined : this.store.prepare(rows);
     return async (em) => {
