@@ -11,7 +11,7 @@ export const API_MAIN = path.join(ROOT, 'dist/apps/api/main.js');
 export const CLI_MAIN = path.join(ROOT, 'dist/apps/cli/main.js');
 export const WORKER_MAIN = path.join(ROOT, 'dist/apps/worker/main.js');
 /** Node flags the worker runs with in production (scripts/start.js, `npm run start:worker`, docker-compose.yml). */
-export const WORKER_NODE_ARGS = ['--max-old-space-size=256', '--max-semi-space-size=32'];
+export const WORKER_NODE_ARGS = ['--max-old-space-size=256', '--max-semi-space-size=16'];
 
 /** A TCP port nobody listens on right now. */
 export async function freePort(): Promise<number> {

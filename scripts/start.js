@@ -10,7 +10,7 @@ const apps = ['api', 'worker'];
 // up to several times that before collecting (RSS 370 MB instead of 240 MB on the delivery bench). A
 // larger young generation means fewer scavenges (about 7 % more deliveries/s). The same flags are in
 // `npm run start:worker`, docker-compose.yml and the delivery benchmark.
-const nodeArgs = { api: [], worker: ['--max-old-space-size=256', '--max-semi-space-size=32'] };
+const nodeArgs = { api: [], worker: ['--max-old-space-size=256', '--max-semi-space-size=16'] };
 const children = apps.map((name) =>
   spawn(process.execPath, [...nodeArgs[name], path.join(root, 'dist/apps', name, 'main.js')], {
     cwd: root,

@@ -17,6 +17,7 @@ import { waitFor } from './support/wait';
 // and multi-byte characters straddle part boundaries.
 const CHUNK = 10;
 process.env.BULK_CHUNK_LINES = String(CHUNK);
+process.env.BULK_CHUNK_BYTES = String(64 * 1024);
 const PART_SIZE = 512;
 
 interface ReportLine {
@@ -300,6 +301,28 @@ describe('bulk import runner (events)', () => {
     expect((await stored()).ids).toEqual(range(45).map((i) => `imp-${i}`));
   });
 
+  it('ends a chunk early once its lines hold BULK_CHUNK_BYTES: long lines make small transactions', async () => {
+    // ~30 KB lines: valid JSON, padded with whitespace.
+    const long = (i: number) => JSON.stringify(event(i)).replace('{', `{${' '.repeat(30_000)}`);
+    const jobId = await createJob(range(9).map(long).join('\n') + '\n');
+    const store = moduleRef.get(EventStore);
+    const original = store.insertPrepared.bind(store);
+    const sizes: number[] = [];
+    const spy = jest.spyOn(store, 'insertPrepared').mockImplementation((em, batch) => {
+      // (The job's own ipm.bulk.job.completed event is stored through here too.)
+      if (batch.rows[0]?.source === 'api') sizes.push(batch.rows.length);
+      return original(em, batch);
+    });
+    try {
+      await expect(runner.runJob(jobId)).resolves.toBe('completed');
+    } finally {
+      spy.mockRestore();
+    }
+    // 64 KiB per chunk: the third ~30 KB line passes it, so chunks of 3 (not of BULK_CHUNK_LINES, 10).
+    expect(sizes).toEqual([3, 3, 3]);
+    expect(await loadJob(jobId)).toMatchObject({ processed: 9, succeeded: 9, last_processed_line: 9 });
+  });
+
   it('stops after the current chunk on abort, goes back to queued, and resumes without loss or repeat', async () => {
     const rows: unknown[] = range(45).map((i) => event(i));
     rows[12] = '{broken'; // a bad line in chunk 2 goes to the report exactly once
@@ -381,24 +404,37 @@ describe('bulk import runner (events)', () => {
   it('honours a cancel between chunks: the committed chunks stay, nothing after them lands', async () => {
     const jobId = await createJob(ndjson(range(40).map((i) => event(i))));
     const store = moduleRef.get(EventStore);
-    let calls = 0;
-    const original = store.insertPrepared.bind(store);
-    const spy = jest.spyOn(store, 'insertPrepared').mockImplementation(async (em, batch) => {
-      const result = await original(em, batch);
-      // Cancelled (as /bulk/job/cancel does) while chunk 2 is in flight: it waits for the row lock.
-      if (++calls === 2) {
-        setImmediate(() => {
-          void ds.query(`UPDATE bulk_jobs SET status = 'cancelled', revision = revision + 1 WHERE job_id = $1`, [
-            jobId,
-          ]);
-        });
+    const target = moduleRef.get(EventImport);
+    // Cancelled (as /bulk/job/cancel does) while chunk 2 is in flight: the cancel waits for the job
+    // row and lands when chunk 2 commits. Chunk 3 (prepared meanwhile) starts only after it landed.
+    let issued: () => void = () => undefined;
+    const cancelIssued = new Promise<void>((resolve) => (issued = resolve));
+    let cancelling: Promise<unknown> = Promise.resolve();
+    const insert = store.insertPrepared.bind(store);
+    let inserts = 0;
+    jest.spyOn(store, 'insertPrepared').mockImplementation(async (em, batch) => {
+      const result = await insert(em, batch);
+      if (++inserts === 2) {
+        cancelling = ds.query(`UPDATE bulk_jobs SET status = 'cancelled', revision = revision + 1 WHERE job_id = $1`, [
+          jobId,
+        ]);
+        issued();
       }
       return result;
+    });
+    const prepare = target.prepare.bind(target);
+    let prepares = 0;
+    jest.spyOn(target, 'prepare').mockImplementation(async (...args) => {
+      if (++prepares === 3) {
+        await cancelIssued;
+        await cancelling;
+      }
+      return prepare(...args);
     });
     try {
       await expect(runner.runJob(jobId)).resolves.toBe('cancelled');
     } finally {
-      spy.mockRestore();
+      jest.restoreAllMocks();
     }
     const job = await loadJob(jobId);
     expect(job).toMatchObject({ status: 'cancelled', processed: 20, succeeded: 20, last_processed_line: 20 });

@@ -144,14 +144,18 @@ export class BulkRunner {
       // Awaited by the next submit (or below); until then a failure must not count as unhandled.
       committing.catch(() => undefined);
     };
+    const chunkBytes = this.config.BULK_CHUNK_BYTES;
     try {
       let chunk: ImportRecord[] = [];
+      let bytes = 0;
       for await (const record of importRecords(this.storage.read(ref), job.format, target.csv)) {
         if (record.line <= resumeAfter) continue;
         chunk.push(record);
-        if (chunk.length < chunkLines) continue;
+        bytes += record.rawBytes;
+        if (chunk.length < chunkLines && bytes < chunkBytes) continue;
         await submit(chunk, false);
         chunk = [];
+        bytes = 0;
       }
       await submit(chunk, true);
       await committing;

@@ -218,7 +218,14 @@ export class AppConfig {
   @IsInt()
   @Min(1)
   @Max(100_000)
-  BULK_CHUNK_LINES = 1000;
+  BULK_CHUNK_LINES = 2000;
+
+  /** An import chunk also ends once its lines hold this many bytes, so long lines never make a huge chunk. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(64 * 1024)
+  @Max(256 * 1024 * 1024)
+  BULK_CHUNK_BYTES = 4 * 1024 * 1024;
 
   /** BullMQ job lock: a job whose worker died (SIGKILL) is handed to another worker after about this long. */
   @Transform(toInt)
