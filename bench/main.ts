@@ -1,4 +1,4 @@
-// `npm run bench [-- http|micro|publish|webhooks|delivery|bulk]`: prints each figure and the raw limit it is compared with, one
+// `npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi]`: prints each figure and the raw limit it is compared with, one
 // PASS/FAIL line per figure, and exits 1 if any figure fails. Benchmarks never run inside jest.
 // Environment: BENCH_CONNECTIONS (default 50), BENCH_DURATION seconds (default 5), BENCH_PUBLISH_CLIENTS
 // (default 4, the concurrent publishers of `publish`), and the api's own
@@ -11,6 +11,8 @@
 // `bulk` (bulk import and export of events, ~6 minutes, ~4 GB of disk while it runs) reads BULK_BENCH_LINES
 // (default 1000000), BULK_BENCH_CPU_PROF (a directory: the worker runs with --cpu-prof and writes its profile there)
 // and BULK_BENCH_ANALYZE (1: ANALYZE events before the export, a diagnostic).
+// `kpi` (/kpi/record and /kpi/query, ~1 minute) reads BENCH_KPI_SECONDS (default 10, each measured phase),
+// BENCH_KPI_CONNECTIONS (32, the record phase's autocannon connections) and BENCH_KPI_QUERY_CLIENTS (4).
 import { cpus, loadavg } from 'node:os';
 import { statSync } from 'node:fs';
 import { runHttpBenchmarks } from './http.bench';
@@ -19,6 +21,7 @@ import { runPublishBenchmark } from './publish.bench';
 import { runWebhooksBenchmark } from './webhooks.bench';
 import { runDeliveryBenchmark } from './delivery.bench';
 import { runBulkBenchmark } from './bulk.bench';
+import { runKpiBenchmark } from './kpi.bench';
 import { API_MAIN, WORKER_MAIN } from './processes';
 import { Figure, fmt, passes, section, verdict } from './report';
 
@@ -32,8 +35,8 @@ function positiveInt(name: string, fallback: number): number {
 
 async function main(): Promise<number> {
   const only = process.argv[2];
-  if (only !== undefined && !['http', 'micro', 'publish', 'webhooks', 'delivery', 'bulk'].includes(only)) {
-    throw new Error(`usage: npm run bench [-- http|micro|publish|webhooks|delivery|bulk], got "${only}"`);
+  if (only !== undefined && !['http', 'micro', 'publish', 'webhooks', 'delivery', 'bulk', 'kpi'].includes(only)) {
+    throw new Error(`usage: npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi], got "${only}"`);
   }
   const connections = positiveInt('BENCH_CONNECTIONS', 50);
   const duration = positiveInt('BENCH_DURATION', 5);
@@ -77,6 +80,15 @@ async function main(): Promise<number> {
         lines: positiveInt('BULK_BENCH_LINES', 1_000_000),
         cpuProfDir: process.env.BULK_BENCH_CPU_PROF || undefined,
         analyzeBeforeExport: process.env.BULK_BENCH_ANALYZE === '1',
+      })),
+    );
+  }
+  if (only === undefined || only === 'kpi') {
+    figures.push(
+      ...(await runKpiBenchmark({
+        seconds: positiveInt('BENCH_KPI_SECONDS', 10),
+        connections: positiveInt('BENCH_KPI_CONNECTIONS', 32),
+        queryClients: positiveInt('BENCH_KPI_QUERY_CLIENTS', 4),
       })),
     );
   }
