@@ -133,7 +133,7 @@ describe('worker (real Redis and PostgreSQL)', () => {
       expect(failed?.attemptsMade).toBe(1);
     });
 
-    it('schedules the idempotency purge, the delivery retention and the bulk file expiry hourly, in UTC', async () => {
+    it('schedules the idempotency purge, the delivery retention, the bulk file expiry and the KPI roll-up hourly, in UTC', async () => {
       const queue = app.get<Queue>(getQueueToken(QueueName.Maintenance), { strict: false });
       const schedulers = await queue.getJobSchedulers();
       expect(schedulers).toEqual(
@@ -141,9 +141,10 @@ describe('worker (real Redis and PostgreSQL)', () => {
           expect.objectContaining({ key: 'maintenance.idempotency_purge', pattern: '0 * * * *', tz: 'UTC' }),
           expect.objectContaining({ key: 'maintenance.delivery_retention', pattern: '17 * * * *', tz: 'UTC' }),
           expect.objectContaining({ key: 'maintenance.bulk_expiry', pattern: '37 * * * *', tz: 'UTC' }),
+          expect.objectContaining({ key: 'maintenance.kpi_rollup', pattern: '5 * * * *', tz: 'UTC' }),
         ]),
       );
-      expect(schedulers).toHaveLength(3);
+      expect(schedulers).toHaveLength(4);
     });
 
     it('GET /health/live answers in the envelope', async () => {
@@ -180,8 +181,8 @@ describe('worker (real Redis and PostgreSQL)', () => {
           expect(text).toMatch(new RegExp(`^ipm_queue_jobs\\{queue="${queue}",state="${state}"\\} \\d+$`, 'm'));
         }
       }
-      // The schedulers' next purge, retention and bulk expiry wait in "delayed"; the unknown job above sits in "failed".
-      expect(text).toMatch(/^ipm_queue_jobs\{queue="maintenance",state="delayed"\} 3$/m);
+      // The schedulers' next purge, retention, bulk expiry and KPI roll-up wait in "delayed"; the unknown job above sits in "failed".
+      expect(text).toMatch(/^ipm_queue_jobs\{queue="maintenance",state="delayed"\} 4$/m);
       expect(text).toMatch(/^ipm_queue_jobs\{queue="maintenance",state="failed"\} 1$/m);
       const processed = (outcome: string, job: string) =>
         Number(

@@ -3,6 +3,7 @@ import { AppConfigModule, IdempotencyModule } from '@ipm/core';
 import { BulkMaintenanceModule } from '@ipm/bulk/bulk-maintenance.module';
 import { BulkWorkerModule } from '@ipm/bulk/bulk.worker.module';
 import { HealthModule } from '@ipm/health';
+import { KpisWorkerModule } from '@ipm/kpis/kpis.worker.module';
 import { PersistenceModule } from '@ipm/persistence';
 import { QueuesModule, QueuesWorkerModule } from '@ipm/queues';
 import { WebhooksWorkerModule } from '@ipm/webhooks/engine/webhooks.worker.module';
@@ -22,6 +23,7 @@ import { WorkerMetrics } from './worker-metrics';
     WebhooksWorkerModule,
     BulkWorkerModule,
     BulkMaintenanceModule,
+    KpisWorkerModule,
   ],
   providers: [MaintenanceService, WorkerMetrics, WorkerHttpServer],
 })

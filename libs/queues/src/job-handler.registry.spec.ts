@@ -38,6 +38,11 @@ class OtherJobs {
     return Promise.resolve();
   }
 
+  @JobHandler('maintenance.kpi_rollup')
+  kpiRollup(): Promise<void> {
+    return Promise.resolve();
+  }
+
   @JobHandler('delivery.send')
   send(): Promise<void> {
     return Promise.resolve();

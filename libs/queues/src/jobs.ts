@@ -15,6 +15,11 @@ export interface JobPayloads {
   'maintenance.delivery_retention': EmptyPayload;
   /** Deletes the files of bulk jobs past their `expires_at` and moves those jobs to `expired`, in batches (scheduled hourly). */
   'maintenance.bulk_expiry': EmptyPayload;
+  /**
+   * Rolls finished deliveries into each tenant's hourly platform KPIs (`ipm.deliveries.*`,
+   * `ipm.delivery.*`): the last complete hour and the 2 before it (scheduled hourly), or only `hour`.
+   */
+  'maintenance.kpi_rollup': KpiRollupJob;
   /** The first attempt of a delivery (job id = delivery id). */
   'delivery.send': DeliveryJob;
   /** The first attempts of several deliveries of one fan-out (job id = `b.` + the first delivery id). */
@@ -37,6 +42,11 @@ export interface DeliveryJob {
 /** Deliveries sent by one job: a BullMQ worker fetches jobs one Redis round trip at a time, so a fan-out burst is picked up in a few. */
 export interface DeliveryBatchJob {
   deliveries: DeliveryJob[];
+}
+
+export interface KpiRollupJob {
+  /** Only this hour (an ISO 8601 instant on the hour, e.g. `2026-01-01T10:00:00Z`), for a backfill; absent: the scheduled window. */
+  hour?: string;
 }
 
 export interface BulkRunJob {
@@ -62,6 +72,7 @@ export const JOB_QUEUE: Readonly<Record<JobName, QueueName>> = {
   'maintenance.idempotency_purge': QueueName.Maintenance,
   'maintenance.delivery_retention': QueueName.Maintenance,
   'maintenance.bulk_expiry': QueueName.Maintenance,
+  'maintenance.kpi_rollup': QueueName.Maintenance,
   'delivery.send': QueueName.Delivery,
   'delivery.batch': QueueName.Delivery,
   'delivery.retry': QueueName.Retry,
