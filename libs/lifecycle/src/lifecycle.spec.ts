@@ -44,7 +44,8 @@ describe('state machines as data', () => {
       'dead_letter',
     ]);
     expect(initialState(BulkJobMachine)).toBe('awaiting_upload');
-    expect(initialState(KpiAlertMachine)).toBe('open');
+    expect(initialState(KpiAlertMachine)).toBe('firing');
+    expect(KpiAlertMachine.states.map((s) => s.name)).toEqual(['firing', 'acknowledged', 'resolved']);
   });
 
   it('allows legal transitions and returns the new state', () => {
@@ -65,7 +66,8 @@ describe('state machines as data', () => {
     expect((error as AppError).message).toContain('success is terminal');
 
     expect(() => transition(WebhookMachine, 'active', 'active')).toThrow(/active -> active.*paused, disabled/);
-    expect(() => transition(KpiAlertMachine, 'resolved', 'open')).toThrow(AppError);
+    expect(() => transition(KpiAlertMachine, 'resolved', 'acknowledged')).toThrow(AppError);
+    expect(transition(KpiAlertMachine, 'resolved', 'firing')).toBe('firing');
   });
 
   it('knows terminal states', () => {

@@ -112,16 +112,17 @@ export const KpiAlertMachine = machine({
   name: 'kpi_alert',
   service: 'ipm',
   version: '1',
-  description: 'A KPI threshold crossing.',
+  description: 'A KPI threshold watched on one bucket: firing while crossed, resolved once back within it.',
   states: [
-    { name: 'open', description: 'The threshold was crossed', initial: true },
-    { name: 'acknowledged', description: 'Someone is on it' },
-    { name: 'resolved', description: 'Back within the threshold, or closed by hand', terminal: true },
+    { name: 'firing', description: 'The threshold is crossed', initial: true },
+    { name: 'acknowledged', description: 'Still crossed; someone is on it' },
+    { name: 'resolved', description: 'Back within the threshold (or never crossed); fires again if crossed again' },
   ],
   transitions: [
-    { from: 'open', to: 'acknowledged', description: 'acknowledge' },
-    { from: 'open', to: 'resolved', description: 'resolve' },
-    { from: 'acknowledged', to: 'resolved', description: 'resolve' },
+    { from: 'firing', to: 'acknowledged', description: 'acknowledge' },
+    { from: 'firing', to: 'resolved', description: 'an evaluation found the value back within the threshold' },
+    { from: 'acknowledged', to: 'resolved', description: 'an evaluation found the value back within the threshold' },
+    { from: 'resolved', to: 'firing', description: 'an evaluation found the threshold crossed again' },
   ],
 });
 
