@@ -234,6 +234,13 @@ export class AppConfig {
   @Max(600_000)
   QUEUE_LOCK_MS = 30_000;
 
+  /** A KPI alert breached again within this many minutes of its last `ipm.kpi.alert` is not notified again (0: always). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(7 * 24 * 60)
+  KPI_ALERT_COOLDOWN_MINUTES = 60;
+
   @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
 
