@@ -14,6 +14,7 @@ import { WebhookReplayEntity } from '@ipm/webhooks/entities/webhook-replay.entit
 import { BulkPartEntity } from '@ipm/bulk/storage/bulk-parts.entity';
 import { BulkJobEntity } from '@ipm/bulk/jobs/bulk-job.entity';
 import { KpiSnapshotEntity } from '@ipm/kpis/entities/kpi-snapshot.entity';
+import { KpiAlertEntity } from '@ipm/kpis/alerts/kpi-alert.entity';
 import { dataSourceOptions } from '@ipm/persistence/data-source-options';
 
 /** Every entity, for `npm run migration:generate` (the apps load theirs with forFeature). */
@@ -31,6 +32,7 @@ export const ALL_ENTITIES = [
   BulkPartEntity,
   BulkJobEntity,
   KpiSnapshotEntity,
+  KpiAlertEntity,
 ];
 
 export default new DataSource(dataSourceOptions(loadConfig(process.env), ALL_ENTITIES));

@@ -1,13 +1,16 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '@ipm/audit/audit.module';
+import { EventsModule } from '@ipm/events/events.module';
+import { KpiAlertEntity } from './alerts/kpi-alert.entity';
+import { KpiAlertService } from './alerts/kpi-alert.service';
 import { KpiSnapshotEntity } from './entities/kpi-snapshot.entity';
 import { KpiService } from './kpi.service';
 
 /** KPI snapshots' storage and upsert, for the api routes and the bulk worker alike. */
 @Module({
-  imports: [TypeOrmModule.forFeature([KpiSnapshotEntity]), AuditModule],
-  providers: [KpiService],
-  exports: [KpiService, TypeOrmModule],
+  imports: [TypeOrmModule.forFeature([KpiSnapshotEntity, KpiAlertEntity]), AuditModule, EventsModule],
+  providers: [KpiService, KpiAlertService],
+  exports: [KpiService, TypeOrmModule, KpiAlertService],
 })
 export class KpisModule {}

@@ -8,6 +8,7 @@ import { BulkParts1795445933923 } from './1795445933923-BulkParts';
 import { BulkJobs1795446246447 } from './1795446246447-BulkJobs';
 import { Kpis1795448709222 } from './1795448709222-Kpis';
 import { BulkPartsLz41795452000000 } from './1795452000000-BulkPartsLz4';
+import { KpiAlerts1795453824254 } from './1795453824254-KpiAlerts';
 
 /** Every migration, in order. Listed explicitly: a glob does not survive bundling. */
 export const MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -20,4 +21,5 @@ export const MIGRATIONS: Array<new () => MigrationInterface> = [
   BulkJobs1795446246447,
   Kpis1795448709222,
   BulkPartsLz41795452000000,
+  KpiAlerts1795453824254,
 ];
