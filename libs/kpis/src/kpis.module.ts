@@ -6,11 +6,12 @@ import { KpiAlertEntity } from './alerts/kpi-alert.entity';
 import { KpiAlertService } from './alerts/kpi-alert.service';
 import { KpiSnapshotEntity } from './entities/kpi-snapshot.entity';
 import { KpiService } from './kpi.service';
+import { KpiQueryService } from './query/kpi-query.service';
 
 /** KPI snapshots' storage and upsert, for the api routes and the bulk worker alike. */
 @Module({
   imports: [TypeOrmModule.forFeature([KpiSnapshotEntity, KpiAlertEntity]), AuditModule, EventsModule],
-  providers: [KpiService, KpiAlertService],
-  exports: [KpiService, TypeOrmModule, KpiAlertService],
+  providers: [KpiService, KpiQueryService, KpiAlertService],
+  exports: [KpiService, TypeOrmModule, KpiQueryService, KpiAlertService],
 })
 export class KpisModule {}
