@@ -1,5 +1,5 @@
 import { getQueueToken } from '@nestjs/bullmq';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { BulkJobOptions, Job, JobSchedulerTemplateOptions, JobsOptions, Queue, RepeatOptions } from 'bullmq';
 import { JOB_QUEUE, JobName, JobPayloads } from './jobs';
@@ -33,6 +33,7 @@ const LIVE_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'wai
  */
 @Injectable()
 export class JobProducer {
+  private readonly logger = new Logger(JobProducer.name);
   private readonly queues = new Map<QueueName, AnyQueue>();
 
   constructor(private readonly moduleRef: ModuleRef) {}
@@ -105,6 +106,29 @@ export class JobProducer {
       schedule.pattern ? { tz: 'UTC', ...schedule } : schedule,
       { name, data: payload, opts: { ...DEFAULT_JOB_OPTIONS, ...opts } },
     );
+  }
+
+  /**
+   * `schedule` now, then again every `intervalMs`, so that a schedule erased with Redis comes back
+   * without a restart (every worker may do it: a scheduler id is one scheduler). Returns what stops
+   * the re-declaring; a failed re-declaration is logged and tried again next time.
+   */
+  async keepScheduled<N extends JobName>(
+    schedulerId: string,
+    schedule: JobSchedule,
+    name: N,
+    payload: JobPayloads[N],
+    intervalMs: number,
+  ): Promise<() => void> {
+    const declare = (): Promise<void> => this.schedule(schedulerId, schedule, name, payload);
+    await declare();
+    const timer = setInterval(() => {
+      declare().catch((err: unknown) =>
+        this.logger.error(`schedule ${schedulerId} not declared: ${err instanceof Error ? err.message : String(err)}`),
+      );
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   private queueFor(name: JobName): AnyQueue {

@@ -45,7 +45,7 @@ interface ExpiringJob {
 export class BulkExpiry implements OnApplicationBootstrap, BeforeApplicationShutdown {
   static readonly SCHEDULE = { pattern: '37 * * * *', tz: 'UTC' } as const;
   private readonly logger = new Logger(BulkExpiry.name);
-  private redeclare?: NodeJS.Timeout;
+  private stopSchedule?: () => void;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -54,27 +54,19 @@ export class BulkExpiry implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly config: AppConfig,
   ) {}
 
-  /**
-   * Declared at boot by every worker, then again every SWEEPER_INTERVAL_MS (as the sweeper does for
-   * delivery retention), so that a schedule erased with Redis comes back without a restart.
-   */
+  /** Declared at boot by every worker and kept declared every SWEEPER_INTERVAL_MS (a schedule erased with Redis comes back). */
   async onApplicationBootstrap(): Promise<void> {
-    await this.declareSchedule();
-    this.redeclare = setInterval(() => {
-      this.declareSchedule().catch((err: unknown) =>
-        this.logger.error(`bulk expiry schedule not declared: ${err instanceof Error ? err.message : String(err)}`),
-      );
-    }, this.config.SWEEPER_INTERVAL_MS);
-    this.redeclare.unref();
+    this.stopSchedule = await this.jobs.keepScheduled(
+      'maintenance.bulk_expiry',
+      BulkExpiry.SCHEDULE,
+      'maintenance.bulk_expiry',
+      {},
+      this.config.SWEEPER_INTERVAL_MS,
+    );
   }
 
   beforeApplicationShutdown(): void {
-    clearInterval(this.redeclare);
-  }
-
-  /** Idempotent (one scheduler per id), so every worker may call it. */
-  async declareSchedule(): Promise<void> {
-    await this.jobs.schedule('maintenance.bulk_expiry', BulkExpiry.SCHEDULE, 'maintenance.bulk_expiry', {});
+    this.stopSchedule?.();
   }
 
   @JobHandler('maintenance.bulk_expiry')

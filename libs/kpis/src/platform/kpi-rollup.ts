@@ -110,7 +110,7 @@ SELECT (SELECT count(*) FROM figures)::int AS tenants,
 export class KpiRollup implements OnApplicationBootstrap, BeforeApplicationShutdown {
   static readonly SCHEDULE = { pattern: '5 * * * *', tz: 'UTC' } as const;
   private readonly logger = new Logger(KpiRollup.name);
-  private redeclare?: NodeJS.Timeout;
+  private stopSchedule?: () => void;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -118,24 +118,19 @@ export class KpiRollup implements OnApplicationBootstrap, BeforeApplicationShutd
     private readonly config: AppConfig,
   ) {}
 
-  /** Declared at boot by every worker, then again every SWEEPER_INTERVAL_MS (a schedule erased with Redis comes back). */
+  /** Declared at boot by every worker and kept declared every SWEEPER_INTERVAL_MS (a schedule erased with Redis comes back). */
   async onApplicationBootstrap(): Promise<void> {
-    await this.declareSchedule();
-    this.redeclare = setInterval(() => {
-      this.declareSchedule().catch((err: unknown) =>
-        this.logger.error(`kpi rollup schedule not declared: ${err instanceof Error ? err.message : String(err)}`),
-      );
-    }, this.config.SWEEPER_INTERVAL_MS);
-    this.redeclare.unref();
+    this.stopSchedule = await this.jobs.keepScheduled(
+      'maintenance.kpi_rollup',
+      KpiRollup.SCHEDULE,
+      'maintenance.kpi_rollup',
+      {},
+      this.config.SWEEPER_INTERVAL_MS,
+    );
   }
 
   beforeApplicationShutdown(): void {
-    clearInterval(this.redeclare);
-  }
-
-  /** Idempotent (one scheduler per id), so every worker may call it. */
-  async declareSchedule(): Promise<void> {
-    await this.jobs.schedule('maintenance.kpi_rollup', KpiRollup.SCHEDULE, 'maintenance.kpi_rollup', {});
+    this.stopSchedule?.();
   }
 
   @JobHandler('maintenance.kpi_rollup')
