@@ -320,6 +320,13 @@ describe('/kpi/record', () => {
       );
     });
 
+    it('the platform’s own codes (ipm.*) are written only by its roll-up', async () => {
+      const res = await record({ kpi: { ...HOUR, kpi_code: 'ipm.deliveries.total', value: 1 } }).expect(400);
+      expect(res.body.error.details).toEqual([
+        { field: 'kpi.kpi_code', message: "kpi_code ipm.* is reserved for the platform's own KPIs" },
+      ]);
+    });
+
     it('a value too large for a double (JSON 1e400 is Infinity) is refused', async () => {
       const res = await api
         .http()

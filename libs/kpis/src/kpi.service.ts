@@ -19,6 +19,8 @@ import { KpiSnapshotEntity } from './entities/kpi-snapshot.entity';
 import { checkKpiRecord, type KpiRecord } from './kpi-record';
 
 const TARGET_TYPE = 'kpi';
+/** The platform's own KPIs (the worker's delivery roll-up): read and alerted on like any KPI, written only by it. */
+export const PLATFORM_KPI_PREFIX = 'ipm.';
 export const KPI_RECORD_ACTION = 'kpi.record';
 
 /** Who writes, in which tenant: an API caller, or a bulk job on its creator's behalf. */
@@ -88,6 +90,14 @@ export class KpiService {
     try {
       const checked = checkKpiRecord(input);
       if ('details' in checked) return { ok: false, error: AppError.validation(checked.details) };
+      if (checked.record.kpi_code.startsWith(PLATFORM_KPI_PREFIX)) {
+        return {
+          ok: false,
+          error: AppError.validation([
+            { field: 'kpi_code', message: `kpi_code ${PLATFORM_KPI_PREFIX}* is reserved for the platform's own KPIs` },
+          ]),
+        };
+      }
       const expected = expectedRevision === undefined ? undefined : requireRevision(expectedRevision);
       const record = checked.record;
       if (expected === undefined && !options.dryRun) {
