@@ -6,3 +6,8 @@ export * from './kpi.service';
 export * from './kpis.module';
 export * from './kpis.api.module';
 export * from './kpi.controller';
+export * from './alerts/kpi-alert.entity';
+export * from './alerts/kpi-alert.service';
+export * from './query/kpi-query.service';
+export * from './platform/kpi-rollup';
+export * from './kpis.worker.module';
