@@ -6,16 +6,8 @@ import type IORedis from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { AppConfig, IdempotencyRecordEntity } from '../libs/core/src';
-import {
-  EmptyPayload,
-  JobContext,
-  JobHandler,
-  JobProducer,
-  QueueName,
-  QueueWorkers,
-  REDIS_CLIENT,
-  redisOptions,
-} from '../libs/queues/src';
+import { JobHandler, JobProducer, QueueName, QueueWorkers, REDIS_CLIENT, redisOptions } from '../libs/queues/src';
+import type { EmptyPayload, JobContext } from '../libs/queues/src';
 import { createWorkerApp } from '../apps/worker/src/bootstrap';
 import { MaintenanceService } from '../apps/worker/src/maintenance.service';
 import { WorkerHttpServer } from '../apps/worker/src/worker-http.server';

@@ -2,9 +2,10 @@ import { Injectable, Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { Test, TestingModule } from '@nestjs/testing';
 import { type Job, UnrecoverableError } from 'bullmq';
-import { JobContext, JobHandler } from './job-handler.decorator';
+import { JobHandler } from './job-handler.decorator';
+import type { JobContext } from './job-handler.decorator';
 import { JobHandlerConfigError, JobHandlerRegistry, UnknownJobError } from './job-handler.registry';
-import { EmptyPayload } from './jobs';
+import type { EmptyPayload } from './jobs';
 
 @Injectable()
 class PurgeHandler {

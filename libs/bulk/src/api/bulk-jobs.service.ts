@@ -25,7 +25,8 @@ import { fetchKeysetPage } from '@ipm/persistence';
 import { BULK_RUN_JOB_OPTIONS, JobProducer } from '@ipm/queues';
 import { LineCounter } from '../formats';
 import { BulkExportTarget, BulkImportTarget, BulkJobEntity, BulkJobOptions } from '../jobs/bulk-job.entity';
-import { BULK_STORAGE, BulkObjectKind, BulkStorage } from '../storage/bulk-storage';
+import { BULK_STORAGE } from '../storage/bulk-storage';
+import type { BulkObjectKind, BulkStorage } from '../storage/bulk-storage';
 import { BulkDownload, streamDownload } from '../storage/stream-download';
 import {
   BulkExportCreateRequestDto,

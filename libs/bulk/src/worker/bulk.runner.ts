@@ -6,7 +6,8 @@ import { AppConfig } from '@ipm/core';
 import { PlatformEvents } from '@ipm/events/platform-events.service';
 import { transition } from '@ipm/lifecycle/lifecycle';
 import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle/machines';
-import { BulkRunJob, JobContext, JobHandler } from '@ipm/queues';
+import { JobHandler } from '@ipm/queues';
+import type { BulkRunJob, JobContext } from '@ipm/queues';
 import {
   BulkFormatError,
   csvHeader,

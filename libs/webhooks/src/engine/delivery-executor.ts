@@ -1,7 +1,8 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DelayedError } from 'bullmq';
 import { AppConfig, SecretBox } from '@ipm/core';
-import { BulkJob, DeliveryBatchJob, DeliveryJob, JobContext, JobHandler, JobProducer } from '@ipm/queues';
+import { JobHandler, JobProducer } from '@ipm/queues';
+import type { BulkJob, DeliveryBatchJob, DeliveryJob, JobContext } from '@ipm/queues';
 import { AttemptResult, DeliveryClient } from '../delivery-client';
 import { signDelivery } from '../signing';
 import { decideAttempt } from './attempt-decision';
