@@ -7,14 +7,19 @@
 //   (2) POST /kpi/query: one tenant seeded in PostgreSQL (one INSERT) with a 1-year hourly series (8,760 snapshots),
 //       paged through from start to end at 256 a page (following next_token), over and over, by QUERY_CLIENTS
 //       concurrent clients -> p50/p95/p99 of one page request (p95 < 20 ms); every pass must see the 8,760 points
-//       in order. The same keyset read run straight on PostgreSQL (pg, same clients) is printed for context.
+//       in order. The same keyset read run straight on PostgreSQL (pg, same clients) is printed for context (it
+//       parses the rows in this process, so on 2 cores it is bounded by this process's CPU as much as PostgreSQL's).
+// Per measured phase, the CPU seconds of the api, this process and the database's backends (and the api's CPU per
+// request) and what the backends were busy with (pg_stat_activity samples) say where the time went.
 // Each measured phase follows a warm-up. Environment: BENCH_KPI_SECONDS (default 10, each measured phase),
 // BENCH_KPI_CONNECTIONS (default 32, the record phase's connections), BENCH_KPI_QUERY_CLIENTS (default 4).
 import autocannon from 'autocannon';
+import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { loadConfig } from '../libs/core/src/config/config.schema';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
+import { PhaseMeter } from './phase-meter';
 import { API_MAIN, benchEnv, freePort, ROOT, runCli, Server } from './processes';
 import { Figure, fmt, line, section, verdict } from './report';
 
@@ -341,7 +346,21 @@ export async function runKpiBenchmark(options: KpiBenchOptions): Promise<Figure[
     'content-type': 'application/json',
   };
 
-  const api = await Server.start('api-kpi', [API_MAIN], env, port, '/ipm/stat');
+  // Where the time goes (CPU seconds of the api, this process and the database's backends, per phase).
+  const monitor = new Client({ connectionString: databaseUrl });
+  await monitor.connect();
+  const meter = new PhaseMeter(monitor);
+  meter.watch('bench', process.pid);
+  let api: Server;
+  try {
+    api = await Server.start('api-kpi', [API_MAIN], env, port, '/ipm/stat', (child) => {
+      if (child.pid) meter.watch('api', child.pid);
+    });
+  } catch (err) {
+    meter.stop();
+    await monitor.end();
+    throw err;
+  }
   let record: RecordRun;
   let recordWarm: RecordRun;
   let stored: number;
@@ -351,19 +370,16 @@ export async function runKpiBenchmark(options: KpiBenchOptions): Promise<Figure[
   try {
     // (1) /kpi/record: a warm-up, then the measured run; one body source, so no snapshot is ever sent twice.
     const next = recordBodies();
+    await meter.enter('warm-up');
     recordWarm = await recordLoad(api.baseUrl, recordHeaders, next, connections, WARMUP_SECONDS);
+    await meter.enter('record');
     record = await recordLoad(api.baseUrl, recordHeaders, next, connections, seconds);
-    const client = new Client({ connectionString: databaseUrl });
-    await client.connect();
-    try {
-      const { rows } = await client.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM kpi_snapshots WHERE orgcode = $1',
-        [RECORD_ORG],
-      );
-      stored = rows[0].n;
-    } finally {
-      await client.end();
-    }
+    await meter.enter('between');
+    const { rows } = await monitor.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM kpi_snapshots WHERE orgcode = $1',
+      [RECORD_ORG],
+    );
+    stored = rows[0].n;
 
     // (2) /kpi/query, when the api has the route.
     const probe = await fetch(`${api.baseUrl}/ipm/kpi/query`, {
@@ -376,23 +392,39 @@ export async function runKpiBenchmark(options: KpiBenchOptions): Promise<Figure[
     } else {
       const page = (t?: string): Promise<QueryPage> => queryPage(api.baseUrl, queryHeaders, t);
       await queryLoad(queryClients, WARMUP_SECONDS, page);
+      await meter.enter('query');
       query = await queryLoad(queryClients, seconds, page);
+      await meter.enter('between');
       const pgClients = Array.from({ length: queryClients }, () => new Client({ connectionString: databaseUrl }));
       await Promise.all(pgClients.map((c) => c.connect()));
       try {
         await rawLoad(rawPages(pgClients), 1);
+        await meter.enter('raw query');
         raw = await rawLoad(rawPages(pgClients), Math.min(5, seconds));
+        await meter.enter('between'); // while its backends are alive, so that their CPU counts
       } finally {
         await Promise.all(pgClients.map((c) => c.end()));
       }
     }
+    await meter.enter('done');
   } finally {
+    meter.stop();
+    await monitor.end();
     await api.stop();
     await dropDatabase(databaseUrl);
     await deleteKeysWithPrefix(loadConfig(env).REDIS_URL, QUEUE_PREFIX);
   }
 
   const r = record.result;
+  const cores = cpus().length;
+  /** CPU milliseconds of `label` per request (or page) in `phase`. */
+  const cpuMsPer = (phase: string, label: string, requests: number): number =>
+    (1000 * (meter.phases.get(phase)?.cpu[label] ?? 0)) / Math.max(1, requests);
+  const where = (phase: string, requests: number, what: string): string[] => [
+    `    ${meter.describe(phase, cores)}; api ${fmt(cpuMsPer(phase, 'api', requests), 2)} ms of CPU per ${what}, ` +
+      `postgres ${fmt((1000 * (meter.phases.get(phase)?.pgCpu ?? 0)) / Math.max(1, requests), 2)} ms`,
+    ...meter.pgActivity(phase, 4).map((a) => `        ${a}`),
+  ];
   const bareRps = bareResult.requests.average;
   const recordFailed = r.non2xx + r.errors + r.timeouts;
   const okResponses = (run: RecordRun): number =>
@@ -414,6 +446,7 @@ export async function runKpiBenchmark(options: KpiBenchOptions): Promise<Figure[
     },
     { name: '/kpi/record latency p50', value: r.latency.p50, unit: 'ms' },
     { name: '/kpi/record latency p99', value: r.latency.p99, unit: 'ms' },
+    { name: '/kpi/record api CPU per request', value: cpuMsPer('record', 'api', r.requests.total), unit: 'ms' },
     {
       name: '/kpi/record failed responses',
       value: recordFailed,
@@ -453,6 +486,7 @@ export async function runKpiBenchmark(options: KpiBenchOptions): Promise<Figure[
     `    ${fmt((100 * r.requests.average) / Math.max(1, bareRps), 1)} % of the bare route (${fmt(bareRps)} req/s); ` +
       `${record.notCreated + recordWarm.notCreated} answered created: false; ${fmt(stored)} snapshots stored for ` +
       `${fmt(created)} created responses (warm-up included)`,
+    ...where('record', r.requests.total, 'request'),
   ];
 
   if (query) {
@@ -473,6 +507,7 @@ export async function runKpiBenchmark(options: KpiBenchOptions): Promise<Figure[
       },
       { name: '/kpi/query page p99', value: percentile(l, 99), unit: 'ms', limit: percentile(rl, 99) },
       { name: '/kpi/query pages/s', value: l.length / seconds, unit: 'pages/s' },
+      { name: '/kpi/query api CPU per page', value: cpuMsPer('query', 'api', l.length), unit: 'ms' },
       { name: '/kpi/query full passes', value: query.passes, unit: 'passes' },
       { name: '/kpi/query failed', value: query.failures, unit: 'responses', target: 0, higher_is_better: false },
     );
@@ -496,8 +531,10 @@ export async function runKpiBenchmark(options: KpiBenchOptions): Promise<Figure[
       `(2) POST /kpi/query, a 1-year hourly series (${fmt(seeded)} snapshots), pages of ${PAGE} ` +
         `(${PAGES_PER_PASS} a pass), ${queryClients} clients, ${seconds} s:`,
       `    ${describeQuery(query, seconds)}`,
+      ...where('query', l.length, 'page'),
       `    raw: the same keyset page read straight with pg, ${queryClients} clients: ` +
         (raw ? describeQuery(raw, Math.min(5, seconds)) : 'not measured'),
+      ...(raw ? where('raw query', raw.latencies.length, 'page').slice(0, 1) : []),
     );
   } else {
     json.push({ name: '/kpi/query skipped', value: 0, unit: 'pages' });
