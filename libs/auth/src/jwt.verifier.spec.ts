@@ -227,3 +227,46 @@ describe('JwtVerifier (RS256)', () => {
     await expect(verifier.sign({ sub: 'u', orgs: ['acme'], permissions: [] })).rejects.toThrow(/HS256/);
   });
 });
+
+describe('JwtVerifier: verified tokens remembered', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('the same token again is answered without a second signature check, with the same principal', async () => {
+    const verifier = new JwtVerifier(hsConfig());
+    const token = await hsToken({ orgs: ['acme'], permissions: ['manage_kpis'] });
+    const checks = jest.spyOn(crypto.subtle, 'verify');
+    const first = await verifier.verify(token);
+    const second = await verifier.verify(token);
+    expect(second).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(checks).toHaveBeenCalledTimes(1);
+  });
+
+  it('never past the token’s exp, nor longer than the TTL; rejections are not remembered', async () => {
+    const verifier = new JwtVerifier(hsConfig());
+    const checks = jest.spyOn(crypto.subtle, 'verify');
+    const start = Date.now();
+    const clock = jest.spyOn(Date, 'now');
+
+    const soon = await hsToken({ orgs: ['acme'], permissions: [] }, { exp: now() + 20 });
+    await verifier.verify(soon);
+    clock.mockReturnValue(start + 10_000);
+    await verifier.verify(soon); // remembered
+    clock.mockReturnValue(start + 25_000); // past exp (jose's own clock still accepts it): checked again
+    await verifier.verify(soon);
+    expect(checks).toHaveBeenCalledTimes(2);
+
+    checks.mockClear();
+    const long = await hsToken({ orgs: ['acme'], permissions: [] }, { exp: now() + 3600 });
+    clock.mockReturnValue(start);
+    await verifier.verify(long);
+    clock.mockReturnValue(start + 61_000); // past the TTL: checked again
+    await verifier.verify(long);
+    expect(checks).toHaveBeenCalledTimes(2);
+    clock.mockRestore();
+
+    const bad = await hsToken({ orgs: ['acme'], permissions: [] }, { secret: 'another-secret-0123456789abcdefgh' });
+    await expectUnauthorized(verifier.verify(bad));
+    await expectUnauthorized(verifier.verify(bad));
+  });
+});

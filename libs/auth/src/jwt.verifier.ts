@@ -19,10 +19,22 @@ function stringArray(value: unknown): string[] | undefined {
   return Array.isArray(value) && value.every((v) => typeof v === 'string') ? value : undefined;
 }
 
-/** Verifies bearer JWTs (HS256 secret, RS256 PEM or JWKS, from config) into a Principal. */
+/** Verified tokens kept (by their exact text) so that a client's next requests skip the signature check. */
+export const VERIFIED_TOKEN_CACHE_SIZE = 5000;
+/** How long a verified token is trusted without checking again (capped by its `exp`). */
+export const VERIFIED_TOKEN_TTL_MS = 60_000;
+
+/**
+ * Verifies bearer JWTs (HS256 secret, RS256 PEM or JWKS, from config) into a Principal. A token that
+ * verified is remembered by its exact text for at most a minute and never past its `exp`: the same
+ * bytes verify the same way, so a client's repeated requests skip the signature check (an HMAC or
+ * RSA verification through WebCrypto, most of an authenticated request's fixed cost). Rejections
+ * are not remembered; the map is bounded, its oldest entries go first.
+ */
 @Injectable()
 export class JwtVerifier {
   private key?: Promise<VerifyKey>;
+  private readonly verified = new Map<string, { principal: Principal; until: number }>();
 
   constructor(private readonly config: AppConfig) {}
 
@@ -48,6 +60,20 @@ export class JwtVerifier {
   }
 
   async verify(token: string): Promise<Principal> {
+    const cached = this.verified.get(token);
+    if (cached && Date.now() < cached.until) return cached.principal;
+    if (cached) this.verified.delete(token);
+    const { principal, expiresAt } = await this.verifyToken(token);
+    if (this.verified.size >= VERIFIED_TOKEN_CACHE_SIZE) {
+      const oldest = this.verified.keys().next();
+      if (!oldest.done) this.verified.delete(oldest.value);
+    }
+    this.verified.set(token, { principal, until: Math.min(expiresAt, Date.now() + VERIFIED_TOKEN_TTL_MS) });
+    return principal;
+  }
+
+  /** The signature and claims checked; the principal (frozen: it is shared) and when the token expires. */
+  private async verifyToken(token: string): Promise<{ principal: Principal; expiresAt: number }> {
     let payload: JWTPayload;
     try {
       const key = await this.verifyKey();
@@ -72,13 +98,15 @@ export class JwtVerifier {
     const appId = payload.app_id;
     if (appId !== undefined && appId !== null && typeof appId !== 'string')
       throw AppError.unauthorized('Invalid app_id claim');
-    return {
+    const principal: Principal = Object.freeze({
       kind: 'user',
       actor_id: payload.sub,
-      orgs,
-      permissions: permissions.filter(isPermission),
+      orgs: Object.freeze(orgs),
+      permissions: Object.freeze(permissions.filter(isPermission)),
       app_id: appId ?? null,
-    };
+    });
+    // requiredClaims includes exp, so jose has checked that it is there and in the future.
+    return { principal, expiresAt: (payload.exp ?? 0) * 1000 };
   }
 
   /** A development token signed with the configured HS256 secret (the CLI's `token`). */
