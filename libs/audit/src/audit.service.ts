@@ -15,6 +15,40 @@ export interface AuditEntry {
   metadata?: Record<string, unknown>;
 }
 
+/** The columns an audit row is written with; `created_at` is the database's `now()` (the transaction's start). */
+export const AUDIT_COLUMNS = `audit_id, orgcode, actor_type, actor_id, app_id, action, target_type, target_id, reason,
+  source_refs, request_context, metadata, created_at`;
+
+const INSERT_AUDIT_SQL = `INSERT INTO audit_log (${AUDIT_COLUMNS})
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, now())`;
+
+/** An audit row's id and its parameters, in AUDIT_COLUMNS order (without created_at). */
+export function auditRow(
+  caller: Caller,
+  request: MutationRequestDto,
+  entry: AuditEntry,
+): { audit_id: string; values: unknown[] } {
+  const audit_id = newId(IdPrefix.Audit);
+  const sourceRefs = request.source_refs?.map(({ kind, id }) => ({ kind, id })) ?? [];
+  return {
+    audit_id,
+    values: [
+      audit_id,
+      caller.orgcode,
+      caller.kind,
+      caller.actor_id,
+      caller.app_id,
+      entry.action,
+      entry.target_type ?? null,
+      entry.target_id ?? null,
+      request.reason ?? null,
+      JSON.stringify(sourceRefs),
+      request.request_context ? JSON.stringify({ ...request.request_context }) : null,
+      entry.metadata === undefined ? null : JSON.stringify(entry.metadata),
+    ],
+  };
+}
+
 /** Writes audit rows inside the caller's transaction, and lists them. */
 @Injectable()
 export class AuditService {
@@ -30,22 +64,10 @@ export class AuditService {
     request: MutationRequestDto,
     entry: AuditEntry,
   ): Promise<string> {
-    const audit_id = newId(IdPrefix.Audit);
-    await manager.insert(AuditLogEntity, {
-      audit_id,
-      orgcode: caller.orgcode,
-      actor_type: caller.kind,
-      actor_id: caller.actor_id,
-      app_id: caller.app_id,
-      action: entry.action,
-      target_type: entry.target_type ?? null,
-      target_id: entry.target_id ?? null,
-      reason: request.reason ?? null,
-      source_refs: request.source_refs?.map(({ kind, id }) => ({ kind, id })) ?? [],
-      request_context: request.request_context ? { ...request.request_context } : null,
-      metadata: entry.metadata ?? null,
-    });
-    return audit_id;
+    const row = auditRow(caller, request, entry);
+    // One plain statement: TypeORM's insert builder cost more CPU than the rest of a small write.
+    await manager.query(INSERT_AUDIT_SQL, row.values);
+    return row.audit_id;
   }
 
   async list(caller: Caller, request: AuditListRequestDto): Promise<Page<AuditRecordDto>> {
