@@ -13,7 +13,7 @@ import {
   revisionMismatch,
 } from '@ipm/core';
 import type { Caller, Principal } from '@ipm/auth/principal';
-import { AuditService } from '@ipm/audit/audit.service';
+import { AUDIT_COLUMNS, type AuditEntry, auditRow, AuditService } from '@ipm/audit/audit.service';
 import { KpiDto, KpiRecordRequestDto, KpiRecordResultDto } from './dto/kpi.dto';
 import { KpiSnapshotEntity } from './entities/kpi-snapshot.entity';
 import { checkKpiRecord, type KpiRecord } from './kpi-record';
@@ -64,11 +64,41 @@ export class KpiService {
       actor_type: caller.kind,
       request,
     };
+    if (request.expected_revision === undefined) {
+      const created = await this.createAlone(scope, { ...request.kpi });
+      if (created && !created.ok) throw underKpi(created.error);
+      if (created) return { kpi: toKpiDto(created.snapshot), created: true };
+      // The key exists: the transactional path answers (428, or 403 for another application's).
+    }
     const result = await this.dataSource.transaction((em) =>
       this.upsert(em, scope, { ...request.kpi }, request.expected_revision),
     );
     if (!result.ok) throw underKpi(result.error);
     return { kpi: toKpiDto(result.snapshot), created: result.created };
+  }
+
+  /**
+   * A new snapshot and its audit row in one statement (atomic on its own: no transaction round
+   * trips), the common case of /kpi/record. Undefined when the key exists already.
+   */
+  private async createAlone(
+    scope: KpiWriteScope,
+    input: Readonly<Record<string, unknown>>,
+  ): Promise<{ ok: true; snapshot: KpiSnapshotEntity } | { ok: false; error: AppError } | undefined> {
+    const checked = checkInput(input);
+    if (!checked.ok) return checked;
+    const row = newSnapshot(scope, checked.record);
+    const audit = auditRow(auditCaller(scope), scope.request ?? {}, auditEntry(row, { created: true }));
+    const inserted = await this.dataSource.query<Array<{ kpi_id: string }>>(
+      `WITH inserted AS (${INSERT_SNAPSHOT_SQL}),
+       audited AS (
+         INSERT INTO audit_log (${AUDIT_COLUMNS})
+         SELECT $12, $13, $14, $15, $16, $17, $18, $19, $20, $21::jsonb, $22::jsonb, $23::jsonb, now() FROM inserted
+       )
+       SELECT kpi_id FROM inserted`,
+      [...snapshotValues(row), ...audit.values],
+    );
+    return inserted.length ? { ok: true, snapshot: row } : undefined;
   }
 
   /**
@@ -88,16 +118,8 @@ export class KpiService {
     options: KpiUpsertOptions = {},
   ): Promise<KpiUpsertResult> {
     try {
-      const checked = checkKpiRecord(input);
-      if ('details' in checked) return { ok: false, error: AppError.validation(checked.details) };
-      if (checked.record.kpi_code.startsWith(PLATFORM_KPI_PREFIX)) {
-        return {
-          ok: false,
-          error: AppError.validation([
-            { field: 'kpi_code', message: `kpi_code ${PLATFORM_KPI_PREFIX}* is reserved for the platform's own KPIs` },
-          ]),
-        };
-      }
+      const checked = checkInput(input);
+      if (!checked.ok) return checked;
       const expected = expectedRevision === undefined ? undefined : requireRevision(expectedRevision);
       const record = checked.record;
       if (expected === undefined && !options.dryRun) {
@@ -141,26 +163,7 @@ export class KpiService {
     record: KpiRecord,
   ): Promise<KpiSnapshotEntity | undefined> {
     const row = newSnapshot(scope, record);
-    const inserted = await em.query<Array<{ kpi_id: string }>>(
-      `INSERT INTO kpi_snapshots (kpi_id, orgcode, app_id, kpi_code, scope, bucket, bucket_start, bucket_end, value,
-         created_at, created_by, updated_at, updated_by, revision)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11, 1)
-       ON CONFLICT (orgcode, kpi_code, bucket, scope, bucket_start) DO NOTHING
-       RETURNING kpi_id`,
-      [
-        row.kpi_id,
-        row.orgcode,
-        row.app_id,
-        row.kpi_code,
-        row.scope,
-        row.bucket,
-        row.bucket_start,
-        row.bucket_end,
-        row.value,
-        row.created_at,
-        row.created_by,
-      ],
-    );
+    const inserted = await em.query<Array<{ kpi_id: string }>>(INSERT_SNAPSHOT_SQL, snapshotValues(row));
     if (!inserted.length) return undefined;
     await this.writeAudit(em, scope, row, { created: true });
     return row;
@@ -212,29 +215,72 @@ export class KpiService {
     snapshot: KpiSnapshotEntity,
     metadata: Record<string, unknown>,
   ): Promise<string> {
-    const caller: Caller = {
-      kind: scope.actor_type ?? 'user',
-      actor_id: scope.actor,
-      orgs: [scope.orgcode],
-      permissions: [],
-      app_id: scope.app_id,
-      orgcode: scope.orgcode,
-    };
-    return this.audit.record(em, caller, scope.request ?? {}, {
-      action: KPI_RECORD_ACTION,
-      target_type: TARGET_TYPE,
-      target_id: snapshot.kpi_id,
-      metadata: {
-        ...metadata,
-        kpi_code: snapshot.kpi_code,
-        scope: snapshot.scope,
-        bucket: snapshot.bucket,
-        bucket_start: snapshot.bucket_start.toISOString(),
-        value: snapshot.value,
-        revision: formatRevision(snapshot.revision),
-      },
-    });
+    return this.audit.record(em, auditCaller(scope), scope.request ?? {}, auditEntry(snapshot, metadata));
   }
+}
+
+/** INSERT of a new snapshot unless its key exists; parameters as snapshotValues gives them. */
+const INSERT_SNAPSHOT_SQL = `INSERT INTO kpi_snapshots (kpi_id, orgcode, app_id, kpi_code, scope, bucket, bucket_start,
+    bucket_end, value, created_at, created_by, updated_at, updated_by, revision)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11, 1)
+  ON CONFLICT (orgcode, kpi_code, bucket, scope, bucket_start) DO NOTHING
+  RETURNING kpi_id`;
+
+function snapshotValues(row: KpiSnapshotEntity): unknown[] {
+  return [
+    row.kpi_id,
+    row.orgcode,
+    row.app_id,
+    row.kpi_code,
+    row.scope,
+    row.bucket,
+    row.bucket_start,
+    row.bucket_end,
+    row.value,
+    row.created_at,
+    row.created_by,
+  ];
+}
+
+/** The snapshot checks of /kpi/record, and the platform's own codes refused to everyone else. */
+function checkInput(
+  input: Readonly<Record<string, unknown>>,
+): { ok: true; record: KpiRecord } | { ok: false; error: AppError } {
+  const checked = checkKpiRecord(input);
+  if ('details' in checked) return { ok: false, error: AppError.validation(checked.details) };
+  if (checked.record.kpi_code.startsWith(PLATFORM_KPI_PREFIX)) {
+    const message = `kpi_code ${PLATFORM_KPI_PREFIX}* is reserved for the platform's own KPIs`;
+    return { ok: false, error: AppError.validation([{ field: 'kpi_code', message }]) };
+  }
+  return { ok: true, record: checked.record };
+}
+
+function auditCaller(scope: KpiWriteScope): Caller {
+  return {
+    kind: scope.actor_type ?? 'user',
+    actor_id: scope.actor,
+    orgs: [scope.orgcode],
+    permissions: [],
+    app_id: scope.app_id,
+    orgcode: scope.orgcode,
+  };
+}
+
+function auditEntry(snapshot: KpiSnapshotEntity, metadata: Record<string, unknown>): AuditEntry {
+  return {
+    action: KPI_RECORD_ACTION,
+    target_type: TARGET_TYPE,
+    target_id: snapshot.kpi_id,
+    metadata: {
+      ...metadata,
+      kpi_code: snapshot.kpi_code,
+      scope: snapshot.scope,
+      bucket: snapshot.bucket,
+      bucket_start: snapshot.bucket_start.toISOString(),
+      value: snapshot.value,
+      revision: formatRevision(snapshot.revision),
+    },
+  };
 }
 
 function newSnapshot(scope: KpiWriteScope, record: KpiRecord): KpiSnapshotEntity {
