@@ -4,3 +4,4 @@ export * from './persistence.module';
 export * from './pg-errors';
 export * from './keyset';
 export * from './revisioned-record';
+export * from './sql-text';

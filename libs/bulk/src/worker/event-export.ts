@@ -3,6 +3,7 @@ import type { EntityManager } from 'typeorm';
 import { toCdcEvent } from '@ipm/events/cdc.service';
 import type { EventEntity } from '@ipm/events/entities/event.entity';
 import type { CdcEventDto } from '@ipm/events/dto/cdc.dto';
+import { isoTimestampSql } from '@ipm/persistence';
 import type { BulkJobEntity } from '../jobs/bulk-job.entity';
 import { SqlFilter } from './sql-filter';
 import type { ExportPage, ExportSource } from './targets';
@@ -31,8 +32,6 @@ export type ExportedEventRow = Omit<EventEntity, 'payload'> & { payload: string 
 const EVENT_ROW_COLUMNS = `event_id, event_type, service, action, payload::text AS payload, logical_guid, channel_code,
   app_id, source, occurred_at, received_at, seq, tx_id`;
 
-/** A timestamptz as Date.toISOString() writes it (UTC, milliseconds, Z). */
-const isoTime = (column: string): string => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 /** A text column as a JSON value: its string literal, or null. */
 const jsonText = (column: string): string => `coalesce(to_json(${column})::text, 'null')`;
 
@@ -46,7 +45,7 @@ export const EVENT_LINE_SQL = `'{"event_id":' || ${jsonText('event_id')}
   || ',"action":' || ${jsonText('action')} || ',"payload":' || payload::text
   || ',"logical_guid":' || ${jsonText('logical_guid')} || ',"channel_code":' || ${jsonText('channel_code')}
   || ',"app_id":' || ${jsonText('app_id')} || ',"source":' || ${jsonText('source')}
-  || ',"occurred_at":"' || ${isoTime('occurred_at')} || '","received_at":"' || ${isoTime('received_at')}
+  || ',"occurred_at":"' || ${isoTimestampSql('occurred_at')} || '","received_at":"' || ${isoTimestampSql('received_at')}
   || '","sequence":"' || seq || '","position":"' || tx_id || '.' || seq || '"}'`;
 
 /** A CSV record's fields: toCdcEvent's, with the payload's JSON text as it is. */

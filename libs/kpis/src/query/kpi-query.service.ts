@@ -5,9 +5,8 @@ import { AppError, type Cursor, type PageScope, PageTokens } from '@ipm/core';
 import type { Caller } from '@ipm/auth/principal';
 import { bucketEndOf, type KpiBucket, parseInstant } from '../buckets';
 import type { KpiQueryRequestDto, KpiQueryResultDto, KpiRollupPointDto } from '../dto/kpi-query.dto';
-import type { KpiSnapshotEntity } from '../entities/kpi-snapshot.entity';
 import { DEFAULT_KPI_SCOPE } from '../kpi-record';
-import { toKpiDto } from '../kpi.service';
+import type { KpiDto } from '../dto/kpi.dto';
 import { rollupSql, type RollupRow, seriesSql } from './kpi-query.sql';
 import {
   checkWindow,
@@ -81,15 +80,15 @@ export class KpiQueryService {
     after: Date | undefined,
   ): Promise<{ series: KpiQueryResultDto['series']; next?: Cursor }> {
     const sql = seriesSql({ exclusiveFrom: after !== undefined, appBound: q.app_id !== null });
-    const rows = await this.dataSource.query<KpiSnapshotEntity[]>(sql, [
+    const rows = await this.dataSource.query<KpiDto[]>(sql, [
       ...params(q, q.bucket, after ?? window.from, window.to),
       ...(q.app_id !== null ? [q.app_id] : []),
     ]);
     const more = rows.length > q.limit;
     if (more) rows.length = q.limit;
     return {
-      series: rows.map(toKpiDto),
-      next: more ? [rows[rows.length - 1].bucket_start.toISOString()] : undefined,
+      series: rows,
+      next: more ? [rows[rows.length - 1].bucket_start] : undefined,
     };
   }
 

@@ -1,3 +1,4 @@
+import { isoTimestampSql } from '@ipm/persistence';
 import type { KpiBucket } from '../buckets';
 import { DATE_TRUNC_UNIT, type KpiRollupFn } from './kpi-rollup';
 
@@ -12,11 +13,20 @@ import { DATE_TRUNC_UNIT, type KpiRollupFn } from './kpi-rollup';
 const RANGE_WHERE = 'orgcode = $1 AND kpi_code = $2 AND bucket = $3 AND scope = $4';
 
 /** Snapshots in `[$5, $6)`, or in `($5, $6)` after a page's last bucket_start (`exclusiveFrom`). */
+/**
+ * A snapshot as `/kpi/query` sends it (toKpiDto's fields), its times already ISO text and its
+ * revision text: a 256-row page then needs no Date parsing or formatting in the api. (The ORDER BY
+ * names the table's column: the bare name would be this text output, a sort instead of the index.)
+ */
+const SERIES_COLUMNS = `kpi_id, orgcode, app_id, kpi_code, scope, bucket, ${isoTimestampSql('bucket_start')} AS bucket_start,
+  ${isoTimestampSql('bucket_end')} AS bucket_end, value, ${isoTimestampSql('created_at')} AS created_at, created_by,
+  ${isoTimestampSql('updated_at')} AS updated_at, updated_by, revision::text AS revision`;
+
 export function seriesSql(options: { exclusiveFrom: boolean; appBound: boolean }): string {
   return (
-    `SELECT * FROM kpi_snapshots WHERE ${RANGE_WHERE} ` +
+    `SELECT ${SERIES_COLUMNS} FROM kpi_snapshots WHERE ${RANGE_WHERE} ` +
     `AND bucket_start ${options.exclusiveFrom ? '>' : '>='} $5 AND bucket_start < $6` +
-    `${options.appBound ? ' AND app_id = $8' : ''} ORDER BY bucket_start LIMIT $7`
+    `${options.appBound ? ' AND app_id = $8' : ''} ORDER BY kpi_snapshots.bucket_start LIMIT $7`
   );
 }
 
