@@ -852,22 +852,24 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
       value: importRate,
       unit: 'ops/s',
       bound: 'min',
-      limit: MIN_IMPORT_LINES_PER_S,
+      target: MIN_IMPORT_LINES_PER_S,
+      raw: copyFromRate,
     },
-    { name: 'bulk import vs COPY FROM', value: importShare, unit: '%', bound: 'min', limit: MIN_IMPORT_SHARE_OF_COPY },
+    { name: 'bulk import vs COPY FROM', value: importShare, unit: '%', bound: 'min', target: MIN_IMPORT_SHARE_OF_COPY },
     {
       name: 'bulk import: events stored of lines sent',
       value: (100 * stored.count) / lines,
       unit: '%',
       bound: 'min',
-      limit: 100,
+      target: 100,
     },
     {
       name: `bulk export ${fmt(lines)} lines, lines/s`,
       value: exportRate,
       unit: 'ops/s',
       bound: 'min',
-      limit: MIN_EXPORT_LINES_PER_S,
+      target: MIN_EXPORT_LINES_PER_S,
+      ...(copyTo ? { raw: copyToRate } : {}),
     },
     {
       name: 'bulk export: lines downloaded of events',
@@ -878,10 +880,10 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
           : 0,
       unit: '%',
       bound: 'min',
-      limit: 100,
+      target: 100,
     },
-    { name: 'bulk api RSS max', value: apiRss, unit: 'MB', bound: 'max', limit: MAX_RSS_MB },
-    { name: 'bulk worker RSS max', value: workerRss, unit: 'MB', bound: 'max', limit: MAX_RSS_MB },
+    { name: 'bulk api RSS max', value: apiRss, unit: 'MB', bound: 'max', target: MAX_RSS_MB },
+    { name: 'bulk worker RSS max', value: workerRss, unit: 'MB', bound: 'max', target: MAX_RSS_MB },
   ];
 
   section(`(bulk) import and export of ${fmt(lines)} events through the api and one worker`, [

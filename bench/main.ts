@@ -1,5 +1,7 @@
-// `npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi]`: prints each figure and the raw limit it is compared with, one
-// PASS/FAIL line per figure, and exits 1 if any figure fails. Benchmarks never run inside jest.
+// `npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi]`: prints each figure, its target and (when the bench
+// measures one in the same run) its raw limit, one PASS/FAIL line per figure, writes them all to
+// bench/results/latest.json and bench/results/latest.md (bench/results.ts), and exits 1 if any figure fails.
+// Benchmarks never run inside jest.
 // Environment: BENCH_CONNECTIONS (default 50), BENCH_DURATION seconds (default 5), BENCH_PUBLISH_CLIENTS
 // (default 4, the concurrent publishers of `publish`), and the api's own
 // variables (DATABASE_URL's server is used, with the database `ipm_bench`, recreated each run).
@@ -15,6 +17,7 @@
 // BENCH_KPI_CONNECTIONS (32, the record phase's autocannon connections) and BENCH_KPI_QUERY_CLIENTS (4).
 import { cpus, loadavg } from 'node:os';
 import { statSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { runHttpBenchmarks } from './http.bench';
 import { runMicroBenchmarks } from './micro.bench';
 import { runPublishBenchmark } from './publish.bench';
@@ -24,6 +27,7 @@ import { runBulkBenchmark } from './bulk.bench';
 import { runKpiBenchmark } from './kpi.bench';
 import { API_MAIN, WORKER_MAIN } from './processes';
 import { Figure, fmt, passes, section, verdict } from './report';
+import { toResults, writeResults } from './results';
 
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -40,9 +44,9 @@ async function main(): Promise<number> {
   }
   const connections = positiveInt('BENCH_CONNECTIONS', 50);
   const duration = positiveInt('BENCH_DURATION', 5);
-  const load = loadavg()
-    .map((l) => fmt(l, 2))
-    .join(' ');
+  const loadAverage = loadavg();
+  const generatedAt = new Date().toISOString();
+  const load = loadAverage.map((l) => fmt(l, 2)).join(' ');
   process.stdout.write(
     `IPM benchmarks: node ${process.version}, ${cpus().length} CPUs, load average ${load} ` +
       `(other work on the machine lowers every figure)\n`,
@@ -97,6 +101,20 @@ async function main(): Promise<number> {
   const failed = figures.filter((f) => !passes(f));
   section(`summary: ${figures.length - failed.length} of ${figures.length} figures within their limits`);
   for (const f of figures) process.stdout.write(`   ${verdict(f)}\n`);
+  const written = writeResults(
+    join(__dirname, 'results'),
+    toResults(
+      {
+        generated_at: generatedAt,
+        node: process.version,
+        cpus: cpus().length,
+        load_average: loadAverage.map((l) => Math.round(l * 100) / 100),
+        only: only ?? null,
+      },
+      figures,
+    ),
+  );
+  process.stdout.write(`\nresults: ${written.map((p) => relative(process.cwd(), p)).join(', ')}\n`);
   process.stdout.write(`\nBENCH ${failed.length ? 'FAIL' : 'PASS'}\n`);
   return failed.length ? 1 : 0;
 }

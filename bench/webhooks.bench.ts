@@ -111,15 +111,15 @@ export async function runWebhooksBenchmark(options: WebhooksBenchOptions): Promi
       value: result.requests.average,
       unit: 'req/s',
       bound: 'min',
-      limit: label.includes('of 50') ? LIST_50_MIN_RPS : LIST_MIN_RPS,
+      target: label.includes('of 50') ? LIST_50_MIN_RPS : LIST_MIN_RPS,
     },
-    { name: `webhook/list ${label} p99`, value: result.latency.p99, unit: 'ms', bound: 'max', limit: LIST_MAX_P99_MS },
+    { name: `webhook/list ${label} p99`, value: result.latency.p99, unit: 'ms', bound: 'max', target: LIST_MAX_P99_MS },
     {
       name: `webhook/list ${label} failed`,
       value: result.non2xx + result.errors + result.timeouts,
       unit: 'responses',
       bound: 'max',
-      limit: 0,
+      target: 0,
     },
   ]);
   section(
