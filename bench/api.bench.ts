@@ -59,6 +59,11 @@ const EVENTS = 2_000;
 const OTHER_EVENTS = 500;
 const PUBLISH_BATCH = 250;
 
+/** The routes of the mix (round robin). */
+const ROUTES = 9;
+const CREATES_PER_ORG = 800;
+const TIMELINE_STEP = 5;
+
 const HOUR_MS = 3_600_000;
 const SERIES_CODE = 'bench.series';
 const SERIES_POINTS = 8_760;
@@ -74,7 +79,8 @@ interface Route {
   path: string;
   tier: Tier;
   /** The next request's body, or undefined when none can be sent now (counted as skipped). */
-  body: () => { json: string; done?: (status: number, body: string) => void } | undefined;
+  body: () =>
+    { json: string; headers?: Record<string, string>; done?: (status: number, body: string) => void } | undefined;
 }
 
 interface RouteStats {
@@ -107,6 +113,19 @@ function printJson(f: JsonFigure): void {
     out.pass = f.higher_is_better ? f.value >= f.target : f.value <= f.target;
   }
   process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+/** p50 / p99 of all routes together per window of `step` seconds: whether latency held steady or drifted. */
+function describeTimeline(timeline: Array<[number, number]>, seconds: number, step: number): string {
+  const parts: string[] = [];
+  for (let from = 0; from < seconds; from += step) {
+    const l = timeline
+      .filter(([t]) => t >= from && t < from + step)
+      .map(([, ms]) => ms)
+      .sort((a, b) => a - b);
+    parts.push(`${from}-${from + step} s ${fmt(percentile(l, 50), 1)}/${fmt(percentile(l, 99), 1)}`);
+  }
+  return parts.join(', ');
 }
 
 /** Nearest-rank percentile of ascending `sorted`; +Infinity when empty (a figure with no sample must not pass). */
@@ -274,7 +293,11 @@ async function seedSeries(monitor: Client, orgs: string[]): Promise<number> {
 // ---------------------------------------------------------------------------------------------------------------
 // The route mix.
 
-function routes(seeded: Seeded): Route[] {
+/**
+ * `createHeaders`: the tenants /webhook/create writes to, in turn. A tenant may hold at most 1,000 webhooks, and
+ * 500 req/s over nine routes creates ~56 a second, so the creates are spread over tenants of their own.
+ */
+function routes(seeded: Seeded, createHeaders: Array<Record<string, string>>): Route[] {
   let n = 0;
   const pick = <T>(xs: readonly T[]): T => xs[n++ % xs.length];
   const readIds = seeded.webhookIds;
@@ -326,6 +349,7 @@ function routes(seeded: Seeded): Route[] {
       body: () => {
         const i = created++;
         return {
+          headers: createHeaders[i % createHeaders.length],
           json: JSON.stringify({
             endpoint_url: PUBLIC_URL,
             name: `load hook ${i}`,
@@ -390,6 +414,8 @@ interface OpenLoopRun {
   /** How late the generator sent its requests (ms, ascending): it must keep to its schedule for the load to be open. */
   lag: number[];
   seconds: number;
+  /** Every request of every route: [seconds from the start to its due time, latency ms], for a timeline. */
+  timeline: Array<[number, number]>;
 }
 
 /**
@@ -408,6 +434,7 @@ async function openLoop(
     mix.map((r) => [r.path, { latencies: [], non2xx: 0, errors: 0, skipped: 0 }]),
   );
   const lag: number[] = [];
+  const timeline: Array<[number, number]> = [];
   const inFlight = new Set<Promise<void>>();
   const total = Math.round(rate * seconds);
   const start = performance.now();
@@ -426,9 +453,10 @@ async function openLoop(
         continue;
       }
       lag.push(performance.now() - due);
-      const p = post(agent, port, `/ipm${route.path}`, headers, body.json).then(
+      const p = post(agent, port, `/ipm${route.path}`, body.headers ?? headers, body.json).then(
         (r) => {
           s.latencies.push(performance.now() - due);
+          timeline.push([(due - start) / 1000, performance.now() - due]);
           if (r.status < 200 || r.status >= 300) {
             s.non2xx++;
             s.firstFailure ??= `${r.status}: ${r.body.slice(0, 200)}`;
@@ -450,7 +478,7 @@ async function openLoop(
   await Promise.all(inFlight);
   for (const s of stats.values()) s.latencies.sort((a, b) => a - b);
   lag.sort((a, b) => a - b);
-  return { stats, sent: k, lag, seconds: (performance.now() - start) / 1000 };
+  return { stats, sent: k, lag, seconds: (performance.now() - start) / 1000, timeline };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -489,6 +517,11 @@ export async function runApiBenchmark(options: ApiBenchOptions): Promise<Figure[
     'content-type': 'application/json',
   });
   const headers = headersOf(ORG);
+  // /webhook/create's tenants: at most CREATES_PER_ORG creates each (warm-up included), under the 1,000-webhook limit.
+  const creates = Math.ceil(((WARMUP_SECONDS + seconds) * RATE) / ROUTES);
+  const createHeaders = Array.from({ length: Math.max(1, Math.ceil(creates / CREATES_PER_ORG)) }, (_, i) =>
+    headersOf(`apicreate${i}`),
+  );
 
   const monitor = new Client({ connectionString: databaseUrl });
   await monitor.connect();
@@ -527,7 +560,7 @@ export async function runApiBenchmark(options: ApiBenchOptions): Promise<Figure[
     ]);
 
     // (1) The open-loop mix: a warm-up at the same rate (the writers' state carries on), then the measured run.
-    const mix = routes(seeded);
+    const mix = routes(seeded, createHeaders);
     await meter.enter('warm-up');
     const warm = await openLoop(agent, port, headers, mix, RATE, WARMUP_SECONDS);
     const warmFailed = [...warm.stats.values()].reduce((a, s) => a + s.non2xx + s.errors, 0);
@@ -574,7 +607,7 @@ export async function runApiBenchmark(options: ApiBenchOptions): Promise<Figure[
   // Figures.
   const bareRps = bareResult.requests.average;
   const share = (100 * maxGet.requests.average) / Math.max(1, bareRps);
-  const mix = routes(seeded);
+  const mix = routes(seeded, createHeaders);
   const json: JsonFigure[] = [{ name: 'bare route req/s (reference)', value: bareRps, unit: 'req/s' }];
   const figures: Figure[] = [];
   const table: string[] = [
@@ -683,6 +716,7 @@ export async function runApiBenchmark(options: ApiBenchOptions): Promise<Figure[
       `latency from each request's scheduled send; send lag p50 ${fmt(percentile(run.lag, 50), 2)} ms, ` +
       `p99 ${fmt(percentile(run.lag, 99), 2)} ms`,
     ...table,
+    `all routes, p50/p99 ms per ${TIMELINE_STEP} s: ${describeTimeline(run.timeline, seconds, TIMELINE_STEP)}`,
     ...where('mix', run.sent),
     `(2) POST /webhook/get max rate, closed loop, ${CONNECTIONS} connections: ${describeCannon(maxGet)}`,
     `    ${fmt(share, 1)} % of the bare route (${fmt(bareRps)} req/s)`,
