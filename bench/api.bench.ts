@@ -12,13 +12,17 @@
 //   (2) the max sustainable rate of /webhook/get (closed-loop autocannon) and its share of (0) (>= 35 %).
 // Per measured phase, the CPU seconds of the api, this process and the database's backends say where the time went.
 import autocannon from 'autocannon';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus } from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { loadConfig } from '../libs/core/src/config/config.schema';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
+import { summarizeCpuProfile } from './cpu-profile';
+import { windowCpuProfile } from './cpu-profile-window';
 import { PhaseMeter } from './phase-meter';
 import { API_MAIN, benchEnv, freePort, ROOT, runCli, Server } from './processes';
 import { Figure, fmt, line, section, verdict } from './report';
@@ -26,6 +30,11 @@ import { Figure, fmt, line, section, verdict } from './report';
 export interface ApiBenchOptions {
   /** Seconds of the open-loop phase (the issue asks for 30). */
   seconds: number;
+  /**
+   * When set, the api runs with --cpu-prof and writes its profile here; the report then shows where its CPU went
+   * in the open-loop mix and in /webhook/get's max-rate phase (BENCH_API_CPU_PROF).
+   */
+  cpuProfDir?: string;
 }
 
 /** Targets (issue 8, point 2). */
@@ -485,6 +494,7 @@ async function openLoop(
 
 export async function runApiBenchmark(options: ApiBenchOptions): Promise<Figure[]> {
   const { seconds } = options;
+  const runStarted = Date.now();
 
   // (0) The reference: a bare NestJS 12 route on Fastify, on this machine, now.
   const barePort = await freePort();
@@ -530,7 +540,9 @@ export async function runApiBenchmark(options: ApiBenchOptions): Promise<Figure[
   const agent = new Agent({ keepAlive: true, maxSockets: SOCKETS });
   let api: Server;
   try {
-    api = await Server.start('api-api', [API_MAIN], env, port, '/ipm/stat', (child) => {
+    if (options.cpuProfDir) mkdirSync(options.cpuProfDir, { recursive: true });
+    const prof = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+    api = await Server.start('api-api', [...prof, API_MAIN], env, port, '/ipm/stat', (child) => {
       if (child.pid) meter.watch('api', child.pid);
     });
   } catch (err) {
@@ -725,5 +737,26 @@ export async function runApiBenchmark(options: ApiBenchOptions): Promise<Figure[
       `0 failed; /webhook/get max >= ${MIN_GET_SHARE_OF_BARE} % of the bare route`,
   ]);
   for (const f of figures) line(verdict(f));
+  if (options.cpuProfDir) printProfiles(options.cpuProfDir, runStarted, meter);
   return figures;
+}
+
+/** The api's CPU profile of this run, cut to the open-loop mix and to /webhook/get's max-rate phase. */
+function printProfiles(dir: string, since: number, meter: PhaseMeter): void {
+  const file = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile') && !f.startsWith('window-'))
+    .map((f) => path.join(dir, f))
+    .filter((f) => statSync(f).mtimeMs >= since)
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  if (!file) {
+    section(`api CPU profile: none written in ${dir}`);
+    return;
+  }
+  for (const phase of ['mix', 'max get']) {
+    const p = meter.phases.get(phase);
+    if (!p) continue;
+    const out = path.join(dir, `window-${phase.replace(/\s+/g, '-')}-${path.basename(file)}`);
+    const samples = windowCpuProfile(file, out, p.fromUs, p.toUs);
+    section(`api CPU profile, ${phase} (${fmt(samples)} samples): ${out}`, samples ? summarizeCpuProfile(out) : []);
+  }
 }
