@@ -1,4 +1,4 @@
-// `npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi]`: prints each figure, its target and (when the bench
+// `npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi|api]`: prints each figure, its target and (when the bench
 // measures one in the same run) its raw limit, one PASS/FAIL line per figure, writes them all to
 // bench/results/latest.json and bench/results/latest.md (bench/results.ts), and exits 1 if any figure fails.
 // Benchmarks never run inside jest.
@@ -13,7 +13,8 @@
 // `bulk` (bulk import and export of events, ~6 minutes, ~4 GB of disk while it runs) reads BULK_BENCH_LINES
 // (default 1000000), BULK_BENCH_CPU_PROF (a directory: the worker runs with --cpu-prof and writes its profile there)
 // and BULK_BENCH_ANALYZE (1: ANALYZE events before the export, a diagnostic).
-// `kpi` (/kpi/record and /kpi/query, ~1 minute) reads BENCH_KPI_SECONDS (default 10, each measured phase),
+// `api` (open-loop 500 req/s over nine routes for BENCH_API_SECONDS, default 30, ~1 minute; BENCH_API_CPU_PROF
+// profiles the api) and `kpi` (/kpi/record and /kpi/query, ~1 minute) reads BENCH_KPI_SECONDS (default 10, each measured phase),
 // BENCH_KPI_CONNECTIONS (32, the record phase's autocannon connections) and BENCH_KPI_QUERY_CLIENTS (4).
 import { cpus, loadavg } from 'node:os';
 import { statSync } from 'node:fs';
@@ -25,6 +26,7 @@ import { runWebhooksBenchmark } from './webhooks.bench';
 import { runDeliveryBenchmark } from './delivery.bench';
 import { runBulkBenchmark } from './bulk.bench';
 import { runKpiBenchmark } from './kpi.bench';
+import { runApiBenchmark } from './api.bench';
 import { API_MAIN, WORKER_MAIN } from './processes';
 import { Figure, fmt, passes, section, verdict } from './report';
 import { toResults, writeResults } from './results';
@@ -39,8 +41,11 @@ function positiveInt(name: string, fallback: number): number {
 
 async function main(): Promise<number> {
   const only = process.argv[2];
-  if (only !== undefined && !['http', 'micro', 'publish', 'webhooks', 'delivery', 'bulk', 'kpi'].includes(only)) {
-    throw new Error(`usage: npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi], got "${only}"`);
+  if (
+    only !== undefined &&
+    !['http', 'micro', 'publish', 'webhooks', 'delivery', 'bulk', 'kpi', 'api'].includes(only)
+  ) {
+    throw new Error(`usage: npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi|api], got "${only}"`);
   }
   const connections = positiveInt('BENCH_CONNECTIONS', 50);
   const duration = positiveInt('BENCH_DURATION', 5);
@@ -93,6 +98,14 @@ async function main(): Promise<number> {
         seconds: positiveInt('BENCH_KPI_SECONDS', 10),
         connections: positiveInt('BENCH_KPI_CONNECTIONS', 32),
         queryClients: positiveInt('BENCH_KPI_QUERY_CLIENTS', 4),
+      })),
+    );
+  }
+  if (only === undefined || only === 'api') {
+    figures.push(
+      ...(await runApiBenchmark({
+        seconds: positiveInt('BENCH_API_SECONDS', 30),
+        cpuProfDir: process.env.BENCH_API_CPU_PROF || undefined,
       })),
     );
   }
