@@ -45,15 +45,17 @@ export class WebhookRepository {
     em?: EntityManager,
     lock = false,
   ): Promise<WebhookEntity | null> {
-    return (em ?? this.repo.manager).findOne(WebhookEntity, {
-      where: {
-        webhook_id: webhookId,
-        orgcode: scope.orgcode,
-        is_deleted: false,
-        ...(scope.app_id ? { app_id: scope.app_id } : {}),
-      },
-      ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}),
-    });
+    // Plain SQL (the columns are the entity's properties): building this through TypeORM's findOne
+    // was a quarter of a /webhook/get's CPU.
+    const params: unknown[] = [webhookId, scope.orgcode];
+    let sql = 'SELECT * FROM webhooks WHERE webhook_id = $1 AND orgcode = $2 AND is_deleted = false';
+    if (scope.app_id) {
+      params.push(scope.app_id);
+      sql += ' AND app_id = $3';
+    }
+    if (lock) sql += ' FOR UPDATE';
+    const rows = await (em ?? this.repo.manager).query<WebhookEntity[]>(sql, params);
+    return rows[0] ?? null;
   }
 
   /**
