@@ -1,4 +1,4 @@
-// `npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi|api]`: prints each figure, its target and (when the bench
+// `npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi|api|scale|noisy]`: prints each figure, its target and (when the bench
 // measures one in the same run) its raw limit, one PASS/FAIL line per figure, writes them all to
 // bench/results/latest.json and bench/results/latest.md (bench/results.ts), and exits 1 if any figure fails.
 // Benchmarks never run inside jest.
@@ -13,7 +13,9 @@
 // `bulk` (bulk import and export of events, ~6 minutes, ~4 GB of disk while it runs) reads BULK_BENCH_LINES
 // (default 1000000), BULK_BENCH_CPU_PROF (a directory: the worker runs with --cpu-prof and writes its profile there)
 // and BULK_BENCH_ANALYZE (1: ANALYZE events before the export, a diagnostic).
-// `api` (open-loop 500 req/s over nine routes for BENCH_API_SECONDS, default 30, ~1 minute; BENCH_API_CPU_PROF
+// `scale` (BENCH_SCALE_DELIVERIES, default 1000000, and BENCH_SCALE_EVENTS, 100000: list, feed and stats latency
+// on an empty and a grown database, fan-out per webhook at 10/100/1,000, ~70 s), `noisy` (a hanging endpoint beside
+// 10 healthy ones: BENCH_NOISY_SECONDS per phase, default 20, BENCH_NOISY_RATE events/s, default 100), `api` (open-loop 500 req/s over nine routes for BENCH_API_SECONDS, default 30, ~1 minute; BENCH_API_CPU_PROF
 // profiles the api) and `kpi` (/kpi/record and /kpi/query, ~1 minute) reads BENCH_KPI_SECONDS (default 10, each measured phase),
 // BENCH_KPI_CONNECTIONS (32, the record phase's autocannon connections) and BENCH_KPI_QUERY_CLIENTS (4).
 import { cpus, loadavg } from 'node:os';
@@ -27,6 +29,8 @@ import { runDeliveryBenchmark } from './delivery.bench';
 import { runBulkBenchmark } from './bulk.bench';
 import { runKpiBenchmark } from './kpi.bench';
 import { runApiBenchmark } from './api.bench';
+import { runNoisyNeighbourBenchmark } from './noisy.bench';
+import { runScaleBenchmark } from './scale.bench';
 import { API_MAIN, WORKER_MAIN } from './processes';
 import { Figure, fmt, passes, section, verdict } from './report';
 import { toResults, writeResults } from './results';
@@ -43,9 +47,11 @@ async function main(): Promise<number> {
   const only = process.argv[2];
   if (
     only !== undefined &&
-    !['http', 'micro', 'publish', 'webhooks', 'delivery', 'bulk', 'kpi', 'api'].includes(only)
+    !['http', 'micro', 'publish', 'webhooks', 'delivery', 'bulk', 'kpi', 'api', 'scale', 'noisy'].includes(only)
   ) {
-    throw new Error(`usage: npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi|api], got "${only}"`);
+    throw new Error(
+      `usage: npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi|api|scale|noisy], got "${only}"`,
+    );
   }
   const connections = positiveInt('BENCH_CONNECTIONS', 50);
   const duration = positiveInt('BENCH_DURATION', 5);
@@ -59,7 +65,7 @@ async function main(): Promise<number> {
 
   const figures: Figure[] = [];
   if (only !== 'micro') process.stdout.write(`api: ${API_MAIN} built ${statSync(API_MAIN).mtime.toISOString()}\n`);
-  if (only === undefined || only === 'delivery' || only === 'bulk') {
+  if (only === undefined || ['delivery', 'bulk', 'noisy', 'scale'].includes(only)) {
     process.stdout.write(`worker: ${WORKER_MAIN} built ${statSync(WORKER_MAIN).mtime.toISOString()}\n`);
   }
   if (only === undefined || only === 'http') figures.push(...(await runHttpBenchmarks({ connections, duration })));
@@ -106,6 +112,22 @@ async function main(): Promise<number> {
       ...(await runApiBenchmark({
         seconds: positiveInt('BENCH_API_SECONDS', 30),
         cpuProfDir: process.env.BENCH_API_CPU_PROF || undefined,
+      })),
+    );
+  }
+  if (only === undefined || only === 'scale') {
+    figures.push(
+      ...(await runScaleBenchmark({
+        deliveries: positiveInt('BENCH_SCALE_DELIVERIES', 1_000_000),
+        events: positiveInt('BENCH_SCALE_EVENTS', 100_000),
+      })),
+    );
+  }
+  if (only === undefined || only === 'noisy') {
+    figures.push(
+      ...(await runNoisyNeighbourBenchmark({
+        seconds: positiveInt('BENCH_NOISY_SECONDS', 20),
+        rate: positiveInt('BENCH_NOISY_RATE', 100),
       })),
     );
   }

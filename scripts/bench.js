@@ -29,7 +29,7 @@ const only = process.argv[2];
 const apps =
   only === 'micro'
     ? []
-    : only === undefined || only === 'delivery' || only === 'bulk'
+    : only === undefined || only === 'delivery' || only === 'bulk' || only === 'noisy' || only === 'scale'
       ? ['api', 'cli', 'worker']
       : ['api', 'cli'];
 const stale = apps.filter((app) => {
