@@ -20,6 +20,7 @@ import { BulkRunner } from '../libs/bulk/src/worker/bulk.runner';
 import { DELIVERY_EXPORT_COLUMNS } from '../libs/bulk/src/worker/delivery-export';
 import { EVENT_EXPORT_COLUMNS, EventExport } from '../libs/bulk/src/worker/event-export';
 import { uniqueOrg } from './support/api';
+import { insertBulkJob, readBulkObject } from './support/bulk';
 import { insertDelivery } from './support/deliveries';
 
 // Small chunks, so that a few dozen rows make several transactions (and several parts).
@@ -59,46 +60,26 @@ describe('bulk export runner (events, deliveries, audit)', () => {
     jest.restoreAllMocks();
   });
 
-  async function createJob(
+  const createJob = (
     target: BulkExportTarget,
     format: BulkFormat = 'ndjson',
     options: BulkJobOptions = {},
     appId: string | null = null,
-  ): Promise<string> {
-    const job_id = newId(IdPrefix.Job);
-    const now = new Date();
-    await ds.getRepository(BulkJobEntity).insert({
-      job_id,
+  ): Promise<string> =>
+    insertBulkJob(ds, storage, {
       orgcode,
-      app_id: appId,
-      job_type: 'export',
       target,
+      job_type: 'export',
       format,
       options,
-      status: 'queued',
-      total_lines: null,
-      cursor: null,
-      upload_token_id: null,
-      error: null,
-      started_at: null,
-      finished_at: null,
-      expires_at: new Date(now.getTime() + 86_400_000),
-      created_at: now,
+      app_id: appId,
       created_by: 'user_exporter',
-      updated_at: now,
-      updated_by: 'user_exporter',
-      revision: 2,
     });
-    return job_id;
-  }
 
   const loadJob = (job_id: string) => ds.getRepository(BulkJobEntity).findOneByOrFail({ job_id });
 
-  async function file(jobId: string, org = orgcode): Promise<string> {
-    const chunks: Buffer[] = [];
-    for await (const part of storage.read({ orgcode: org, jobId, kind: 'export' })) chunks.push(part);
-    return Buffer.concat(chunks).toString('utf8');
-  }
+  const file = async (jobId: string, org = orgcode): Promise<string> =>
+    (await readBulkObject(storage, { orgcode: org, jobId, kind: 'export' })).toString('utf8');
 
   const ndjsonDocs = async (jobId: string): Promise<Doc[]> =>
     (await file(jobId))

@@ -1,16 +1,17 @@
 import { Test, TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
-import { AppConfigModule, IdPrefix, newId } from '../libs/core/src';
+import { AppConfigModule } from '../libs/core/src';
 import { PersistenceModule } from '../libs/persistence/src';
 import { QueuesModule } from '../libs/queues/src';
 import { EventStore } from '../libs/events/src/event-store.service';
 import { BulkWorkerModule } from '../libs/bulk/src/bulk.worker.module';
 import type { BulkFormat, BulkImportTarget, BulkJobOptions } from '../libs/bulk/src/jobs/bulk-job.entity';
 import { BulkJobEntity } from '../libs/bulk/src/jobs/bulk-job.entity';
-import { BulkObjectRef, PgBulkStorage } from '../libs/bulk/src/storage';
+import { PgBulkStorage } from '../libs/bulk/src/storage';
 import { BulkRunner } from '../libs/bulk/src/worker/bulk.runner';
 import { EventImport } from '../libs/bulk/src/worker/event-import';
 import { uniqueOrg } from './support/api';
+import { insertBulkJob, readReport, type ReportLine } from './support/bulk';
 import { waitFor } from './support/wait';
 
 // Small chunks, so that a few dozen lines make several transactions; small parts, so that lines
@@ -19,12 +20,6 @@ const CHUNK = 10;
 process.env.BULK_CHUNK_LINES = String(CHUNK);
 process.env.BULK_CHUNK_BYTES = String(64 * 1024);
 const PART_SIZE = 512;
-
-interface ReportLine {
-  line: number;
-  error: string;
-  raw: string;
-}
 
 const event = (i: number, extra: Record<string, unknown> = {}) => ({
   event_type: 'rfp.cancelled',
@@ -61,58 +56,16 @@ describe('bulk import runner (events)', () => {
     orgcode = uniqueOrg('bulkimp');
   });
 
-  async function createJob(
+  const createJob = (
     content: string | Buffer,
     format: BulkFormat = 'ndjson',
     options: BulkJobOptions = {},
     target: BulkImportTarget = 'events',
-  ): Promise<string> {
-    const job_id = newId(IdPrefix.Job);
-    const now = new Date();
-    await ds.getRepository(BulkJobEntity).insert({
-      job_id,
-      orgcode,
-      app_id: null,
-      job_type: 'import',
-      target,
-      format,
-      options,
-      status: 'queued',
-      total_lines: null,
-      cursor: null,
-      upload_token_id: null,
-      error: null,
-      started_at: null,
-      finished_at: null,
-      expires_at: new Date(now.getTime() + 86_400_000),
-      created_at: now,
-      created_by: 'user_importer',
-      updated_at: now,
-      updated_by: 'user_importer',
-      revision: 2,
-    });
-    const writer = storage.createWriter({ orgcode, jobId: job_id, kind: 'upload' });
-    const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
-    // Odd-sized writes, as an HTTP body arrives.
-    for (let i = 0; i < bytes.length; i += 333) await writer.write(bytes.subarray(i, i + 333));
-    await writer.finish();
-    return job_id;
-  }
+  ): Promise<string> => insertBulkJob(ds, storage, { orgcode, target, format, options, content });
 
   const loadJob = (job_id: string) => ds.getRepository(BulkJobEntity).findOneByOrFail({ job_id });
 
-  async function report(job_id: string): Promise<ReportLine[]> {
-    const ref: BulkObjectRef = { orgcode, jobId: job_id, kind: 'report' };
-    const chunks: Buffer[] = [];
-    for await (const part of storage.read(ref)) chunks.push(part);
-    const text = Buffer.concat(chunks).toString('utf8');
-    return text === ''
-      ? []
-      : text
-          .trimEnd()
-          .split('\n')
-          .map((l) => JSON.parse(l) as ReportLine);
-  }
+  const report = (job_id: string): Promise<ReportLine[]> => readReport(storage, orgcode, job_id);
 
   async function stored(): Promise<{ events: number; outbox: number; ids: string[] }> {
     const rows = await ds.query<Array<{ event_id: string }>>(

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { Test, TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
-import { AppConfigModule, IdPrefix, newId } from '../libs/core/src';
+import { AppConfigModule } from '../libs/core/src';
 import { PersistenceModule } from '../libs/persistence/src';
 import { QueuesModule } from '../libs/queues/src';
 import { BulkWorkerModule } from '../libs/bulk/src/bulk.worker.module';
@@ -15,17 +15,12 @@ import type { KpiDto } from '../libs/kpis/src/dto/kpi.dto';
 import { KpiSnapshotEntity } from '../libs/kpis/src/entities/kpi-snapshot.entity';
 import { KpiService, toKpiDto } from '../libs/kpis/src/kpi.service';
 import { uniqueOrg } from './support/api';
+import { insertBulkJob, readBulkObject, readReport, type ReportLine } from './support/bulk';
 
 // Small chunks, so that a couple of dozen lines make several transactions; small parts, so that
 // lines straddle part boundaries.
 const CHUNK = 5;
 process.env.BULK_CHUNK_LINES = String(CHUNK);
-
-interface ReportLine {
-  line: number;
-  error: string;
-  raw: string;
-}
 
 /** Hour `i` of 2026 (UTC), as written in a file. */
 const hour = (i: number) => new Date(Date.UTC(2026, 0, 1, i)).toISOString().replace('.000Z', 'Z');
@@ -80,59 +75,15 @@ describe('bulk kpis: import and export', () => {
     org?: string;
   }
 
-  async function createJob(content: string | null, spec: JobSpec = {}): Promise<string> {
-    const job_id = newId(IdPrefix.Job);
-    const now = new Date();
-    const org = spec.org ?? orgcode;
-    await ds.getRepository(BulkJobEntity).insert({
-      job_id,
-      orgcode: org,
-      app_id: spec.app_id ?? null,
-      job_type: spec.job_type ?? 'import',
-      target: 'kpis',
-      format: spec.format ?? 'ndjson',
-      options: spec.options ?? {},
-      status: 'queued',
-      total_lines: null,
-      cursor: null,
-      upload_token_id: null,
-      error: null,
-      started_at: null,
-      finished_at: null,
-      expires_at: new Date(now.getTime() + 86_400_000),
-      created_at: now,
-      created_by: 'user_importer',
-      updated_at: now,
-      updated_by: 'user_importer',
-      revision: 2,
-    });
-    if (content !== null) {
-      const writer = storage.createWriter({ orgcode: org, jobId: job_id, kind: 'upload' });
-      const bytes = Buffer.from(content, 'utf8');
-      // Odd-sized writes, as an HTTP body arrives.
-      for (let i = 0; i < bytes.length; i += 333) await writer.write(bytes.subarray(i, i + 333));
-      await writer.finish();
-    }
-    return job_id;
-  }
+  const createJob = (content: string | null, spec: JobSpec = {}): Promise<string> =>
+    insertBulkJob(ds, storage, { ...spec, orgcode: spec.org ?? orgcode, target: 'kpis', content });
 
   const loadJob = (job_id: string) => ds.getRepository(BulkJobEntity).findOneByOrFail({ job_id });
 
-  async function file(job_id: string, kind: BulkObjectRef['kind'], org = orgcode): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    for await (const part of storage.read({ orgcode: org, jobId: job_id, kind })) chunks.push(part);
-    return Buffer.concat(chunks);
-  }
+  const file = (job_id: string, kind: BulkObjectRef['kind'], org = orgcode): Promise<Buffer> =>
+    readBulkObject(storage, { orgcode: org, jobId: job_id, kind });
 
-  async function report(job_id: string): Promise<ReportLine[]> {
-    const text = (await file(job_id, 'report')).toString('utf8');
-    return text === ''
-      ? []
-      : text
-          .trimEnd()
-          .split('\n')
-          .map((l) => JSON.parse(l) as ReportLine);
-  }
+  const report = (job_id: string): Promise<ReportLine[]> => readReport(storage, orgcode, job_id);
 
   /** The tenant's snapshots, by code then time. */
   const stored = (org = orgcode) =>

@@ -1,6 +1,6 @@
 import { Test, TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
-import { AppConfigModule, IdPrefix, newId } from '../libs/core/src';
+import { AppConfigModule } from '../libs/core/src';
 import { PersistenceModule } from '../libs/persistence/src';
 import { QueuesModule } from '../libs/queues/src';
 import type { Caller } from '../libs/auth/src/principal';
@@ -15,6 +15,7 @@ import { WebhookEntity } from '../libs/webhooks/src/entities/webhook.entity';
 import { secretFingerprint, WebhookSecrets } from '../libs/webhooks/src/webhook-secrets';
 import { toWebhookDto, WebhooksService } from '../libs/webhooks/src/webhooks.service';
 import { uniqueOrg } from './support/api';
+import { insertBulkJob, readBulkObject, readReport, type ReportLine } from './support/bulk';
 
 // Small chunks, so that a dozen lines make several transactions (and the dry run's cap spans chunks);
 // a small per-tenant cap, so that reaching it takes a few lines.
@@ -25,12 +26,6 @@ process.env.WEBHOOK_MAX_PER_TENANT = String(CAP);
 
 const PUBLIC = (i: number) => `https://93.184.215.${10 + i}/hooks/${i}`;
 const SECRET_SHAPE = /^whsec_[A-Za-z0-9+/]{43}=$/;
-
-interface ReportLine {
-  line: number;
-  error: string;
-  raw: string;
-}
 
 const ndjson = (rows: readonly unknown[]) =>
   rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n') + '\n';
@@ -88,58 +83,15 @@ describe('bulk webhooks: import and export', () => {
     org?: string;
   }
 
-  async function createJob(content: string | null, spec: JobSpec = {}): Promise<string> {
-    const job_id = newId(IdPrefix.Job);
-    const now = new Date();
-    const org = spec.org ?? orgcode;
-    await ds.getRepository(BulkJobEntity).insert({
-      job_id,
-      orgcode: org,
-      app_id: spec.app_id ?? null,
-      job_type: spec.job_type ?? 'import',
-      target: 'webhooks',
-      format: spec.format ?? 'ndjson',
-      options: spec.options ?? {},
-      status: 'queued',
-      total_lines: null,
-      cursor: null,
-      upload_token_id: null,
-      error: null,
-      started_at: null,
-      finished_at: null,
-      expires_at: new Date(now.getTime() + 86_400_000),
-      created_at: now,
-      created_by: 'user_importer',
-      updated_at: now,
-      updated_by: 'user_importer',
-      revision: 2,
-    });
-    if (content !== null) {
-      const writer = storage.createWriter({ orgcode: org, jobId: job_id, kind: 'upload' });
-      const bytes = Buffer.from(content, 'utf8');
-      for (let i = 0; i < bytes.length; i += 333) await writer.write(bytes.subarray(i, i + 333));
-      await writer.finish();
-    }
-    return job_id;
-  }
+  const createJob = (content: string | null, spec: JobSpec = {}): Promise<string> =>
+    insertBulkJob(ds, storage, { ...spec, orgcode: spec.org ?? orgcode, target: 'webhooks', content });
 
   const loadJob = (job_id: string) => ds.getRepository(BulkJobEntity).findOneByOrFail({ job_id });
 
-  async function file(job_id: string, kind: BulkObjectRef['kind'], org = orgcode): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    for await (const part of storage.read({ orgcode: org, jobId: job_id, kind })) chunks.push(part);
-    return Buffer.concat(chunks);
-  }
+  const file = (job_id: string, kind: BulkObjectRef['kind'], org = orgcode): Promise<Buffer> =>
+    readBulkObject(storage, { orgcode: org, jobId: job_id, kind });
 
-  async function report(job_id: string): Promise<ReportLine[]> {
-    const text = (await file(job_id, 'report')).toString('utf8');
-    return text === ''
-      ? []
-      : text
-          .trimEnd()
-          .split('\n')
-          .map((l) => JSON.parse(l) as ReportLine);
-  }
+  const report = (job_id: string): Promise<ReportLine[]> => readReport(storage, orgcode, job_id);
 
   /** The tenant's live webhooks in creation order. */
   const stored = (org = orgcode) =>
