@@ -7,6 +7,7 @@ import { DataSource } from 'typeorm';
 import { redisOptions } from '../libs/queues/src';
 import { createWorkerApp } from '../apps/worker/src/bootstrap';
 import { Sweeper } from '../libs/webhooks/src/engine/sweeper';
+import { DeliveryExecutor, PARK_SAFETY_DELAY_MS } from '../libs/webhooks/src/engine/delivery-executor';
 import { OutboxRelay } from '../libs/webhooks/src/engine/outbox-relay';
 import { DeliveryRetention } from '../libs/webhooks/src/engine/delivery-retention';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
@@ -431,6 +432,39 @@ describe('the delivery engine (api + worker, real PostgreSQL, Redis and receiver
     // Stop the hanging endpoint's pending work from outliving the test.
     await db.query(`UPDATE webhooks SET status = 'paused' WHERE webhook_id = $1`, [hanging.id]);
   }, 30_000);
+
+  it("parks a capped endpoint's backlog and runs it as its slots free, never more than the cap at once", async () => {
+    const { org, jwt } = await tenant('park');
+    receiver.on('/slow', { delayMs: 300 });
+    const slow = await createWebhook(org, jwt, { endpoint_url: receiver.url('/slow') });
+    const ids = Array.from({ length: 24 }, (_, i) => `RFP-PARK-${i}`);
+    const started = Date.now();
+    await publish(org, jwt, ids);
+    const got = await receiver.waitFor(24, '/slow', 15_000);
+    // 24 deliveries, 4 at a time, 300 ms each: about 2 s. A parked delivery that waited for its
+    // delayed job instead would arrive a minute (PARK_SAFETY_DELAY_MS) later.
+    expect(Date.now() - started).toBeLessThan(PARK_SAFETY_DELAY_MS / 4);
+    expect(new Set(got.map((r) => r.headers['webhook-id'])).size).toBe(24);
+    const arrivals = got.map((r) => r.at);
+    const mostAtOnce = Math.max(...arrivals.map((t) => arrivals.filter((u) => u > t - 295 && u <= t).length));
+    expect(mostAtOnce).toBeLessThanOrEqual(4);
+    await settle(slow.id, 24, ['success']);
+    const executor = worker.get(DeliveryExecutor);
+    expect(executor.parkedFor(slow.id)).toBe(0);
+    // The delayed jobs left behind as a safety net were removed once their deliveries ran.
+    const deliveryQueue = new Queue('delivery', {
+      connection: redisOptions(api.config.REDIS_URL),
+      prefix: api.config.QUEUE_PREFIX,
+    });
+    try {
+      await waitFor("the parked deliveries' delayed jobs to be removed", async () => {
+        const delayed = await deliveryQueue.getDelayed();
+        return delayed.some((j) => (j.data as { webhook_id?: string }).webhook_id === slow.id) ? undefined : true;
+      });
+    } finally {
+      await deliveryQueue.close();
+    }
+  });
 
   it('the sweeper re-enqueues a due delivery that no queue holds', async () => {
     const { org, jwt } = await tenant('sweep');

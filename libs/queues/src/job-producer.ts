@@ -84,6 +84,19 @@ export class JobProducer {
     return true;
   }
 
+  /** Removes a job that is not running (BullMQ leaves a locked one alone); whether one was removed. */
+  async remove(name: JobName, jobId: string): Promise<boolean> {
+    return (await this.queueFor(name).remove(jobId)) === 1;
+  }
+
+  /** Makes a delayed job with this id due now; whether there was one. */
+  async promote(name: JobName, jobId: string): Promise<boolean> {
+    const job = await this.queueFor(name).getJob(jobId);
+    if (!job || !(await job.isDelayed())) return false;
+    await job.promote();
+    return true;
+  }
+
   /** Whether the queue of `name` holds a job with this id that is waiting, delayed or running. */
   async isQueued(name: JobName, jobId: string): Promise<boolean> {
     const existing = await this.queueFor(name).getJob(jobId);

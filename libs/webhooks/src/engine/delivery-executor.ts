@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DelayedError } from 'bullmq';
 import { AppConfig, SecretBox } from '@ipm/core';
 import { JobHandler, JobProducer } from '@ipm/queues';
@@ -8,23 +8,33 @@ import { signDelivery } from '../signing';
 import { decideAttempt } from './attempt-decision';
 import { DELIVERY_JOB_OPTIONS, sendJob } from './delivery-scheduler';
 import { AttemptRecord, ClaimedDelivery, DeliveryStore } from './delivery-store';
+import { EndpointPark, ParkedDelivery } from './endpoint-park';
 import { MicroBatcher } from './micro-batcher';
 
 /** The User-Agent of every delivery. */
 export const DELIVERY_USER_AGENT = 'IPM-Webhooks/1.0';
 
-/** How long a job over its endpoint's in-flight cap waits (delayed, holding no worker slot) before trying again. */
-const CAP_WAIT_MS = { min: 250, max: 1000 } as const;
+/**
+ * A delivery over its endpoint's in-flight cap is parked in this process until one of the
+ * endpoint's slots frees; its job meanwhile waits delayed this long (plus up to a tenth more), a
+ * safety net should this process stop, and the only wait of a delivery that finds the park full.
+ */
+export const PARK_SAFETY_DELAY_MS = 60_000;
 
-/** A random wait within CAP_WAIT_MS. */
-function capWait(): number {
-  return CAP_WAIT_MS.min + Math.random() * (CAP_WAIT_MS.max - CAP_WAIT_MS.min);
+/** Deliveries parked per webhook, and in all, per process. */
+const PARK_LIMITS = { perWebhook: 10_000, total: 200_000 } as const;
+
+/** The wait of a delivery over its cap that a stopping worker does not park. */
+const CLOSING_DELAY_MS = 1_000;
+
+function parkSafetyDelay(): number {
+  return PARK_SAFETY_DELAY_MS * (1 + Math.random() / 10);
 }
 
 /** What a delivery job did, as the job's return value (kept on completed jobs for a while, for inspection). */
 export interface DeliveryJobResult {
   delivery_id: string;
-  /** `skipped`: already finished (a duplicate job); `deferred`: over its endpoint's cap, moved to a job of its own. */
+  /** `skipped`: already finished (a duplicate job); `deferred`: over its endpoint's cap, parked (see EndpointPark). */
   status: AttemptRecord['status'] | 'skipped' | 'deferred';
   attempt?: number;
   status_code?: number | null;
@@ -40,17 +50,25 @@ export function retryJobId(deliveryId: string, attempt: number): string {
  * (later ones, `retry` queue, so a failing endpoint's retries never hold up fresh deliveries).
  * Per job: claim the row (batched with other jobs' claims), sign and POST, then record the
  * outcome (batched too) before the job completes; a retry is enqueued only once its row says
- * `retrying`. A job over its endpoint's in-flight cap goes back to the queue as delayed, so one
- * slow endpoint cannot occupy every worker slot.
+ * `retrying`. A delivery over its endpoint's in-flight cap is parked (EndpointPark) and its job
+ * goes back to the queue delayed, holding no worker slot: one slow endpoint can neither occupy
+ * every slot nor make its backlog cycle through the queue; the park's next delivery runs as soon
+ * as one of the endpoint's attempts ends.
  */
 @Injectable()
-export class DeliveryExecutor implements OnApplicationShutdown {
+export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(DeliveryExecutor.name);
   private readonly client: DeliveryClient;
   private readonly inFlight = new Map<string, number>();
   private readonly secrets = new Map<string, string>();
   private readonly claims: MicroBatcher<string, ClaimedDelivery | undefined>;
   private readonly records: MicroBatcher<AttemptRecord, boolean>;
+  private readonly park = new EndpointPark(PARK_LIMITS);
+  /** Parked deliveries being attempted (outside any job, so shutdown waits for them itself). */
+  private readonly parkedRuns = new Set<Promise<void>>();
+  private closing = false;
+  /** Deliveries over their cap that found the park full (they wait in their delayed job alone). */
+  overflowed = 0;
 
   constructor(
     private readonly store: DeliveryStore,
@@ -106,6 +124,17 @@ export class DeliveryExecutor implements OnApplicationShutdown {
     return this.run(payload, context);
   }
 
+  /**
+   * Stops running parked deliveries, hands them to any worker (their delayed jobs made due now),
+   * and waits for the parked attempts under way.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.closing = true;
+    const parked = this.park.drain();
+    await Promise.all(parked.map((p) => this.jobs.promote(p.job.name, p.job.id).catch(() => false)));
+    await Promise.all([...this.parkedRuns]);
+  }
+
   onApplicationShutdown(): void {
     this.client.close();
   }
@@ -115,12 +144,21 @@ export class DeliveryExecutor implements OnApplicationShutdown {
     return this.inFlight.get(webhookId) ?? 0;
   }
 
+  /** Deliveries parked for one webhook in this process. */
+  parkedFor(webhookId: string): number {
+    return this.park.sizeOf(webhookId);
+  }
+
   private async run(
     payload: DeliveryJob,
     context: JobContext<'delivery.send'> | JobContext<'delivery.retry'>,
   ): Promise<DeliveryJobResult> {
-    if (this.atCap(payload.webhook_id) && context.token) {
-      await context.job.moveToDelayed(Date.now() + capWait(), context.token);
+    const jobId = context.job.id;
+    if (this.atCap(payload.webhook_id) && context.token && jobId !== undefined) {
+      const parked = this.closing ? false : this.park.park({ ...payload, job: { name: context.job.name, id: jobId } });
+      if (!parked) this.overflowed++;
+      await context.job.moveToDelayed(Date.now() + this.unparkedDelay(parked), context.token);
+      this.pump(payload.webhook_id);
       throw new DelayedError();
     }
     return this.withSlot(payload.webhook_id, () => this.attempt(payload.delivery_id));
@@ -129,10 +167,44 @@ export class DeliveryExecutor implements OnApplicationShutdown {
   private async runInBatch(delivery: DeliveryJob): Promise<DeliveryJobResult> {
     if (this.atCap(delivery.webhook_id)) {
       const job = sendJob(delivery);
-      await this.jobs.addBulk([{ ...job, opts: { ...job.opts, delay: capWait() } }]);
+      const parked = this.closing
+        ? false
+        : this.park.park({ ...delivery, job: { name: 'delivery.send', id: delivery.delivery_id } });
+      if (!parked) this.overflowed++;
+      await this.jobs.addBulk([{ ...job, opts: { ...job.opts, delay: this.unparkedDelay(parked) } }]);
+      this.pump(delivery.webhook_id);
       return { delivery_id: delivery.delivery_id, status: 'deferred' };
     }
     return this.withSlot(delivery.webhook_id, () => this.attempt(delivery.delivery_id));
+  }
+
+  /** How long the job of a delivery over its cap waits: soon for another worker when this one is stopping. */
+  private unparkedDelay(parked: boolean): number {
+    return !parked && this.closing ? CLOSING_DELAY_MS : parkSafetyDelay();
+  }
+
+  /** Runs a webhook's parked deliveries while it has free slots. */
+  private pump(webhookId: string): void {
+    while (!this.closing && !this.atCap(webhookId)) {
+      const next = this.park.take(webhookId);
+      if (!next) return;
+      this.runParked(next);
+    }
+  }
+
+  /** Attempts a parked delivery now (its slot taken at once) and drops its delayed job. */
+  private runParked(parked: ParkedDelivery): void {
+    const run = this.withSlot(parked.webhook_id, () => this.attempt(parked.delivery_id)).then(
+      () => undefined,
+      (err: unknown) => {
+        // Its row is still due or in flight: the sweeper enqueues it again.
+        this.logger.warn(`parked delivery ${parked.delivery_id}: ${err instanceof Error ? err.message : String(err)}`);
+      },
+    );
+    this.parkedRuns.add(run);
+    void run.finally(() => this.parkedRuns.delete(run));
+    // A job that fires meanwhile finds the delivery claimed and is skipped; this only saves it the trip.
+    void this.jobs.remove(parked.job.name, parked.job.id).catch(() => false);
   }
 
   private atCap(webhookId: string): boolean {
@@ -148,6 +220,7 @@ export class DeliveryExecutor implements OnApplicationShutdown {
       const left = (this.inFlight.get(webhookId) ?? 1) - 1;
       if (left <= 0) this.inFlight.delete(webhookId);
       else this.inFlight.set(webhookId, left);
+      this.pump(webhookId);
     }
   }
 
