@@ -3,6 +3,8 @@ import { DataSource } from 'typeorm';
 import { IdPrefix, newId } from '../libs/core/src/ids';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 import { insertAttempt, insertDelivery, inspectQueue, minutesAgo } from './support/deliveries';
+import { rollableHours } from '../libs/webhooks/src/deliveries/stats-hours';
+import { DeliveryRetention } from '../libs/webhooks/src/engine/delivery-retention';
 
 /** A public address as an IP literal: accepted without DNS; nothing is delivered here (no worker runs). */
 const PUBLIC_URL = 'https://93.184.215.14/hooks/ipm';
@@ -382,6 +384,159 @@ describe('/webhook/delivery routes and /webhook/stats', () => {
         success_rate: null,
         attempts: 0,
         latency_ms: { p50: null, p95: null },
+      });
+    });
+
+    describe('rolled-up hours (webhook_delivery_hours): always equal to counting every delivery', () => {
+      type ByStatus = Record<string, number>;
+      const zero = (): ByStatus => ({ pending: 0, in_flight: 0, retrying: 0, success: 0, failed: 0, dead_letter: 0 });
+
+      /** What the stats must say at `asOf`: every delivery of the webhook counted, by status and window. */
+      const bruteForce = async (hook: string, asOf: string): Promise<ByStatus[]> => {
+        const rows = await db().query<Array<{ status: string; h1: number; h24: number; d7: number }>>(
+          `SELECT status, count(*) FILTER (WHERE created_at >= $2::timestamptz - interval '1 hour')::int AS h1,
+                  count(*) FILTER (WHERE created_at >= $2::timestamptz - interval '24 hours')::int AS h24,
+                  count(*)::int AS d7
+           FROM deliveries
+           WHERE webhook_id = $1 AND created_at >= $2::timestamptz - interval '7 days' AND created_at <= $2::timestamptz
+           GROUP BY status`,
+          [hook, asOf],
+        );
+        const out = [zero(), zero(), zero()];
+        for (const r of rows) [r.h1, r.h24, r.d7].forEach((n, i) => (out[i][r.status] = n));
+        return out;
+      };
+      /** Calls /webhook/stats and checks it against the brute-force count at its own as_of. */
+      const expectExact = async (hook: string): Promise<{ as_of: string; by: ByStatus[] }> => {
+        const res = await post('stats', { webhook_id: hook }).expect(200);
+        const data = res.body.data as { as_of: string; windows: Array<{ by_status: ByStatus; total: number }> };
+        const by = data.windows.map((w) => w.by_status);
+        expect(by).toEqual(await bruteForce(hook, data.as_of));
+        data.windows.forEach((w) => expect(w.total).toBe(Object.values(w.by_status).reduce((a, n) => a + n, 0)));
+        return { as_of: data.as_of, by };
+      };
+      const storedRows = (hook: string) =>
+        db().query<Array<{ hour: Date; success: number; failed: number; dead_letter: number }>>(
+          'SELECT hour, success, failed, dead_letter FROM webhook_delivery_hours WHERE webhook_id = $1 ORDER BY hour',
+          [hook],
+        );
+      /** The rows a stats read at `asOf` must have written: settled terminal deliveries of each final hour. */
+      const expectedRows = (hook: string, asOf: string) => {
+        const { from, to } = rollableHours(new Date(asOf));
+        return db().query<Array<{ hour: Date; success: number; failed: number; dead_letter: number }>>(
+          `SELECT h AS hour,
+                  count(d.delivery_id) FILTER (WHERE d.status = 'success' AND settled)::int AS success,
+                  count(d.delivery_id) FILTER (WHERE d.status = 'failed' AND settled)::int AS failed,
+                  count(d.delivery_id) FILTER (WHERE d.status = 'dead_letter' AND settled)::int AS dead_letter
+           FROM generate_series($2::timestamptz, $3::timestamptz, interval '1 hour') AS h
+           LEFT JOIN LATERAL (
+             SELECT delivery_id, status, finished_at < created_at + interval '1 hour' AS settled FROM deliveries
+             WHERE webhook_id = $1 AND created_at >= h AND created_at < h + interval '1 hour') d ON true
+           GROUP BY h ORDER BY h`,
+          [hook, from, to],
+        );
+      };
+      /**
+       * Deliveries every 23 minutes over 7 days and a bit, statuses cycling (some finished 90 minutes
+       * late, so not settled), and some on each window's edge: either side of now - 7d, now - 24h and
+       * now - 1h, and at the start of the hours that straddle now - 24h and now - 1h.
+       */
+      const seedSpread = async (hook: string): Promise<void> => {
+        const now = Date.now();
+        await db().query(
+          `INSERT INTO deliveries (delivery_id, orgcode, webhook_id, event_id, event_type, status, origin, attempt_count,
+                                   created_at, updated_at, finished_at)
+           SELECT 'dlv_' || $3 || lpad(g::text, 6, '0'), $1, $2, 'evt_spread', 'rfp.created', st, 'event', 1, at, at,
+                  CASE WHEN st IN ('success', 'failed', 'dead_letter')
+                       THEN at + CASE WHEN g % 7 = 0 THEN interval '90 minutes' ELSE interval '2 minutes' END END
+           FROM (SELECT g, $4::timestamptz - make_interval(mins => g * 23) AS at,
+                        (ARRAY['success', 'success', 'failed', 'dead_letter', 'retrying', 'success', 'pending',
+                               'in_flight', 'success'])[1 + g % 9] AS st
+                 FROM generate_series(0, 7 * 24 * 60 / 23 + 10) AS g) s`,
+          [org, hook, hook.slice(-10), new Date(now)],
+        );
+        const edges: number[] = [];
+        for (const w of [3_600_000, 86_400_000, 604_800_000]) {
+          const start = now - w;
+          const hour = Math.floor(start / 3_600_000) * 3_600_000;
+          edges.push(start - 30_000, start + 30_000, hour + 1, (start + hour + 3_600_000) / 2);
+        }
+        for (const [i, ms] of edges.entries()) {
+          await fixture(hook, (['success', 'failed', 'retrying', 'dead_letter'] as const)[i % 4], {
+            created_at: new Date(ms),
+          });
+        }
+      };
+
+      it('the first read writes the final hours; the next ones read them; both exact, window edges included', async () => {
+        const hook = await createWebhook();
+        await seedSpread(hook);
+        expect(await storedRows(hook)).toEqual([]);
+        const first = await expectExact(hook);
+        const rows = await storedRows(hook);
+        expect(rows.length).toBeGreaterThanOrEqual(165);
+        expect(rows).toEqual(await expectedRows(hook, first.as_of));
+        // the hour straddling now - 24h has its row (used by 7d only)
+        const straddling = Math.floor((Date.parse(first.as_of) - 86_400_000) / 3_600_000) * 3_600_000;
+        expect(rows.map((r) => r.hour.getTime())).toContain(straddling);
+
+        const second = await expectExact(hook);
+        expect(second.by).toEqual(first.by);
+        expect(await storedRows(hook)).toEqual(rows);
+      });
+
+      it('stays exact when a delivery of a rolled-up hour finishes late, and after a purge (rows refill)', async () => {
+        const hook = await createWebhook();
+        await seedSpread(hook);
+        await expectExact(hook);
+        const rows = await storedRows(hook);
+
+        // retrying deliveries of rolled-up hours succeed now, days after they were created
+        const [changed] = await db().query<[Array<{ delivery_id: string }>, number]>(
+          `UPDATE deliveries SET status = 'success', finished_at = now(), updated_at = now()
+           WHERE webhook_id = $1 AND status IN ('retrying', 'in_flight') AND created_at < now() - interval '3 hours'
+           RETURNING delivery_id`,
+          [hook],
+        );
+        expect(changed.length).toBeGreaterThan(10);
+        await expectExact(hook);
+        expect(await storedRows(hook)).toEqual(rows); // rows never change: late ones are counted live
+
+        const purged = await post('delivery/purge', { webhook_id: hook }).expect(200);
+        expect(purged.body.data.purged).toBeGreaterThan(300);
+        expect(await storedRows(hook)).toEqual([]);
+        const after = await expectExact(hook);
+        expect(after.by[2].success).toBe(0);
+        expect(after.by[2].pending).toBeGreaterThan(0);
+        expect(await storedRows(hook)).toEqual(await expectedRows(hook, after.as_of));
+      });
+
+      it('the retention job deletes the rows that may count deleted deliveries, and rows older than 8 days', async () => {
+        const hook = await createWebhook();
+        await seedSpread(hook);
+        const retention = new DeliveryRetention(db(), undefined as never, api.config);
+        await expectExact(hook);
+        // what retention with DELIVERY_RETENTION_DAYS = 1 deletes, for this webhook only (other tests' rows stay)
+        await db().query(`DELETE FROM deliveries WHERE webhook_id = $1 AND finished_at < now() - interval '1 day'`, [
+          hook,
+        ]);
+        expect(await retention.forgetHours(1)).toBeGreaterThan(100);
+        const cutoff = Date.now() - 86_400_000 + 2 * 3_600_000;
+        const left = await storedRows(hook);
+        expect(left.length).toBeGreaterThan(10);
+        expect(left.every((r) => r.hour.getTime() >= cutoff - 60_000)).toBe(true);
+        const after = await expectExact(hook);
+        expect(await storedRows(hook)).toEqual(await expectedRows(hook, after.as_of));
+
+        await db().query(
+          `INSERT INTO webhook_delivery_hours (webhook_id, hour, orgcode, success, failed, dead_letter)
+           VALUES ($1, date_trunc('hour', now()) - interval '9 days', $2, 1, 0, 0)`,
+          [hook, org],
+        );
+        const result = await retention.purge();
+        expect(result.hours).toBeGreaterThanOrEqual(1);
+        expect((await storedRows(hook)).every((r) => r.hour.getTime() > Date.now() - 8 * 86_400_000)).toBe(true);
+        await expectExact(hook);
       });
     });
 

@@ -11,6 +11,7 @@ import { WebhookEntity } from '@ipm/webhooks/entities/webhook.entity';
 import { DeliveryEntity } from '@ipm/webhooks/entities/delivery.entity';
 import { DeliveryAttemptEntity } from '@ipm/webhooks/entities/delivery-attempt.entity';
 import { WebhookReplayEntity } from '@ipm/webhooks/entities/webhook-replay.entity';
+import { WebhookDeliveryHourEntity } from '@ipm/webhooks/entities/webhook-delivery-hour.entity';
 import { BulkPartEntity } from '@ipm/bulk/storage/bulk-parts.entity';
 import { BulkJobEntity } from '@ipm/bulk/jobs/bulk-job.entity';
 import { KpiSnapshotEntity } from '@ipm/kpis/entities/kpi-snapshot.entity';
@@ -29,6 +30,7 @@ export const ALL_ENTITIES = [
   DeliveryEntity,
   DeliveryAttemptEntity,
   WebhookReplayEntity,
+  WebhookDeliveryHourEntity,
   BulkPartEntity,
   BulkJobEntity,
   KpiSnapshotEntity,

@@ -4,6 +4,7 @@ import { AppConfig } from '@ipm/core';
 import { EndpointUrlGuard } from '@ipm/core';
 import { DeliveryAttemptEntity } from './entities/delivery-attempt.entity';
 import { DeliveryEntity } from './entities/delivery.entity';
+import { WebhookDeliveryHourEntity } from './entities/webhook-delivery-hour.entity';
 import { WebhookReplayEntity } from './entities/webhook-replay.entity';
 import { WebhookEntity } from './entities/webhook.entity';
 import { WebhookRepository } from './webhook.repository';
@@ -20,7 +21,15 @@ export const endpointUrlGuardProvider: Provider = {
 
 /** Webhooks' storage, secrets and URL guard, for the api routes and the delivery engine alike. */
 @Module({
-  imports: [TypeOrmModule.forFeature([WebhookEntity, DeliveryEntity, DeliveryAttemptEntity, WebhookReplayEntity])],
+  imports: [
+    TypeOrmModule.forFeature([
+      WebhookEntity,
+      DeliveryEntity,
+      DeliveryAttemptEntity,
+      WebhookReplayEntity,
+      WebhookDeliveryHourEntity,
+    ]),
+  ],
   providers: [WebhookRepository, WebhookSecrets, endpointUrlGuardProvider, DeliveryScheduler],
   exports: [WebhookRepository, WebhookSecrets, EndpointUrlGuard, DeliveryScheduler, TypeOrmModule],
 })

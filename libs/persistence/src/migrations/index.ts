@@ -9,6 +9,7 @@ import { BulkJobs1795446246447 } from './1795446246447-BulkJobs';
 import { Kpis1795448709222 } from './1795448709222-Kpis';
 import { BulkPartsLz41795452000000 } from './1795452000000-BulkPartsLz4';
 import { KpiAlerts1795453824254 } from './1795453824254-KpiAlerts';
+import { WebhookDeliveryHours1795458384694 } from './1795458384694-WebhookDeliveryHours';
 
 /** Every migration, in order. Listed explicitly: a glob does not survive bundling. */
 export const MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -22,4 +23,5 @@ export const MIGRATIONS: Array<new () => MigrationInterface> = [
   Kpis1795448709222,
   BulkPartsLz41795452000000,
   KpiAlerts1795453824254,
+  WebhookDeliveryHours1795458384694,
 ];

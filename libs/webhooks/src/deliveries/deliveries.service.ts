@@ -139,6 +139,8 @@ export class DeliveriesService {
       purged += n;
       if (n < PURGE_BATCH) break;
     }
+    // The stats rows counted some of them; they refill from what is left.
+    if (purged > 0) await this.deliveries.forgetHours(caller.orgcode, webhook.webhook_id);
     await this.dataSource.transaction((em) =>
       this.audit.record(em, caller, request, {
         action: 'webhook.delivery.purge',

@@ -8,6 +8,19 @@ import { DeliveryAttemptEntity } from '../entities/delivery-attempt.entity';
 import { DeliveryEntity } from '../entities/delivery.entity';
 import { WebhookReplayEntity } from '../entities/webhook-replay.entity';
 import type { WebhookScope } from '../webhook.repository';
+import {
+  combineCounts,
+  HOUR_MS,
+  HOURS_LOCK,
+  HOURS_RETENTION_LOCK,
+  HourRow,
+  LiveGroup,
+  planStats,
+  rollableHours,
+  StatsPlan,
+  StatusWindowCounts,
+  UnsettledGroup,
+} from './stats-hours';
 
 export interface DeliveryQuery {
   webhook_id?: string;
@@ -19,12 +32,72 @@ export interface DeliveryQuery {
   before?: Date;
 }
 
-/** Per-status counts of the deliveries created in each stats window (1h, 24h, 7d). */
-export interface StatusWindowCounts {
-  status: DeliveryStatus;
-  h1: number;
-  h24: number;
-  d7: number;
+export type { StatusWindowCounts } from './stats-hours';
+
+/** A webhook's rolled-up hours that a stats read at `now` may use (see stats-hours.ts). */
+export const STATS_HOURS_SQL = `
+SELECT hour, success, failed, dead_letter FROM webhook_delivery_hours
+WHERE webhook_id = $2 AND orgcode = $1 AND hour >= $3 AND hour <= $4`;
+
+/**
+ * The rest of a stats read, in one statement (parameters: {@link statsCountParams}):
+ * - live: the deliveries of the ranges not covered by rows, one index range scan per range (the
+ *   OFFSET 0 keeps the lateral subquery from being flattened into one scan of the webhook's rows),
+ *   grouped by hour and status, with how many are settled;
+ * - fill: rows for the hours that are final and have none yet, from those live counts (an hour
+ *   with no delivery gets zeros, so that it is not scanned again);
+ * - unsettled: the deliveries of the rows' hours that rows do not count, from the partial index
+ *   ix_deliveries_webhook_unsettled (its predicate is repeated here word for word), by status.
+ */
+export const STATS_COUNTS_SQL = `
+WITH live AS MATERIALIZED (
+  SELECT date_bin(interval '1 hour', d.created_at, timestamptz 'epoch') AS hour, d.status,
+         count(*) FILTER (WHERE d.created_at >= $4) AS n1, count(*) FILTER (WHERE d.created_at >= $5) AS n24,
+         count(*) AS n7, count(*) FILTER (WHERE d.finished_at - d.created_at < interval '1 hour') AS settled
+  FROM unnest($6::timestamptz[], $7::timestamptz[]) AS r(lo, hi)
+  CROSS JOIN LATERAL (
+    SELECT d.created_at, d.status, d.finished_at FROM deliveries d
+    WHERE d.webhook_id = $2 AND d.orgcode = $1 AND d.created_at >= r.lo AND d.created_at < r.hi AND d.created_at <= $3
+    OFFSET 0
+  ) d
+  GROUP BY 1, 2
+), fill AS (
+  INSERT INTO webhook_delivery_hours (webhook_id, hour, orgcode, success, failed, dead_letter)
+  SELECT $2, f.hour, $1, coalesce(sum(l.settled) FILTER (WHERE l.status = 'success'), 0),
+         coalesce(sum(l.settled) FILTER (WHERE l.status = 'failed'), 0),
+         coalesce(sum(l.settled) FILTER (WHERE l.status = 'dead_letter'), 0)
+  FROM unnest($8::timestamptz[]) AS f(hour) LEFT JOIN live l ON l.hour = f.hour
+  GROUP BY f.hour
+  ON CONFLICT DO NOTHING
+)
+SELECT 'live' AS part, hour, status, n1::int, n24::int, n7::int FROM live
+UNION ALL
+SELECT 'unsettled', NULL, d.status, (count(*) FILTER (WHERE rh.hour >= $4))::int,
+       (count(*) FILTER (WHERE rh.hour >= $5))::int, count(*)::int
+FROM unnest($9::timestamptz[]) AS rh(hour)
+JOIN deliveries d ON date_bin(interval '1 hour', d.created_at, timestamptz 'epoch') = rh.hour
+WHERE d.webhook_id = $2 AND d.orgcode = $1 AND d.created_at >= $10 AND d.created_at < $11
+  AND (d.status NOT IN ('success', 'failed', 'dead_letter') OR d.finished_at IS NULL
+       OR d.finished_at - d.created_at >= interval '1 hour')
+GROUP BY d.status`;
+
+/** The parameters of {@link STATS_COUNTS_SQL} for a plan. */
+export function statsCountParams(orgcode: string, webhookId: string, plan: StatsPlan): unknown[] {
+  const hours = plan.rolled.map((r) => r.hour);
+  const last = hours[hours.length - 1];
+  return [
+    orgcode,
+    webhookId,
+    plan.now,
+    plan.since[0],
+    plan.since[1],
+    plan.ranges.map((r) => r.lo),
+    plan.ranges.map((r) => r.hi),
+    plan.fill,
+    hours,
+    hours[0] ?? plan.now,
+    last ? new Date(last.getTime() + HOUR_MS) : plan.now,
+  ];
 }
 
 export interface AttemptLatencies {
@@ -119,20 +192,43 @@ export class DeliveryRepository {
   }
 
   /**
-   * Deliveries created in the last 7 days by status, counted for each window at once (one scan
-   * of ix_deliveries_webhook_created).
+   * Deletes a webhook's rolled-up stats hours, once its deliveries were deleted: they refill from what
+   * is left. Under the webhook's hours lock, so that a fill that read the deliveries before the
+   * delete commits before this runs (and is deleted too).
+   */
+  async forgetHours(orgcode: string, webhookId: string): Promise<void> {
+    await this.repo.manager.transaction(async (em) => {
+      await em.query(`SELECT pg_advisory_xact_lock(hashtext('${HOURS_LOCK}'), hashtext($1))`, [webhookId]);
+      await em.query('DELETE FROM webhook_delivery_hours WHERE webhook_id = $2 AND orgcode = $1', [orgcode, webhookId]);
+    });
+  }
+
+  /**
+   * Deliveries created in the last 7 days by status, for each window, exactly: rolled-up hours
+   * where they exist, the rest live (see stats-hours.ts); writes the rows that are due. Two statements.
    */
   async statusCounts(orgcode: string, webhookId: string, now: Date): Promise<StatusWindowCounts[]> {
-    return this.repo.manager.query(
-      `SELECT status,
-              count(*) FILTER (WHERE created_at >= $3::timestamptz - interval '1 hour')::int AS h1,
-              count(*) FILTER (WHERE created_at >= $3::timestamptz - interval '24 hours')::int AS h24,
-              count(*)::int AS d7
-       FROM deliveries
-       WHERE webhook_id = $2 AND orgcode = $1
-         AND created_at >= $3::timestamptz - interval '7 days' AND created_at <= $3::timestamptz
-       GROUP BY status`,
-      [orgcode, webhookId, now],
+    const { from, to } = rollableHours(now);
+    const rows: HourRow[] = await this.repo.manager.query(STATS_HOURS_SQL, [orgcode, webhookId, from, to]);
+    const plan = planStats(now, rows);
+    const params = statsCountParams(orgcode, webhookId, plan);
+    type Counted = Array<(LiveGroup & { part: 'live' }) | (UnsettledGroup & { part: 'unsettled' })>;
+    // A read that writes rows holds the hours locks (shared): a purge or the retention job deletes
+    // rows under them (exclusive), so no row counted from deliveries they delete outlives them.
+    const counted: Counted = plan.fill.length
+      ? await this.repo.manager.transaction(async (em) => {
+          await em.query(
+            `SELECT pg_advisory_xact_lock_shared(hashtext('${HOURS_LOCK}'), hashtext($1)),
+                    pg_advisory_xact_lock_shared(hashtext('${HOURS_RETENTION_LOCK}'))`,
+            [webhookId],
+          );
+          return em.query(STATS_COUNTS_SQL, params);
+        })
+      : await this.repo.manager.query(STATS_COUNTS_SQL, params);
+    return combineCounts(
+      plan,
+      counted.filter((c) => c.part === 'live'),
+      counted.filter((c) => c.part === 'unsettled'),
     );
   }
 

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '@ipm/core';
 import { JobHandler, JobProducer } from '@ipm/queues';
+import { HOUR_MS, HOUR_ROWS_KEPT_MS, HOURS_RETENTION_LOCK, SETTLE_MS } from '../deliveries/stats-hours';
 
 /** Rows deleted per statement: small, so each delete holds its locks for milliseconds. */
 export const RETENTION_BATCH = 1000;
@@ -11,7 +12,8 @@ const BATCH_PAUSE_MS = 20;
 
 /**
  * Deletes finished deliveries (with their attempts, by cascade) and finished replays older than
- * DELIVERY_RETENTION_DAYS, in small batches; runs hourly on the maintenance queue.
+ * DELIVERY_RETENTION_DAYS, in small batches, and the stats rows (webhook_delivery_hours) that counted
+ * such deliveries or are older than every stats window; runs hourly on the maintenance queue.
  */
 @Injectable()
 export class DeliveryRetention implements OnApplicationBootstrap {
@@ -39,13 +41,14 @@ export class DeliveryRetention implements OnApplicationBootstrap {
   }
 
   @JobHandler('maintenance.delivery_retention')
-  async purge(): Promise<{ deliveries: number; replays: number }> {
+  async purge(): Promise<{ deliveries: number; replays: number; hours: number }> {
     const days = this.config.DELIVERY_RETENTION_DAYS;
     const deliveries = await this.inBatches(
       `DELETE FROM deliveries WHERE delivery_id IN (
          SELECT delivery_id FROM deliveries WHERE finished_at < now() - make_interval(days => $1) LIMIT $2)`,
       days,
     );
+    const hours = await this.forgetHours(days);
     const replays = await this.inBatches(
       `DELETE FROM webhook_replays WHERE replay_id IN (
          SELECT replay_id FROM webhook_replays WHERE finished_at < now() - make_interval(days => $1) LIMIT $2)`,
@@ -54,7 +57,26 @@ export class DeliveryRetention implements OnApplicationBootstrap {
     if (deliveries || replays) {
       this.logger.log(`retention: deleted ${deliveries} deliveries and ${replays} replays older than ${days} days`);
     }
-    return { deliveries, replays };
+    return { deliveries, replays, hours };
+  }
+
+  /**
+   * Deletes the stats rows that may count deliveries just deleted (a row of hour H counts deliveries
+   * finished before H + 1 h + SETTLE_MS), and those older than every stats window. After the
+   * deliveries, under the hours retention lock: a stats read that filled rows from deliveries
+   * deleted since has committed by then (see DeliveryRepository.statusCounts).
+   */
+  forgetHours(days: number): Promise<number> {
+    return this.dataSource.transaction(async (em) => {
+      await em.query(`SELECT pg_advisory_xact_lock(hashtext('${HOURS_RETENTION_LOCK}'))`);
+      const [, affected] = await em.query<[unknown[], number]>(
+        `DELETE FROM webhook_delivery_hours
+         WHERE hour < greatest(now() - make_interval(days => $1) + make_interval(secs => $2),
+                               now() - make_interval(secs => $3))`,
+        [days, (HOUR_MS + SETTLE_MS) / 1000, HOUR_ROWS_KEPT_MS / 1000],
+      );
+      return affected;
+    });
   }
 
   private async inBatches(sql: string, days: number): Promise<number> {

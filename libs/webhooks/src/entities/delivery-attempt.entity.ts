@@ -4,7 +4,6 @@ import { DeliveryEntity, type DeliveryErrorKind } from './delivery.entity';
 /** One POST of a delivery: when, how long, what came back (headers of note, the first 4 KiB of the body). */
 @Entity({ name: 'delivery_attempts' })
 @Index('ix_delivery_attempts_delivery', ['delivery_id', 'attempt_no'])
-@Index('ix_delivery_attempts_webhook_started', ['webhook_id', 'started_at'])
 export class DeliveryAttemptEntity {
   @PrimaryGeneratedColumn('identity', {
     type: 'bigint',
@@ -26,6 +25,11 @@ export class DeliveryAttemptEntity {
   @Column({ type: 'int' })
   attempt_no!: number;
 
+  /**
+   * In `ix_delivery_attempts_webhook_started` (webhook_id, started_at) INCLUDE (duration_ms, orgcode), which
+   * covers the stats latencies: written by hand in the migration, TypeORM cannot declare INCLUDE.
+   */
+  @Index('ix_delivery_attempts_webhook_started', { synchronize: false })
   @Column({ type: 'timestamptz' })
   started_at!: Date;
 

@@ -1,0 +1,33 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+/**
+ * One webhook's deliveries of one UTC hour that are finished and were "settled" (finished within
+ * SETTLE_MS of their creation), by final status: what /webhook/stats reads instead of counting
+ * those deliveries again. Written once, lazily by a stats read, only when the hour can no longer
+ * change (see deliveries/stats-hours.ts); every other delivery of the hour is counted live.
+ * Deleted when deliveries it counts are deleted (purge, retention) and refilled by the next read.
+ */
+@Entity({ name: 'webhook_delivery_hours' })
+export class WebhookDeliveryHourEntity {
+  @PrimaryColumn({ type: 'varchar', length: 40, primaryKeyConstraintName: 'pk_webhook_delivery_hours' })
+  webhook_id!: string;
+
+  /** The start of the UTC hour the deliveries were created in. */
+  @PrimaryColumn({ type: 'timestamptz', primaryKeyConstraintName: 'pk_webhook_delivery_hours' })
+  hour!: Date;
+
+  @Column({ type: 'varchar', length: 64 })
+  orgcode!: string;
+
+  @Column({ type: 'int' })
+  success!: number;
+
+  @Column({ type: 'int' })
+  failed!: number;
+
+  @Column({ type: 'int' })
+  dead_letter!: number;
+
+  @Column({ type: 'timestamptz', default: () => 'now()' })
+  created_at!: Date;
+}
