@@ -1,5 +1,6 @@
 // `npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi|api|scale|noisy]`: prints each figure, its target and (when the bench
-// measures one in the same run) its raw limit, one PASS/FAIL line per figure, writes them all to
+// measures one in the same run) its raw limit, one PASS/FAIL line per figure, one line of JSON per benchmark
+// (`BENCH_JSON {"bench","seconds","results":[rows as in latest.json]}`), the time each took, writes them all to
 // bench/results/latest.json and bench/results/latest.md (bench/results.ts), and exits 1 if any figure fails.
 // Benchmarks never run inside jest.
 // Environment: BENCH_CONNECTIONS (default 50), BENCH_DURATION seconds (default 5), BENCH_PUBLISH_CLIENTS
@@ -21,6 +22,7 @@
 import { cpus, loadavg } from 'node:os';
 import { statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { runHttpBenchmarks } from './http.bench';
 import { runMicroBenchmarks } from './micro.bench';
 import { runPublishBenchmark } from './publish.bench';
@@ -33,7 +35,22 @@ import { runNoisyNeighbourBenchmark } from './noisy.bench';
 import { runScaleBenchmark } from './scale.bench';
 import { API_MAIN, WORKER_MAIN } from './processes';
 import { Figure, fmt, passes, section, verdict } from './report';
-import { toResults, writeResults } from './results';
+import { toResults, toRow, writeResults } from './results';
+
+/** Every benchmark, in the order the suite runs them. */
+const BENCH_NAMES = [
+  'http',
+  'publish',
+  'webhooks',
+  'delivery',
+  'bulk',
+  'kpi',
+  'api',
+  'scale',
+  'noisy',
+  'micro',
+] as const;
+type BenchName = (typeof BENCH_NAMES)[number];
 
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -44,14 +61,9 @@ function positiveInt(name: string, fallback: number): number {
 }
 
 async function main(): Promise<number> {
-  const only = process.argv[2];
-  if (
-    only !== undefined &&
-    !['http', 'micro', 'publish', 'webhooks', 'delivery', 'bulk', 'kpi', 'api', 'scale', 'noisy'].includes(only)
-  ) {
-    throw new Error(
-      `usage: npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi|api|scale|noisy], got "${only}"`,
-    );
+  const only = process.argv[2] as BenchName | undefined;
+  if (only !== undefined && !BENCH_NAMES.includes(only)) {
+    throw new Error(`usage: npm run bench [-- ${BENCH_NAMES.join('|')}], got "${String(only)}"`);
   }
   const connections = positiveInt('BENCH_CONNECTIONS', 50);
   const duration = positiveInt('BENCH_DURATION', 5);
@@ -64,74 +76,76 @@ async function main(): Promise<number> {
   );
 
   const figures: Figure[] = [];
+  const suiteStarted = performance.now();
+  const timings: Array<{ bench: BenchName; seconds: number }> = [];
+  /** Runs one benchmark (unless another was asked for) and prints its figures as one line of JSON. */
+  const bench = async (name: BenchName, run: () => Figure[] | Promise<Figure[]>): Promise<void> => {
+    if (only !== undefined && only !== name) return;
+    const started = performance.now();
+    const measured = await run();
+    const seconds = Math.round((performance.now() - started) / 100) / 10;
+    timings.push({ bench: name, seconds });
+    figures.push(...measured);
+    process.stdout.write(`\nBENCH_JSON ${JSON.stringify({ bench: name, seconds, results: measured.map(toRow) })}\n`);
+  };
   if (only !== 'micro') process.stdout.write(`api: ${API_MAIN} built ${statSync(API_MAIN).mtime.toISOString()}\n`);
   if (only === undefined || ['delivery', 'bulk', 'noisy', 'scale'].includes(only)) {
     process.stdout.write(`worker: ${WORKER_MAIN} built ${statSync(WORKER_MAIN).mtime.toISOString()}\n`);
   }
-  if (only === undefined || only === 'http') figures.push(...(await runHttpBenchmarks({ connections, duration })));
-  if (only === undefined || only === 'publish') {
-    figures.push(...(await runPublishBenchmark({ clients: positiveInt('BENCH_PUBLISH_CLIENTS', 4), duration })));
-  }
-  if (only === undefined || only === 'webhooks') figures.push(...(await runWebhooksBenchmark({ duration })));
-  if (only === undefined || only === 'delivery') {
-    figures.push(
-      ...(await runDeliveryBenchmark({
-        seconds: positiveInt('BENCH_DELIVERY_SECONDS', 60),
-        latencySeconds: positiveInt('BENCH_DELIVERY_LATENCY_SECONDS', 20),
-        endpoints: positiveInt('BENCH_DELIVERY_ENDPOINTS', 64),
-        tenants: positiveInt('BENCH_DELIVERY_TENANTS', 1),
-        backlog: positiveInt('BENCH_DELIVERY_BACKLOG', 200_000),
-        fanout: positiveInt('BENCH_DELIVERY_FANOUT', 1000),
-        rawJobs: positiveInt('BENCH_DELIVERY_RAW_JOBS', 40_000),
-        publishers: positiveInt('BENCH_DELIVERY_PUBLISHERS', 4),
-        receiverPorts: positiveInt('BENCH_DELIVERY_RECEIVER_PORTS', 1),
-        cpuProfDir: process.env.BENCH_DELIVERY_CPU_PROF || undefined,
-      })),
-    );
-  }
-  if (only === undefined || only === 'bulk') {
-    figures.push(
-      ...(await runBulkBenchmark({
-        lines: positiveInt('BULK_BENCH_LINES', 1_000_000),
-        cpuProfDir: process.env.BULK_BENCH_CPU_PROF || undefined,
-        analyzeBeforeExport: process.env.BULK_BENCH_ANALYZE === '1',
-      })),
-    );
-  }
-  if (only === undefined || only === 'kpi') {
-    figures.push(
-      ...(await runKpiBenchmark({
-        seconds: positiveInt('BENCH_KPI_SECONDS', 10),
-        connections: positiveInt('BENCH_KPI_CONNECTIONS', 32),
-        queryClients: positiveInt('BENCH_KPI_QUERY_CLIENTS', 4),
-      })),
-    );
-  }
-  if (only === undefined || only === 'api') {
-    figures.push(
-      ...(await runApiBenchmark({
-        seconds: positiveInt('BENCH_API_SECONDS', 30),
-        cpuProfDir: process.env.BENCH_API_CPU_PROF || undefined,
-      })),
-    );
-  }
-  if (only === undefined || only === 'scale') {
-    figures.push(
-      ...(await runScaleBenchmark({
-        deliveries: positiveInt('BENCH_SCALE_DELIVERIES', 1_000_000),
-        events: positiveInt('BENCH_SCALE_EVENTS', 100_000),
-      })),
-    );
-  }
-  if (only === undefined || only === 'noisy') {
-    figures.push(
-      ...(await runNoisyNeighbourBenchmark({
-        seconds: positiveInt('BENCH_NOISY_SECONDS', 20),
-        rate: positiveInt('BENCH_NOISY_RATE', 100),
-      })),
-    );
-  }
-  if (only === undefined || only === 'micro') figures.push(...runMicroBenchmarks());
+  await bench('http', () => runHttpBenchmarks({ connections, duration }));
+  await bench('publish', () => runPublishBenchmark({ clients: positiveInt('BENCH_PUBLISH_CLIENTS', 4), duration }));
+  await bench('webhooks', () => runWebhooksBenchmark({ duration }));
+  await bench('delivery', () =>
+    runDeliveryBenchmark({
+      seconds: positiveInt('BENCH_DELIVERY_SECONDS', 60),
+      latencySeconds: positiveInt('BENCH_DELIVERY_LATENCY_SECONDS', 20),
+      endpoints: positiveInt('BENCH_DELIVERY_ENDPOINTS', 64),
+      tenants: positiveInt('BENCH_DELIVERY_TENANTS', 1),
+      backlog: positiveInt('BENCH_DELIVERY_BACKLOG', 200_000),
+      fanout: positiveInt('BENCH_DELIVERY_FANOUT', 1000),
+      rawJobs: positiveInt('BENCH_DELIVERY_RAW_JOBS', 40_000),
+      publishers: positiveInt('BENCH_DELIVERY_PUBLISHERS', 4),
+      receiverPorts: positiveInt('BENCH_DELIVERY_RECEIVER_PORTS', 1),
+      cpuProfDir: process.env.BENCH_DELIVERY_CPU_PROF || undefined,
+    }),
+  );
+  await bench('bulk', () =>
+    runBulkBenchmark({
+      lines: positiveInt('BULK_BENCH_LINES', 1_000_000),
+      cpuProfDir: process.env.BULK_BENCH_CPU_PROF || undefined,
+      analyzeBeforeExport: process.env.BULK_BENCH_ANALYZE === '1',
+    }),
+  );
+  await bench('kpi', () =>
+    runKpiBenchmark({
+      seconds: positiveInt('BENCH_KPI_SECONDS', 10),
+      connections: positiveInt('BENCH_KPI_CONNECTIONS', 32),
+      queryClients: positiveInt('BENCH_KPI_QUERY_CLIENTS', 4),
+    }),
+  );
+  await bench('api', () =>
+    runApiBenchmark({
+      seconds: positiveInt('BENCH_API_SECONDS', 30),
+      cpuProfDir: process.env.BENCH_API_CPU_PROF || undefined,
+    }),
+  );
+  await bench('scale', () =>
+    runScaleBenchmark({
+      deliveries: positiveInt('BENCH_SCALE_DELIVERIES', 1_000_000),
+      events: positiveInt('BENCH_SCALE_EVENTS', 100_000),
+    }),
+  );
+  await bench('noisy', () =>
+    runNoisyNeighbourBenchmark({
+      seconds: positiveInt('BENCH_NOISY_SECONDS', 20),
+      rate: positiveInt('BENCH_NOISY_RATE', 100),
+    }),
+  );
+  await bench('micro', () => runMicroBenchmarks());
+  const suiteSeconds = Math.round((performance.now() - suiteStarted) / 1000);
+  section(
+    `time: ${fmt(suiteSeconds)} s in all (${timings.map((t) => `${t.bench} ${fmt(t.seconds, 1)} s`).join(', ')})`,
+  );
 
   const failed = figures.filter((f) => !passes(f));
   section(`summary: ${figures.length - failed.length} of ${figures.length} figures within their limits`);
