@@ -8,28 +8,17 @@ import { signDelivery } from '../signing';
 import { decideAttempt } from './attempt-decision';
 import { DELIVERY_JOB_OPTIONS, sendJob } from './delivery-scheduler';
 import { AttemptRecord, ClaimedDelivery, DeliveryStore } from './delivery-store';
-import { EndpointPark, ParkedDelivery } from './endpoint-park';
+import { EndpointPark, ParkedDelivery, parkSafetyDelay } from './endpoint-park';
 import { MicroBatcher } from './micro-batcher';
 
 /** The User-Agent of every delivery. */
 export const DELIVERY_USER_AGENT = 'IPM-Webhooks/1.0';
-
-/**
- * A delivery over its endpoint's in-flight cap is parked in this process until one of the
- * endpoint's slots frees; its job meanwhile waits delayed this long (plus up to a tenth more), a
- * safety net should this process stop, and the only wait of a delivery that finds the park full.
- */
-export const PARK_SAFETY_DELAY_MS = 60_000;
 
 /** Deliveries parked per webhook, and in all, per process. */
 const PARK_LIMITS = { perWebhook: 10_000, total: 200_000 } as const;
 
 /** The wait of a delivery over its cap that a stopping worker does not park. */
 const CLOSING_DELAY_MS = 1_000;
-
-function parkSafetyDelay(): number {
-  return PARK_SAFETY_DELAY_MS * (1 + Math.random() / 10);
-}
 
 /** What a delivery job did, as the job's return value (kept on completed jobs for a while, for inspection). */
 export interface DeliveryJobResult {
@@ -157,7 +146,7 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
     if (this.atCap(payload.webhook_id) && context.token && jobId !== undefined) {
       const parked = this.closing ? false : this.park.park({ ...payload, job: { name: context.job.name, id: jobId } });
       if (!parked) this.overflowed++;
-      await context.job.moveToDelayed(Date.now() + this.unparkedDelay(parked), context.token);
+      await context.job.moveToDelayed(Date.now() + this.unparkedDelay(parked, payload.webhook_id), context.token);
       this.pump(payload.webhook_id);
       throw new DelayedError();
     }
@@ -171,7 +160,9 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
         ? false
         : this.park.park({ ...delivery, job: { name: 'delivery.send', id: delivery.delivery_id } });
       if (!parked) this.overflowed++;
-      await this.jobs.addBulk([{ ...job, opts: { ...job.opts, delay: this.unparkedDelay(parked) } }]);
+      await this.jobs.addBulk([
+        { ...job, opts: { ...job.opts, delay: this.unparkedDelay(parked, delivery.webhook_id) } },
+      ]);
       this.pump(delivery.webhook_id);
       return { delivery_id: delivery.delivery_id, status: 'deferred' };
     }
@@ -179,8 +170,9 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
   }
 
   /** How long the job of a delivery over its cap waits: soon for another worker when this one is stopping. */
-  private unparkedDelay(parked: boolean): number {
-    return !parked && this.closing ? CLOSING_DELAY_MS : parkSafetyDelay();
+  private unparkedDelay(parked: boolean, webhookId: string): number {
+    if (parked) return parkSafetyDelay(this.park.sizeOf(webhookId) - 1);
+    return this.closing ? CLOSING_DELAY_MS : parkSafetyDelay(null);
   }
 
   /** Runs a webhook's parked deliveries while it has free slots. */

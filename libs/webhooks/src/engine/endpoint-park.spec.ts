@@ -1,4 +1,4 @@
-import { EndpointPark, ParkedDelivery } from './endpoint-park';
+import { EndpointPark, PARK_SAFETY_DELAY_MS, ParkedDelivery, parkSafetyDelay } from './endpoint-park';
 
 const parked = (delivery_id: string, webhook_id = 'whk_a'): ParkedDelivery => ({
   delivery_id,
@@ -56,5 +56,20 @@ describe('EndpointPark', () => {
     ).toEqual(['d1', 'e1']);
     expect(park.size).toBe(0);
     expect(park.take('whk_a')).toBeUndefined();
+  });
+});
+
+describe('parkSafetyDelay', () => {
+  const { base, perAhead, max } = PARK_SAFETY_DELAY_MS;
+  const within = (ms: number, expected: number) => {
+    expect(ms).toBeGreaterThanOrEqual(expected);
+    expect(ms).toBeLessThanOrEqual(expected * 1.1);
+  };
+
+  it('grows with the deliveries ahead in line, up to its maximum; the unparked wait the maximum', () => {
+    within(parkSafetyDelay(0), base);
+    within(parkSafetyDelay(100), base + 100 * perAhead);
+    within(parkSafetyDelay(1_000_000), max);
+    within(parkSafetyDelay(null), max);
   });
 });

@@ -1,5 +1,20 @@
 import type { JobName } from '@ipm/queues';
 
+/**
+ * A delivery over its endpoint's in-flight cap is parked in this process until one of the
+ * endpoint's slots frees; its job meanwhile waits delayed, a safety net should this process die:
+ * `base` plus `perAhead` for each delivery ahead of it in its endpoint's line (those go first
+ * anyway), at most `max`, plus up to a tenth more. A delivery that finds the park full waits `max`.
+ */
+export const PARK_SAFETY_DELAY_MS = { base: 5_000, perAhead: 50, max: 60_000 } as const;
+
+/** The safety net's delay for a delivery with `ahead` others before it in its line (null: not parked). */
+export function parkSafetyDelay(ahead: number | null): number {
+  const { base, perAhead, max } = PARK_SAFETY_DELAY_MS;
+  const ms = ahead === null ? max : Math.min(max, base + ahead * perAhead);
+  return ms * (1 + Math.random() / 10);
+}
+
 /** A delivery that found its endpoint at the in-flight cap, waiting in this process for one of its slots. */
 export interface ParkedDelivery {
   delivery_id: string;
