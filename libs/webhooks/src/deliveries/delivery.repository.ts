@@ -81,6 +81,18 @@ WHERE d.webhook_id = $2 AND d.orgcode = $1 AND d.created_at >= $10 AND d.created
        OR d.finished_at - d.created_at >= interval '1 hour')
 GROUP BY d.status`;
 
+const sinceHour = `started_at >= $3::timestamptz - interval '1 hour'`;
+const sinceDay = `started_at >= $3::timestamptz - interval '24 hours'`;
+const percentiles = (filter: string): string =>
+  `percentile_cont(ARRAY[0.5, 0.95]::float8[]) WITHIN GROUP (ORDER BY duration_ms)${filter ? ` FILTER (WHERE ${filter})` : ''}`;
+/** Attempt counts and p50/p95 durations for the three windows (index-only on ix_delivery_attempts_webhook_started). */
+export const LATENCIES_SQL = `
+SELECT count(*) FILTER (WHERE ${sinceHour})::int AS n1, count(*) FILTER (WHERE ${sinceDay})::int AS n24,
+       count(*)::int AS n7, ${percentiles(sinceHour)} AS p1, ${percentiles(sinceDay)} AS p24, ${percentiles('')} AS p7
+FROM delivery_attempts
+WHERE webhook_id = $2 AND orgcode = $1
+  AND started_at >= $3::timestamptz - interval '7 days' AND started_at <= $3::timestamptz`;
+
 /** The parameters of {@link STATS_COUNTS_SQL} for a plan. */
 export function statsCountParams(orgcode: string, webhookId: string, plan: StatsPlan): unknown[] {
   const hours = plan.rolled.map((r) => r.hour);
@@ -234,10 +246,6 @@ export class DeliveryRepository {
 
   /** Attempt counts and p50/p95 durations for the three windows, in one statement. */
   async latencies(orgcode: string, webhookId: string, now: Date): Promise<AttemptLatencies> {
-    const h1 = `started_at >= $3::timestamptz - interval '1 hour'`;
-    const h24 = `started_at >= $3::timestamptz - interval '24 hours'`;
-    const pct = (filter: string): string =>
-      `percentile_cont(ARRAY[0.5, 0.95]::float8[]) WITHIN GROUP (ORDER BY duration_ms)${filter ? ` FILTER (WHERE ${filter})` : ''}`;
     const rows: Array<{
       n1: number;
       n24: number;
@@ -245,14 +253,7 @@ export class DeliveryRepository {
       p1: number[] | null;
       p24: number[] | null;
       p7: number[] | null;
-    }> = await this.attemptRepo.manager.query(
-      `SELECT count(*) FILTER (WHERE ${h1})::int AS n1, count(*) FILTER (WHERE ${h24})::int AS n24,
-              count(*)::int AS n7, ${pct(h1)} AS p1, ${pct(h24)} AS p24, ${pct('')} AS p7
-       FROM delivery_attempts
-       WHERE webhook_id = $2 AND orgcode = $1
-         AND started_at >= $3::timestamptz - interval '7 days' AND started_at <= $3::timestamptz`,
-      [orgcode, webhookId, now],
-    );
+    }> = await this.attemptRepo.manager.query(LATENCIES_SQL, [orgcode, webhookId, now]);
     const r = rows[0];
     return { attempts: [r.n1, r.n24, r.n7], percentiles: [r.p1, r.p24, r.p7] };
   }
