@@ -387,8 +387,9 @@ describe('/webhook/delivery routes and /webhook/stats', () => {
       });
     });
 
-    describe('rolled-up hours (webhook_delivery_hours): always equal to counting every delivery', () => {
+    describe('rolled-up hours (webhook_delivery_hours): always equal to counting every delivery and attempt', () => {
       type ByStatus = Record<string, number>;
+      type Latency = { attempts: number; p50: number | null; p95: number | null };
       const zero = (): ByStatus => ({ pending: 0, in_flight: 0, retrying: 0, success: 0, failed: 0, dead_letter: 0 });
 
       /** What the stats must say at `asOf`: every delivery of the webhook counted, by status and window. */
@@ -406,40 +407,94 @@ describe('/webhook/delivery routes and /webhook/stats', () => {
         for (const r of rows) [r.h1, r.h24, r.d7].forEach((n, i) => (out[i][r.status] = n));
         return out;
       };
-      /** Calls /webhook/stats and checks it against the brute-force count at its own as_of. */
-      const expectExact = async (hook: string): Promise<{ as_of: string; by: ByStatus[] }> => {
+      /** What the latencies must say at `asOf`: percentile_cont over every attempt started in each window. */
+      const bruteForceLatencies = async (hook: string, asOf: string): Promise<Latency[]> => {
+        const rows = await db().query<Array<{ attempts: number; p: number[] | null }>>(
+          `SELECT count(*)::int AS attempts,
+                  percentile_cont(ARRAY[0.5, 0.95]::float8[]) WITHIN GROUP (ORDER BY duration_ms) AS p
+           FROM unnest(ARRAY[interval '1 hour', interval '24 hours', interval '7 days']) WITH ORDINALITY AS w(span, i)
+           LEFT JOIN delivery_attempts a
+             ON a.webhook_id = $1 AND a.started_at >= $2::timestamptz - w.span AND a.started_at <= $2::timestamptz
+           GROUP BY w.i ORDER BY w.i`,
+          [hook, asOf],
+        );
+        return rows.map((r) => ({ attempts: r.attempts, p50: r.p?.[0] ?? null, p95: r.p?.[1] ?? null }));
+      };
+      /** Calls /webhook/stats and checks it against the brute-force counts and latencies at its own as_of. */
+      const expectExact = async (hook: string): Promise<{ as_of: string; by: ByStatus[]; latencies: Latency[] }> => {
         const res = await post('stats', { webhook_id: hook }).expect(200);
-        const data = res.body.data as { as_of: string; windows: Array<{ by_status: ByStatus; total: number }> };
+        const data = res.body.data as {
+          as_of: string;
+          windows: Array<{
+            by_status: ByStatus;
+            total: number;
+            attempts: number;
+            latency_ms: { p50: number | null; p95: number | null };
+          }>;
+        };
         const by = data.windows.map((w) => w.by_status);
         expect(by).toEqual(await bruteForce(hook, data.as_of));
         data.windows.forEach((w) => expect(w.total).toBe(Object.values(w.by_status).reduce((a, n) => a + n, 0)));
-        return { as_of: data.as_of, by };
+        const latencies = data.windows.map((w) => ({ attempts: w.attempts, ...w.latency_ms }));
+        const expected = await bruteForceLatencies(hook, data.as_of);
+        expect(latencies.map((l) => l.attempts)).toEqual(expected.map((l) => l.attempts));
+        latencies.forEach((l, i) => {
+          for (const p of ['p50', 'p95'] as const) {
+            const want = expected[i][p];
+            if (want === null) expect(l[p]).toBeNull();
+            else expect(l[p]).toBeCloseTo(want, 6);
+          }
+        });
+        return { as_of: data.as_of, by, latencies };
+      };
+      type StoredRow = {
+        hour: Date;
+        success: number;
+        failed: number;
+        dead_letter: number;
+        attempts: number;
+        durations: number[];
+        duration_counts: number[];
       };
       const storedRows = (hook: string) =>
-        db().query<Array<{ hour: Date; success: number; failed: number; dead_letter: number }>>(
-          'SELECT hour, success, failed, dead_letter FROM webhook_delivery_hours WHERE webhook_id = $1 ORDER BY hour',
+        db().query<StoredRow[]>(
+          `SELECT hour, success, failed, dead_letter, attempts, durations, duration_counts
+           FROM webhook_delivery_hours WHERE webhook_id = $1 ORDER BY hour`,
           [hook],
         );
-      /** The rows a stats read at `asOf` must have written: settled terminal deliveries of each final hour. */
+      /**
+       * The rows a stats read at `asOf` must have written: settled terminal deliveries of each final hour,
+       * and the histogram of the durations of the attempts started in it.
+       */
       const expectedRows = (hook: string, asOf: string) => {
         const { from, to } = rollableHours(new Date(asOf));
-        return db().query<Array<{ hour: Date; success: number; failed: number; dead_letter: number }>>(
+        return db().query<StoredRow[]>(
           `SELECT h AS hour,
                   count(d.delivery_id) FILTER (WHERE d.status = 'success' AND settled)::int AS success,
                   count(d.delivery_id) FILTER (WHERE d.status = 'failed' AND settled)::int AS failed,
-                  count(d.delivery_id) FILTER (WHERE d.status = 'dead_letter' AND settled)::int AS dead_letter
+                  count(d.delivery_id) FILTER (WHERE d.status = 'dead_letter' AND settled)::int AS dead_letter,
+                  a.attempts, a.durations, a.duration_counts
            FROM generate_series($2::timestamptz, $3::timestamptz, interval '1 hour') AS h
            LEFT JOIN LATERAL (
              SELECT delivery_id, status, finished_at < created_at + interval '1 hour' AS settled FROM deliveries
              WHERE webhook_id = $1 AND created_at >= h AND created_at < h + interval '1 hour') d ON true
-           GROUP BY h ORDER BY h`,
+           CROSS JOIN LATERAL (
+             SELECT coalesce(sum(n), 0)::int AS attempts,
+                    coalesce(array_agg(duration_ms ORDER BY duration_ms), '{}') AS durations,
+                    coalesce(array_agg(n ORDER BY duration_ms), '{}') AS duration_counts
+             FROM (SELECT duration_ms, count(*)::int AS n FROM delivery_attempts
+                   WHERE webhook_id = $1 AND started_at >= h AND started_at < h + interval '1 hour'
+                   GROUP BY duration_ms) x) a
+           GROUP BY h, a.attempts, a.durations, a.duration_counts ORDER BY h`,
           [hook, from, to],
         );
       };
       /**
        * Deliveries every 23 minutes over 7 days and a bit, statuses cycling (some finished 90 minutes
        * late, so not settled), and some on each window's edge: either side of now - 7d, now - 24h and
-       * now - 1h, and at the start of the hours that straddle now - 24h and now - 1h.
+       * now - 1h, and at the start of the hours that straddle now - 24h and now - 1h. Each delivery but
+       * the pending ones has 1 to 3 attempts, started 0, 17 and 34 minutes after it was created (so
+       * some in the next hour), durations repeating; each edge delivery one attempt started on its edge.
        */
       const seedSpread = async (hook: string): Promise<void> => {
         const now = Date.now();
@@ -455,6 +510,18 @@ describe('/webhook/delivery routes and /webhook/stats', () => {
                  FROM generate_series(0, 7 * 24 * 60 / 23 + 10) AS g) s`,
           [org, hook, hook.slice(-10), new Date(now)],
         );
+        await db().query(
+          `INSERT INTO delivery_attempts (delivery_id, orgcode, webhook_id, attempt_no, started_at, duration_ms,
+                                          status_code, response_headers, response_excerpt, outcome)
+           SELECT d.delivery_id, d.orgcode, d.webhook_id, k, d.created_at + make_interval(mins => 17 * (k - 1)),
+                  (n * 37 + k * 11) % 400 + 5, 200, '{}', '', d.status
+           FROM (SELECT delivery_id, orgcode, webhook_id, created_at, status,
+                        row_number() OVER (ORDER BY delivery_id)::int AS n FROM deliveries
+                 WHERE webhook_id = $1 AND status <> 'pending') d
+           CROSS JOIN LATERAL generate_series(1, 1 + d.n % 3) AS k
+           WHERE d.created_at + make_interval(mins => 17 * (k - 1)) <= $2`,
+          [hook, new Date(now)],
+        );
         const edges: number[] = [];
         for (const w of [3_600_000, 86_400_000, 604_800_000]) {
           const start = now - w;
@@ -462,8 +529,16 @@ describe('/webhook/delivery routes and /webhook/stats', () => {
           edges.push(start - 30_000, start + 30_000, hour + 1, (start + hour + 3_600_000) / 2);
         }
         for (const [i, ms] of edges.entries()) {
-          await fixture(hook, (['success', 'failed', 'retrying', 'dead_letter'] as const)[i % 4], {
+          const id = await fixture(hook, (['success', 'failed', 'retrying', 'dead_letter'] as const)[i % 4], {
             created_at: new Date(ms),
+          });
+          await insertAttempt(db(), {
+            delivery_id: id,
+            orgcode: org,
+            webhook_id: hook,
+            attempt_no: 1,
+            started_at: new Date(ms),
+            duration_ms: 1000 + i * 250,
           });
         }
       };
@@ -499,6 +574,16 @@ describe('/webhook/delivery routes and /webhook/stats', () => {
           [hook],
         );
         expect(changed.length).toBeGreaterThan(10);
+        // and their last attempts start now or up to 64 minutes ago (either side of now - 1h): after every
+        // hour that may have a row, since rows are written only once their hour's attempts are final
+        await db().query(
+          `INSERT INTO delivery_attempts (delivery_id, orgcode, webhook_id, attempt_no, started_at, duration_ms,
+                                          status_code, response_headers, response_excerpt, outcome)
+           SELECT delivery_id, orgcode, webhook_id, 9, now() - make_interval(mins => 1 + (row_number() OVER ())::int * 7 % 64),
+                  3000 + (row_number() OVER ())::int, 200, '{}', '', 'success'
+           FROM unnest($1::varchar[]) AS c(delivery_id) JOIN deliveries USING (delivery_id)`,
+          [changed.map((c) => c.delivery_id)],
+        );
         await expectExact(hook);
         expect(await storedRows(hook)).toEqual(rows); // rows never change: late ones are counted live
 
@@ -529,8 +614,9 @@ describe('/webhook/delivery routes and /webhook/stats', () => {
         expect(await storedRows(hook)).toEqual(await expectedRows(hook, after.as_of));
 
         await db().query(
-          `INSERT INTO webhook_delivery_hours (webhook_id, hour, orgcode, success, failed, dead_letter)
-           VALUES ($1, date_trunc('hour', now()) - interval '9 days', $2, 1, 0, 0)`,
+          `INSERT INTO webhook_delivery_hours
+             (webhook_id, hour, orgcode, success, failed, dead_letter, attempts, durations, duration_counts)
+           VALUES ($1, date_trunc('hour', now()) - interval '9 days', $2, 1, 0, 0, 1, '{5}', '{1}')`,
           [hook, org],
         );
         const result = await retention.purge();

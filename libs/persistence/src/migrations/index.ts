@@ -10,6 +10,7 @@ import { Kpis1795448709222 } from './1795448709222-Kpis';
 import { BulkPartsLz41795452000000 } from './1795452000000-BulkPartsLz4';
 import { KpiAlerts1795453824254 } from './1795453824254-KpiAlerts';
 import { WebhookDeliveryHours1795458384694 } from './1795458384694-WebhookDeliveryHours';
+import { WebhookDeliveryHourDurations1795459437096 } from './1795459437096-WebhookDeliveryHourDurations';
 
 /** Every migration, in order. Listed explicitly: a glob does not survive bundling. */
 export const MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -24,4 +25,5 @@ export const MIGRATIONS: Array<new () => MigrationInterface> = [
   BulkPartsLz41795452000000,
   KpiAlerts1795453824254,
   WebhookDeliveryHours1795458384694,
+  WebhookDeliveryHourDurations1795459437096,
 ];

@@ -156,10 +156,7 @@ export class DeliveriesService {
     const webhook = await this.webhooks.findVisible(caller, request.webhook_id);
     if (!webhook) throw AppError.notFound('Webhook');
     const now = new Date();
-    const [counts, latencies] = await Promise.all([
-      this.deliveries.statusCounts(caller.orgcode, webhook.webhook_id, now),
-      this.deliveries.latencies(caller.orgcode, webhook.webhook_id, now),
-    ]);
+    const { counts, latencies } = await this.deliveries.windowStats(caller.orgcode, webhook.webhook_id, now);
     const windows = STATS_WINDOWS.map((window, i): WindowStatsDto => {
       const key = (['h1', 'h24', 'd7'] as const)[i];
       const byStatus = countsFor(counts, key);

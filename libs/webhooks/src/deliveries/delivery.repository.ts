@@ -21,6 +21,7 @@ import {
   StatusWindowCounts,
   UnsettledGroup,
 } from './stats-hours';
+import { AttemptLatencies, combineLatencies, LiveDurations } from './stats-latencies';
 
 export interface DeliveryQuery {
   webhook_id?: string;
@@ -33,23 +34,26 @@ export interface DeliveryQuery {
 }
 
 export type { StatusWindowCounts } from './stats-hours';
+export type { AttemptLatencies } from './stats-latencies';
 
-/** A webhook's rolled-up hours that a stats read at `now` may use (see stats-hours.ts). */
+/** A webhook's rolled-up hours that a stats read at `now` may use (see stats-hours.ts), histograms included. */
 export const STATS_HOURS_SQL = `
-SELECT hour, success, failed, dead_letter FROM webhook_delivery_hours
+SELECT hour, success, failed, dead_letter, attempts, durations, duration_counts FROM webhook_delivery_hours
 WHERE webhook_id = $2 AND orgcode = $1 AND hour >= $3 AND hour <= $4`;
 
 /**
- * The rest of a stats read, in one statement (parameters: {@link statsCountParams}):
+ * The rest of a stats read, in one statement (parameters: {@link statsLiveParams}):
  * - live: the deliveries of the ranges not covered by rows, one index range scan per range (the
  *   OFFSET 0 keeps the lateral subquery from being flattened into one scan of the webhook's rows),
  *   grouped by hour and status, with how many are settled;
- * - fill: rows for the hours that are final and have none yet, from those live counts (an hour
- *   with no delivery gets zeros, so that it is not scanned again);
+ * - tries: the attempts started in the same ranges, likewise (index-only on
+ *   ix_delivery_attempts_webhook_started), grouped by hour and duration;
+ * - fill: rows for the hours that are final and have none yet, from those live groups (an hour
+ *   with no delivery and no attempt gets zeros and empty histograms, so that it is not scanned again);
  * - unsettled: the deliveries of the rows' hours that rows do not count, from the partial index
  *   ix_deliveries_webhook_unsettled (its predicate is repeated here word for word), by status.
  */
-export const STATS_COUNTS_SQL = `
+export const STATS_LIVE_SQL = `
 WITH live AS MATERIALIZED (
   SELECT date_bin(interval '1 hour', d.created_at, timestamptz 'epoch') AS hour, d.status,
          count(*) FILTER (WHERE d.created_at >= $4) AS n1, count(*) FILTER (WHERE d.created_at >= $5) AS n24,
@@ -61,19 +65,42 @@ WITH live AS MATERIALIZED (
     OFFSET 0
   ) d
   GROUP BY 1, 2
+), tries AS MATERIALIZED (
+  SELECT date_bin(interval '1 hour', a.started_at, timestamptz 'epoch') AS hour, a.duration_ms,
+         count(*) FILTER (WHERE a.started_at >= $4) AS n1, count(*) FILTER (WHERE a.started_at >= $5) AS n24,
+         count(*) AS n7
+  FROM unnest($6::timestamptz[], $7::timestamptz[]) AS r(lo, hi)
+  CROSS JOIN LATERAL (
+    SELECT a.started_at, a.duration_ms FROM delivery_attempts a
+    WHERE a.webhook_id = $2 AND a.orgcode = $1 AND a.started_at >= r.lo AND a.started_at < r.hi AND a.started_at <= $3
+    OFFSET 0
+  ) a
+  GROUP BY 1, 2
 ), fill AS (
-  INSERT INTO webhook_delivery_hours (webhook_id, hour, orgcode, success, failed, dead_letter)
-  SELECT $2, f.hour, $1, coalesce(sum(l.settled) FILTER (WHERE l.status = 'success'), 0),
-         coalesce(sum(l.settled) FILTER (WHERE l.status = 'failed'), 0),
-         coalesce(sum(l.settled) FILTER (WHERE l.status = 'dead_letter'), 0)
-  FROM unnest($8::timestamptz[]) AS f(hour) LEFT JOIN live l ON l.hour = f.hour
-  GROUP BY f.hour
+  INSERT INTO webhook_delivery_hours
+    (webhook_id, hour, orgcode, success, failed, dead_letter, attempts, durations, duration_counts)
+  SELECT $2, f.hour, $1, c.success, c.failed, c.dead_letter, t.attempts, t.durations, t.duration_counts
+  FROM unnest($8::timestamptz[]) AS f(hour)
+  CROSS JOIN LATERAL (
+    SELECT coalesce(sum(l.settled) FILTER (WHERE l.status = 'success'), 0) AS success,
+           coalesce(sum(l.settled) FILTER (WHERE l.status = 'failed'), 0) AS failed,
+           coalesce(sum(l.settled) FILTER (WHERE l.status = 'dead_letter'), 0) AS dead_letter
+    FROM live l WHERE l.hour = f.hour
+  ) c
+  CROSS JOIN LATERAL (
+    SELECT coalesce(sum(t.n7), 0) AS attempts,
+           coalesce(array_agg(t.duration_ms ORDER BY t.duration_ms), '{}') AS durations,
+           coalesce(array_agg(t.n7::int ORDER BY t.duration_ms), '{}') AS duration_counts
+    FROM tries t WHERE t.hour = f.hour
+  ) t
   ON CONFLICT DO NOTHING
 )
-SELECT 'live' AS part, hour, status, n1::int, n24::int, n7::int FROM live
+SELECT 'live' AS part, hour, status, n1::int, n24::int, n7::int, NULL::int AS duration_ms FROM live
+UNION ALL
+SELECT 'tries', hour, NULL, n1::int, n24::int, n7::int, duration_ms FROM tries
 UNION ALL
 SELECT 'unsettled', NULL, d.status, (count(*) FILTER (WHERE rh.hour >= $4))::int,
-       (count(*) FILTER (WHERE rh.hour >= $5))::int, count(*)::int
+       (count(*) FILTER (WHERE rh.hour >= $5))::int, count(*)::int, NULL
 FROM unnest($9::timestamptz[]) AS rh(hour)
 JOIN deliveries d ON date_bin(interval '1 hour', d.created_at, timestamptz 'epoch') = rh.hour
 WHERE d.webhook_id = $2 AND d.orgcode = $1 AND d.created_at >= $10 AND d.created_at < $11
@@ -81,20 +108,8 @@ WHERE d.webhook_id = $2 AND d.orgcode = $1 AND d.created_at >= $10 AND d.created
        OR d.finished_at - d.created_at >= interval '1 hour')
 GROUP BY d.status`;
 
-const sinceHour = `started_at >= $3::timestamptz - interval '1 hour'`;
-const sinceDay = `started_at >= $3::timestamptz - interval '24 hours'`;
-const percentiles = (filter: string): string =>
-  `percentile_cont(ARRAY[0.5, 0.95]::float8[]) WITHIN GROUP (ORDER BY duration_ms)${filter ? ` FILTER (WHERE ${filter})` : ''}`;
-/** Attempt counts and p50/p95 durations for the three windows (index-only on ix_delivery_attempts_webhook_started). */
-export const LATENCIES_SQL = `
-SELECT count(*) FILTER (WHERE ${sinceHour})::int AS n1, count(*) FILTER (WHERE ${sinceDay})::int AS n24,
-       count(*)::int AS n7, ${percentiles(sinceHour)} AS p1, ${percentiles(sinceDay)} AS p24, ${percentiles('')} AS p7
-FROM delivery_attempts
-WHERE webhook_id = $2 AND orgcode = $1
-  AND started_at >= $3::timestamptz - interval '7 days' AND started_at <= $3::timestamptz`;
-
-/** The parameters of {@link STATS_COUNTS_SQL} for a plan. */
-export function statsCountParams(orgcode: string, webhookId: string, plan: StatsPlan): unknown[] {
+/** The parameters of {@link STATS_LIVE_SQL} for a plan. */
+export function statsLiveParams(orgcode: string, webhookId: string, plan: StatsPlan): unknown[] {
   const hours = plan.rolled.map((r) => r.hour);
   const last = hours[hours.length - 1];
   return [
@@ -112,10 +127,9 @@ export function statsCountParams(orgcode: string, webhookId: string, plan: Stats
   ];
 }
 
-export interface AttemptLatencies {
-  attempts: [number, number, number];
-  /** [p50, p95] per window (1h, 24h, 7d); null when no attempt started in it. */
-  percentiles: [number[] | null, number[] | null, number[] | null];
+export interface WebhookWindowStats {
+  counts: StatusWindowCounts[];
+  latencies: AttemptLatencies;
 }
 
 export interface ReplayCounts {
@@ -216,46 +230,41 @@ export class DeliveryRepository {
   }
 
   /**
-   * Deliveries created in the last 7 days by status, for each window, exactly: rolled-up hours
-   * where they exist, the rest live (see stats-hours.ts); writes the rows that are due. Two statements.
+   * Deliveries created in the last 7 days by status, and the count and p50/p95 durations of the
+   * attempts started then, for each window, exactly: rolled-up hours where they exist, the rest live
+   * (see stats-hours.ts, stats-latencies.ts); writes the rows that are due. Two statements.
    */
-  async statusCounts(orgcode: string, webhookId: string, now: Date): Promise<StatusWindowCounts[]> {
+  async windowStats(orgcode: string, webhookId: string, now: Date): Promise<WebhookWindowStats> {
     const { from, to } = rollableHours(now);
     const rows: HourRow[] = await this.repo.manager.query(STATS_HOURS_SQL, [orgcode, webhookId, from, to]);
     const plan = planStats(now, rows);
-    const params = statsCountParams(orgcode, webhookId, plan);
-    type Counted = Array<(LiveGroup & { part: 'live' }) | (UnsettledGroup & { part: 'unsettled' })>;
+    const params = statsLiveParams(orgcode, webhookId, plan);
+    type Found = Array<
+      (LiveGroup & { part: 'live' }) | (UnsettledGroup & { part: 'unsettled' }) | (LiveDurations & { part: 'tries' })
+    >;
     // A read that writes rows holds the hours locks (shared): a purge or the retention job deletes
     // rows under them (exclusive), so no row counted from deliveries they delete outlives them.
-    const counted: Counted = plan.fill.length
+    // Attempts go with their deliveries (cascade) and started before those finished, so a histogram
+    // that may hold a deleted attempt is in a row that the purge or retention deletes anyway.
+    const found: Found = plan.fill.length
       ? await this.repo.manager.transaction(async (em) => {
           await em.query(
             `SELECT pg_advisory_xact_lock_shared(hashtext('${HOURS_LOCK}'), hashtext($1)),
                     pg_advisory_xact_lock_shared(hashtext('${HOURS_RETENTION_LOCK}'))`,
             [webhookId],
           );
-          return em.query(STATS_COUNTS_SQL, params);
+          return em.query(STATS_LIVE_SQL, params);
         })
-      : await this.repo.manager.query(STATS_COUNTS_SQL, params);
-    return combineCounts(
-      plan,
-      counted.filter((c) => c.part === 'live'),
-      counted.filter((c) => c.part === 'unsettled'),
-    );
-  }
-
-  /** Attempt counts and p50/p95 durations for the three windows, in one statement. */
-  async latencies(orgcode: string, webhookId: string, now: Date): Promise<AttemptLatencies> {
-    const rows: Array<{
-      n1: number;
-      n24: number;
-      n7: number;
-      p1: number[] | null;
-      p24: number[] | null;
-      p7: number[] | null;
-    }> = await this.attemptRepo.manager.query(LATENCIES_SQL, [orgcode, webhookId, now]);
-    const r = rows[0];
-    return { attempts: [r.n1, r.n24, r.n7], percentiles: [r.p1, r.p24, r.p7] };
+      : await this.repo.manager.query(STATS_LIVE_SQL, params);
+    const live: LiveGroup[] = [];
+    const unsettled: UnsettledGroup[] = [];
+    const tries: LiveDurations[] = [];
+    for (const f of found) {
+      if (f.part === 'live') live.push(f);
+      else if (f.part === 'unsettled') unsettled.push(f);
+      else tries.push(f);
+    }
+    return { counts: combineCounts(plan, live, unsettled), latencies: combineLatencies(plan, tries) };
   }
 
   /** A replay of a webhook visible to `scope` (its webhook's app, for app principals), or null. */

@@ -15,6 +15,9 @@ const row = (hour: string, success = 1, failed = 0, dead_letter = 0): HourRow =>
   success,
   failed,
   dead_letter,
+  attempts: 0,
+  durations: [],
+  duration_counts: [],
 });
 const iso = (ds: readonly Date[]): string[] => ds.map((d) => d.toISOString());
 const ranges = (p: StatsPlan): string[][] => p.ranges.map((r) => [r.lo.toISOString(), r.hi.toISOString()]);

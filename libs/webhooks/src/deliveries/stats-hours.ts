@@ -7,6 +7,9 @@ import type { DeliveryStatus } from '@ipm/lifecycle/machines';
  * changes once written: a delivery of H that finishes later is by definition unsettled. A row may
  * be written once H + 1 h + SETTLE_MS + ROLLUP_MARGIN_MS <= now (no delivery of H can still become
  * settled; the margin covers transactions that commit a little after their now()).
+ * The row also holds the exact histogram of the durations of the attempts started in H (see
+ * stats-latencies.ts): an attempt row is written when the attempt ends, at most the webhook's
+ * timeout (<= 30 s) after its started_at, so those are final long before the counts are.
  * These helpers plan a stats read (which hours come from rows, which are scanned live, which rows
  * to write) and add the parts up; they are pure, and the SQL beside them in the repository is dumb.
  */
@@ -29,12 +32,16 @@ export interface StatusWindowCounts {
   d7: number;
 }
 
-/** One rolled-up hour (terminal and settled deliveries of the hour). */
+/** One rolled-up hour (terminal and settled deliveries of the hour, durations of its attempts). */
 export interface HourRow {
   hour: Date;
   success: number;
   failed: number;
   dead_letter: number;
+  /** Attempts started in the hour; durations (ms, distinct, ascending) and how many lasted each. */
+  attempts: number;
+  durations: number[];
+  duration_counts: number[];
 }
 
 /** Deliveries found by a live scan, grouped by their hour and status. */
@@ -131,8 +138,7 @@ export function combineCounts(
   live: readonly LiveGroup[],
   unsettled: readonly UnsettledGroup[],
 ): StatusWindowCounts[] {
-  const starts = plan.since.map((d) => d.getTime());
-  const rolledAt = new Set(plan.rolled.map((r) => r.hour.getTime()));
+  const usedBy = rowUsedBy(plan);
   const out = new Map<DeliveryStatus, StatusWindowCounts>();
   const add = (status: DeliveryStatus, n: [number, number, number]): void => {
     const c = out.get(status) ?? { status, h1: 0, h24: 0, d7: 0 };
@@ -141,7 +147,6 @@ export function combineCounts(
     c.d7 += n[2];
     out.set(status, c);
   };
-  const usedBy = (hour: number): boolean[] => starts.map((s) => rolledAt.has(hour) && hour >= s);
   for (const r of plan.rolled) {
     const used = usedBy(r.hour.getTime());
     for (const status of ['success', 'failed', 'dead_letter'] as const) {
@@ -155,4 +160,11 @@ export function combineCounts(
   }
   for (const g of unsettled) add(g.status, [g.n1, g.n24, g.n7]);
   return [...out.values()];
+}
+
+/** For an hour (ms), which windows (1h, 24h, 7d) use its row: it has one and lies wholly inside them. */
+export function rowUsedBy(plan: StatsPlan): (hour: number) => [boolean, boolean, boolean] {
+  const starts = plan.since.map((d) => d.getTime());
+  const rolledAt = new Set(plan.rolled.map((r) => r.hour.getTime()));
+  return (hour) => starts.map((s) => rolledAt.has(hour) && hour >= s) as [boolean, boolean, boolean];
 }
