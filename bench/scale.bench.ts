@@ -17,8 +17,14 @@
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { loadConfig } from '../libs/core/src/config/config.schema';
-import { STATS_HOURS_SQL, STATS_LIVE_SQL, statsLiveParams } from '../libs/webhooks/src/deliveries/delivery.repository';
-import { HourRow, planStats, rollableHours } from '../libs/webhooks/src/deliveries/stats-hours';
+import {
+  STATS_HOURS_SQL,
+  STATS_LIVE_SQL,
+  statsLiveParams,
+  StoredHourRow,
+  toHourRow,
+} from '../libs/webhooks/src/deliveries/delivery.repository';
+import { planStats, rollableHours } from '../libs/webhooks/src/deliveries/stats-hours';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { FanoutResult, runFanout } from './scale-fanout';
 import { API_MAIN, benchEnv, freePort, runCli, Server } from './processes';
@@ -270,8 +276,8 @@ function hoursRange(now = new Date()): [Date, Date] {
 
 async function explainStats(db: Client, webhookId: string): Promise<Plan> {
   const now = new Date();
-  const { rows } = await db.query<HourRow>(STATS_HOURS_SQL, [ORG, webhookId, ...hoursRange(now)]);
-  const plan = planStats(now, rows);
+  const { rows } = await db.query<StoredHourRow>(STATS_HOURS_SQL, [ORG, webhookId, ...hoursRange(now)]);
+  const plan = planStats(now, rows.map(toHourRow));
   const explained = await explain(db, STATS_LIVE_SQL, statsLiveParams(ORG, webhookId, plan));
   const shape = `${plan.rolled.length} rolled-up hours, ${plan.ranges.length} live ranges, ${plan.fill.length} to fill`;
   return { ...explained, summary: `[${shape}] ${explained.summary}` };

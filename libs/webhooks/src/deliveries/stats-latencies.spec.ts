@@ -1,5 +1,5 @@
 import { HourRow, planStats } from './stats-hours';
-import { combineLatencies, Histogram, LiveDurations, percentileCont } from './stats-latencies';
+import { combineLatencies, decodeInt4Array, Histogram, LiveDurations, percentileCont } from './stats-latencies';
 
 const at = (iso: string): Date => new Date(iso);
 
@@ -65,6 +65,30 @@ describe('percentileCont', () => {
   });
 });
 
+describe('decodeInt4Array (array_send of an int[])', () => {
+  const sent = (values: number[]): Buffer => {
+    if (values.length === 0) return Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 23]);
+    const b = Buffer.alloc(20 + 8 * values.length);
+    [1, 0, 23, values.length, 1].forEach((x, i) => b.writeInt32BE(x, 4 * i));
+    values.forEach((v, i) => {
+      b.writeInt32BE(4, 20 + 8 * i);
+      b.writeInt32BE(v, 24 + 8 * i);
+    });
+    return b;
+  };
+
+  it('reads the values in order; an empty array is empty', () => {
+    expect(decodeInt4Array(sent([]))).toEqual([]);
+    expect(decodeInt4Array(sent([5, 70_000, -1, 2_147_483_647]))).toEqual([5, 70_000, -1, 2_147_483_647]);
+  });
+
+  it('refuses two dimensions', () => {
+    const b = sent([1, 2]);
+    b.writeInt32BE(2, 0);
+    expect(() => decodeInt4Array(b)).toThrow('one-dimensional');
+  });
+});
+
 describe('combineLatencies', () => {
   const now = at('2026-03-10T12:30:00Z');
 
@@ -98,6 +122,15 @@ describe('combineLatencies', () => {
     got.percentiles.forEach((p, i) => {
       expect(p).toEqual([reference(windows[i], 0.5), reference(windows[i], 0.95)]);
     });
+  });
+
+  it('durations beyond the dense range and below zero sort in with the others', () => {
+    const raw = [-3, 5, 70_000, 5, 65_535, 65_536, 1_000_000];
+    const live = raw.map((d) => ({ hour: at('2026-03-10T12:00:00Z'), duration_ms: d, n1: 1, n24: 1, n7: 1 }));
+    const got = combineLatencies(planStats(now, []), live);
+    expect(got.attempts).toEqual([7, 7, 7]);
+    expect(got.percentiles[2]).toEqual([reference(raw, 0.5), reference(raw, 0.95)]);
+    expect(got.percentiles[2]).toEqual([65_535, reference(raw, 0.95)]);
   });
 
   it('a row ignored by the plan (not final yet) adds nothing: its hour is read live', () => {

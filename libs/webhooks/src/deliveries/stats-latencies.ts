@@ -57,20 +57,37 @@ export function percentileCont(h: Histogram, p: number): number | null {
   return first + (second - first) * (pos - lo);
 }
 
-/** Adds up (value, count) pairs into one histogram. */
+/** Durations up to this (ms) are tallied in a dense array (the webhook timeout is at most 30 s). */
+const DENSE_MAX = 65_535;
+
+/** Adds up (value, count) pairs into one histogram: by index below DENSE_MAX, else in a map. */
 class Tally {
-  private readonly byValue = new Map<number, number>();
+  private readonly dense = new Float64Array(DENSE_MAX + 1);
+  private readonly sparse = new Map<number, number>();
+  private denseTop = -1;
   total = 0;
 
   add(value: number, count: number): void {
     if (count <= 0) return;
-    this.byValue.set(value, (this.byValue.get(value) ?? 0) + count);
+    if (value >= 0 && value <= DENSE_MAX) {
+      this.dense[value] += count;
+      if (value > this.denseTop) this.denseTop = value;
+    } else this.sparse.set(value, (this.sparse.get(value) ?? 0) + count);
     this.total += count;
   }
 
   histogram(): Histogram {
-    const values = [...this.byValue.keys()].sort((a, b) => a - b);
-    return { values, counts: values.map((v) => this.byValue.get(v) as number) };
+    const h: Histogram = { values: [], counts: [] };
+    const sparse = [...this.sparse.keys()].sort((a, b) => a - b);
+    const push = (v: number, c: number): void => {
+      h.values.push(v);
+      h.counts.push(c);
+    };
+    let i = 0;
+    for (; i < sparse.length && sparse[i] < 0; i++) push(sparse[i], this.sparse.get(sparse[i]) as number);
+    for (let v = 0; v <= this.denseTop; v++) if (this.dense[v] > 0) push(v, this.dense[v]);
+    for (; i < sparse.length; i++) push(sparse[i], this.sparse.get(sparse[i]) as number);
+    return h;
   }
 }
 
@@ -105,4 +122,19 @@ export function combineLatencies(plan: StatsPlan, live: readonly LiveDurations[]
     attempts: tallies.map((t) => t.total) as [number, number, number],
     percentiles: percentiles as AttemptLatencies['percentiles'],
   };
+}
+
+/**
+ * An int[] (one dimension, no NULL) from PostgreSQL's binary form (array_send): ndim, has-nulls flag,
+ * element type, then per dimension its length and lower bound, then per element its byte length (4)
+ * and its value, big-endian. An empty array has ndim 0 and nothing after the element type.
+ */
+export function decodeInt4Array(b: Buffer): number[] {
+  const ndim = b.readInt32BE(0);
+  if (ndim === 0) return [];
+  if (ndim !== 1 || b.readInt32BE(4) !== 0) throw new Error('expected a one-dimensional int[] without NULL');
+  const n = b.readInt32BE(12);
+  const out = new Array<number>(n);
+  for (let i = 0, o = 24; i < n; i++, o += 8) out[i] = b.readInt32BE(o);
+  return out;
 }
