@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { IdPrefix, newId } from '../libs/core/src/ids';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 import { insertAttempt, insertDelivery, inspectQueue, minutesAgo } from './support/deliveries';
-import { rollableHours } from '../libs/webhooks/src/deliveries/stats-hours';
+import { HourRow, rollableHours } from '../libs/webhooks/src/deliveries/stats-hours';
 import { DeliveryRetention } from '../libs/webhooks/src/engine/delivery-retention';
 
 /** A public address as an IP literal: accepted without DNS; nothing is delivered here (no worker runs). */
@@ -447,15 +447,7 @@ describe('/webhook/delivery routes and /webhook/stats', () => {
         });
         return { as_of: data.as_of, by, latencies };
       };
-      type StoredRow = {
-        hour: Date;
-        success: number;
-        failed: number;
-        dead_letter: number;
-        attempts: number;
-        durations: number[];
-        duration_counts: number[];
-      };
+      type StoredRow = HourRow;
       const storedRows = (hook: string) =>
         db().query<StoredRow[]>(
           `SELECT hour, success, failed, dead_letter, attempts, durations, duration_counts
