@@ -64,7 +64,7 @@ export class DeliveryRetention implements OnApplicationBootstrap {
    * Deletes the stats rows that may count deliveries just deleted (a row of hour H counts deliveries
    * finished before H + 1 h + SETTLE_MS), and those older than every stats window. After the
    * deliveries, under the hours retention lock: a stats read that filled rows from deliveries
-   * deleted since has committed by then (see DeliveryRepository.statusCounts).
+   * deleted since has committed by then (see DeliveryRepository.windowStats).
    */
   forgetHours(days: number): Promise<number> {
     return this.dataSource.transaction(async (em) => {
