@@ -44,12 +44,12 @@ const BENCH_NAMES = [
   'http',
   'publish',
   'webhooks',
-  'delivery',
-  'bulk',
   'kpi',
   'api',
   'scale',
   'noisy',
+  'delivery',
+  'bulk',
   'micro',
 ] as const;
 type BenchName = (typeof BENCH_NAMES)[number];
@@ -122,27 +122,6 @@ async function main(): Promise<number> {
   await bench('http', () => runHttpBenchmarks({ connections, duration }));
   await bench('publish', () => runPublishBenchmark({ clients: positiveInt('BENCH_PUBLISH_CLIENTS', 4), duration }));
   await bench('webhooks', () => runWebhooksBenchmark({ duration }));
-  await bench('delivery', () =>
-    runDeliveryBenchmark({
-      seconds: positiveInt('BENCH_DELIVERY_SECONDS', 60),
-      latencySeconds: positiveInt('BENCH_DELIVERY_LATENCY_SECONDS', 20),
-      endpoints: positiveInt('BENCH_DELIVERY_ENDPOINTS', 64),
-      tenants: positiveInt('BENCH_DELIVERY_TENANTS', 1),
-      backlog: positiveInt('BENCH_DELIVERY_BACKLOG', 200_000),
-      fanout: positiveInt('BENCH_DELIVERY_FANOUT', 1000),
-      rawJobs: positiveInt('BENCH_DELIVERY_RAW_JOBS', 40_000),
-      publishers: positiveInt('BENCH_DELIVERY_PUBLISHERS', 4),
-      receiverPorts: positiveInt('BENCH_DELIVERY_RECEIVER_PORTS', 1),
-      cpuProfDir: process.env.BENCH_DELIVERY_CPU_PROF || undefined,
-    }),
-  );
-  await bench('bulk', () =>
-    runBulkBenchmark({
-      lines: positiveInt('BULK_BENCH_LINES', 1_000_000),
-      cpuProfDir: process.env.BULK_BENCH_CPU_PROF || undefined,
-      analyzeBeforeExport: process.env.BULK_BENCH_ANALYZE === '1',
-    }),
-  );
   await bench('kpi', () =>
     runKpiBenchmark({
       seconds: positiveInt('BENCH_KPI_SECONDS', 10),
@@ -166,6 +145,27 @@ async function main(): Promise<number> {
     runNoisyNeighbourBenchmark({
       seconds: positiveInt('BENCH_NOISY_SECONDS', 20),
       rate: positiveInt('BENCH_NOISY_RATE', 100),
+    }),
+  );
+  await bench('delivery', () =>
+    runDeliveryBenchmark({
+      seconds: positiveInt('BENCH_DELIVERY_SECONDS', 60),
+      latencySeconds: positiveInt('BENCH_DELIVERY_LATENCY_SECONDS', 20),
+      endpoints: positiveInt('BENCH_DELIVERY_ENDPOINTS', 64),
+      tenants: positiveInt('BENCH_DELIVERY_TENANTS', 1),
+      backlog: positiveInt('BENCH_DELIVERY_BACKLOG', 200_000),
+      fanout: positiveInt('BENCH_DELIVERY_FANOUT', 1000),
+      rawJobs: positiveInt('BENCH_DELIVERY_RAW_JOBS', 40_000),
+      publishers: positiveInt('BENCH_DELIVERY_PUBLISHERS', 4),
+      receiverPorts: positiveInt('BENCH_DELIVERY_RECEIVER_PORTS', 1),
+      cpuProfDir: process.env.BENCH_DELIVERY_CPU_PROF || undefined,
+    }),
+  );
+  await bench('bulk', () =>
+    runBulkBenchmark({
+      lines: positiveInt('BULK_BENCH_LINES', 1_000_000),
+      cpuProfDir: process.env.BULK_BENCH_CPU_PROF || undefined,
+      analyzeBeforeExport: process.env.BULK_BENCH_ANALYZE === '1',
     }),
   );
   await bench('micro', () => runMicroBenchmarks());

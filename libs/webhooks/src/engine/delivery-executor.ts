@@ -39,10 +39,11 @@ export function retryJobId(deliveryId: string, attempt: number): string {
  * (later ones, `retry` queue, so a failing endpoint's retries never hold up fresh deliveries).
  * Per job: claim the row (batched with other jobs' claims), sign and POST, then record the
  * outcome (batched too) before the job completes; a retry is enqueued only once its row says
- * `retrying`. A delivery over its endpoint's in-flight cap is parked (EndpointPark) and its job
- * goes back to the queue delayed, holding no worker slot: one slow endpoint can neither occupy
- * every slot nor make its backlog cycle through the queue; the park's next delivery runs as soon
- * as one of the endpoint's attempts ends.
+ * `retrying`. A delivery over its endpoint's in-flight cap waits for one of its slots, holding its
+ * job's worker slot, behind at most the cap's number of others (so a busy endpoint slows the intake);
+ * past that it is parked (EndpointPark) and its job goes back to the queue delayed, holding no worker
+ * slot: a slow endpoint can neither occupy every slot nor make its backlog cycle through the queue;
+ * its parked deliveries run as soon as its attempts end.
  */
 @Injectable()
 export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicationShutdown {
@@ -53,6 +54,8 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
   private readonly claims: MicroBatcher<string, ClaimedDelivery | undefined>;
   private readonly records: MicroBatcher<AttemptRecord, boolean>;
   private readonly park = new EndpointPark(PARK_LIMITS);
+  /** Jobs waiting for a slot of their webhook's cap, per webhook, first come first served. */
+  private readonly waiting = new Map<string, Array<() => void>>();
   /** Parked deliveries being attempted (outside any job, so shutdown waits for them itself). */
   private readonly parkedRuns = new Set<Promise<void>>();
   private closing = false;
@@ -143,18 +146,21 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
     context: JobContext<'delivery.send'> | JobContext<'delivery.retry'>,
   ): Promise<DeliveryJobResult> {
     const jobId = context.job.id;
-    if (this.atCap(payload.webhook_id) && context.token && jobId !== undefined) {
+    const slot = this.slot(payload.webhook_id);
+    if (slot === 'park' && context.token && jobId !== undefined) {
       const parked = this.closing ? false : this.park.park({ ...payload, job: { name: context.job.name, id: jobId } });
       if (!parked) this.overflowed++;
       await context.job.moveToDelayed(Date.now() + this.unparkedDelay(parked, payload.webhook_id), context.token);
       this.pump(payload.webhook_id);
       throw new DelayedError();
     }
-    return this.withSlot(payload.webhook_id, () => this.attempt(payload.delivery_id));
+    const held = slot === 'park' ? this.waitInLine(payload.webhook_id) : slot;
+    return this.inSlot(payload.webhook_id, held, () => this.attempt(payload.delivery_id));
   }
 
   private async runInBatch(delivery: DeliveryJob): Promise<DeliveryJobResult> {
-    if (this.atCap(delivery.webhook_id)) {
+    const slot = this.slot(delivery.webhook_id);
+    if (slot === 'park') {
       const job = sendJob(delivery);
       const parked = this.closing
         ? false
@@ -166,7 +172,30 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
       this.pump(delivery.webhook_id);
       return { delivery_id: delivery.delivery_id, status: 'deferred' };
     }
-    return this.withSlot(delivery.webhook_id, () => this.attempt(delivery.delivery_id));
+    return this.inSlot(delivery.webhook_id, slot, () => this.attempt(delivery.delivery_id));
+  }
+
+  /**
+   * One of the webhook's in-flight slots: `free` now; or a promise of one, the job waiting for it
+   * (holding its worker slot, so a busy endpoint slows the intake instead of growing a backlog in
+   * memory) behind fewer than the cap's number of others; or `park` when that line is full or
+   * deliveries are parked already (they go first): a slow endpoint then holds at most twice its cap
+   * of worker slots.
+   */
+  private slot(webhookId: string): 'free' | 'park' | Promise<void> {
+    if (!this.atCap(webhookId)) return 'free';
+    const waiting = this.waiting.get(webhookId)?.length ?? 0;
+    if (this.park.sizeOf(webhookId) > 0 || waiting >= this.config.DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT) return 'park';
+    return this.waitInLine(webhookId);
+  }
+
+  /** Resolves when a slot of the webhook's cap is handed to this job (already counted as in flight). */
+  private waitInLine(webhookId: string): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const line = this.waiting.get(webhookId);
+      if (line) line.push(resolve);
+      else this.waiting.set(webhookId, [resolve]);
+    });
   }
 
   /** How long the job of a delivery over its cap waits: soon for another worker when this one is stopping. */
@@ -186,7 +215,7 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
 
   /** Attempts a parked delivery now (its slot taken at once) and drops its delayed job. */
   private runParked(parked: ParkedDelivery): void {
-    const run = this.withSlot(parked.webhook_id, () => this.attempt(parked.delivery_id)).then(
+    const run = this.inSlot(parked.webhook_id, 'free', () => this.attempt(parked.delivery_id)).then(
       () => undefined,
       (err: unknown) => {
         // Its row is still due or in flight: the sweeper enqueues it again.
@@ -203,17 +232,33 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
     return (this.inFlight.get(webhookId) ?? 0) >= this.config.DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT;
   }
 
-  /** Counts the attempt against its webhook's in-flight cap while it runs. */
-  private async withSlot<T>(webhookId: string, work: () => Promise<T>): Promise<T> {
-    this.inFlight.set(webhookId, (this.inFlight.get(webhookId) ?? 0) + 1);
+  /**
+   * Runs the attempt in a slot of its webhook's cap: taken now (`free`, counted at once, before any
+   * await) or handed over by the job ahead. An ending attempt hands its slot to the next job waiting,
+   * or else frees it and runs the next parked delivery.
+   */
+  private async inSlot<T>(webhookId: string, slot: 'free' | Promise<void>, work: () => Promise<T>): Promise<T> {
+    if (slot === 'free') this.inFlight.set(webhookId, (this.inFlight.get(webhookId) ?? 0) + 1);
+    else await slot;
     try {
       return await work();
     } finally {
-      const left = (this.inFlight.get(webhookId) ?? 1) - 1;
-      if (left <= 0) this.inFlight.delete(webhookId);
-      else this.inFlight.set(webhookId, left);
-      this.pump(webhookId);
+      this.release(webhookId);
     }
+  }
+
+  private release(webhookId: string): void {
+    const line = this.waiting.get(webhookId);
+    const next = line?.shift();
+    if (line?.length === 0) this.waiting.delete(webhookId);
+    if (next) {
+      next();
+      return;
+    }
+    const left = (this.inFlight.get(webhookId) ?? 1) - 1;
+    if (left <= 0) this.inFlight.delete(webhookId);
+    else this.inFlight.set(webhookId, left);
+    this.pump(webhookId);
   }
 
   private async attempt(deliveryId: string): Promise<DeliveryJobResult> {
