@@ -19,8 +19,9 @@
 // 10 healthy ones: BENCH_NOISY_SECONDS per phase, default 20, BENCH_NOISY_RATE events/s, default 100), `api` (open-loop 500 req/s over nine routes for BENCH_API_SECONDS, default 30, ~1 minute; BENCH_API_CPU_PROF
 // profiles the api) and `kpi` (/kpi/record and /kpi/query, ~1 minute) reads BENCH_KPI_SECONDS (default 10, each measured phase),
 // BENCH_KPI_CONNECTIONS (32, the record phase's autocannon connections) and BENCH_KPI_QUERY_CLIENTS (4).
-import { cpus, loadavg } from 'node:os';
-import { statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { runHttpBenchmarks } from './http.bench';
@@ -66,6 +67,30 @@ function positiveInt(name: string, fallback: number): number {
  * Writes out what the previous benchmark left dirty in PostgreSQL's buffers (the bulk benchmark leaves
  * gigabytes), so that its checkpoint's disk writes do not slow the next one's commits; untimed.
  */
+/**
+ * Set in the process of one benchmark of the whole suite: the file its figures go to (the suite
+ * reports them) instead of the report.
+ */
+const FIGURES_OUT = process.env.BENCH_FIGURES_OUT;
+
+/**
+ * One benchmark of the whole suite, in a process of its own (so that its load generator does not
+ * carry the heap and timers of the ones before); its figures, or null if it crashed.
+ */
+function runInChild(name: BenchName): Figure[] | null {
+  const dir = mkdtempSync(join(tmpdir(), 'ipm-bench-'));
+  const out = join(dir, 'figures.json');
+  try {
+    spawnSync(process.execPath, [...process.execArgv, __filename, name], {
+      stdio: 'inherit',
+      env: { ...process.env, BENCH_FIGURES_OUT: out },
+    });
+    return existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as Figure[]) : null;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function settleDatabase(): Promise<void> {
   // The server's maintenance database: the configured one (e.g. `ipm`) may not exist.
   const url = new URL(loadConfig(process.env).DATABASE_URL);
@@ -96,29 +121,43 @@ async function main(): Promise<number> {
   const loadAverage = loadavg();
   const generatedAt = new Date().toISOString();
   const load = loadAverage.map((l) => fmt(l, 2)).join(' ');
-  process.stdout.write(
-    `IPM benchmarks: node ${process.version}, ${cpus().length} CPUs, load average ${load} ` +
-      `(other work on the machine lowers every figure)\n`,
-  );
+  if (!FIGURES_OUT) {
+    process.stdout.write(
+      `IPM benchmarks: node ${process.version}, ${cpus().length} CPUs, load average ${load} ` +
+        `(other work on the machine lowers every figure)\n`,
+    );
+    if (only !== 'micro') process.stdout.write(`api: ${API_MAIN} built ${statSync(API_MAIN).mtime.toISOString()}\n`);
+    if (only === undefined || ['delivery', 'bulk', 'noisy', 'scale'].includes(only)) {
+      process.stdout.write(`worker: ${WORKER_MAIN} built ${statSync(WORKER_MAIN).mtime.toISOString()}\n`);
+    }
+  }
 
   const figures: Figure[] = [];
   const suiteStarted = performance.now();
   const timings: Array<{ bench: BenchName; seconds: number }> = [];
-  /** Runs one benchmark (unless another was asked for) and prints its figures as one line of JSON. */
+  const crashed: BenchName[] = [];
+  /**
+   * Runs one benchmark (unless another was asked for; in a process of its own in the whole suite)
+   * and prints its figures as one line of JSON.
+   */
   const bench = async (name: BenchName, run: () => Figure[] | Promise<Figure[]>): Promise<void> => {
     if (only !== undefined && only !== name) return;
+    if (FIGURES_OUT) {
+      writeFileSync(FIGURES_OUT, JSON.stringify(await run()));
+      return;
+    }
     if (name !== 'micro') await settleDatabase();
     const started = performance.now();
-    const measured = await run();
+    const measured = only === undefined ? runInChild(name) : await run();
     const seconds = Math.round((performance.now() - started) / 100) / 10;
     timings.push({ bench: name, seconds });
+    if (!measured) {
+      crashed.push(name);
+      return;
+    }
     figures.push(...measured);
     process.stdout.write(`\nBENCH_JSON ${JSON.stringify({ bench: name, seconds, results: measured.map(toRow) })}\n`);
   };
-  if (only !== 'micro') process.stdout.write(`api: ${API_MAIN} built ${statSync(API_MAIN).mtime.toISOString()}\n`);
-  if (only === undefined || ['delivery', 'bulk', 'noisy', 'scale'].includes(only)) {
-    process.stdout.write(`worker: ${WORKER_MAIN} built ${statSync(WORKER_MAIN).mtime.toISOString()}\n`);
-  }
   await bench('http', () => runHttpBenchmarks({ connections, duration }));
   await bench('publish', () => runPublishBenchmark({ clients: positiveInt('BENCH_PUBLISH_CLIENTS', 4), duration }));
   await bench('webhooks', () => runWebhooksBenchmark({ duration }));
@@ -169,6 +208,7 @@ async function main(): Promise<number> {
     }),
   );
   await bench('micro', () => runMicroBenchmarks());
+  if (FIGURES_OUT) return 0;
   const suiteSeconds = Math.round((performance.now() - suiteStarted) / 1000);
   section(
     `time: ${fmt(suiteSeconds)} s in all (${timings.map((t) => `${t.bench} ${fmt(t.seconds, 1)} s`).join(', ')})`,
@@ -191,6 +231,10 @@ async function main(): Promise<number> {
     ),
   );
   process.stdout.write(`\nresults: ${written.map((p) => relative(process.cwd(), p)).join(', ')}\n`);
+  if (crashed.length) {
+    process.stdout.write(`\ncrashed, no figures: ${crashed.join(', ')}\n`);
+    return 2;
+  }
   process.stdout.write(`\nBENCH ${failed.length ? 'FAIL' : 'PASS'}\n`);
   return failed.length ? 1 : 0;
 }
