@@ -25,7 +25,7 @@ import { summarizeCpuProfile } from './cpu-profile';
 import { windowCpuProfile } from './cpu-profile-window';
 import { PhaseMeter } from './phase-meter';
 import { API_MAIN, benchEnv, freePort, ROOT, runCli, Server } from './processes';
-import { Figure, fmt, line, section, verdict } from './report';
+import { Figure, fmt, line, section, verdict, JsonFigure, printJson } from './report';
 
 export interface ApiBenchOptions {
   /** Seconds of the open-loop phase (the issue asks for 30). */
@@ -102,27 +102,6 @@ interface RouteStats {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Output.
-
-interface JsonFigure {
-  name: string;
-  value: number;
-  unit: string;
-  limit?: number;
-  ratio?: number;
-  target?: number;
-  higher_is_better?: boolean;
-}
-
-function printJson(f: JsonFigure): void {
-  const round = (n: number): number => Math.round(n * 1000) / 1000;
-  const out: Record<string, unknown> = { bench: 'api', ...f, value: round(f.value) };
-  if (f.limit !== undefined) out.limit = round(f.limit);
-  if (f.ratio !== undefined) out.ratio = round(f.ratio);
-  if (f.target !== undefined && f.higher_is_better !== undefined) {
-    out.pass = f.higher_is_better ? f.value >= f.target : f.value <= f.target;
-  }
-  process.stdout.write(`${JSON.stringify(out)}\n`);
-}
 
 /** p50 / p99 of all routes together per window of `step` seconds: whether latency held steady or drifted. */
 function describeTimeline(timeline: Array<[number, number]>, seconds: number, step: number): string {
@@ -722,7 +701,7 @@ export async function runApiBenchmark(options: ApiBenchOptions): Promise<Figure[
   };
 
   section('api figures (JSON, one per line)');
-  for (const f of json) printJson(f);
+  for (const f of json) printJson('api', f);
   section(`(api) API latency per route, open loop at ${RATE} req/s for ${fmt(run.seconds, 1)} s`, [
     `${fmt(run.sent)} requests sent (${fmt(achieved)} req/s), round robin over ${mix.length} routes; ` +
       `latency from each request's scheduled send; send lag p50 ${fmt(percentile(run.lag, 50), 2)} ms, ` +

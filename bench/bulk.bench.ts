@@ -36,7 +36,7 @@ import { summarizeCpuProfile } from './cpu-profile';
 import { windowCpuProfile } from './cpu-profile-window';
 import { PhaseMeter } from './phase-meter';
 import { API_MAIN, benchEnv, freePort, runCli, Server, WORKER_MAIN, WORKER_NODE_ARGS } from './processes';
-import { Figure, fmt, line, section, verdict } from './report';
+import { Figure, fmt, line, section, verdict, JsonFigure, printJson } from './report';
 
 export interface BulkBenchOptions {
   /** NDJSON lines of the measured import (BULK_BENCH_LINES). */
@@ -546,31 +546,6 @@ function rawCopyTo(databaseUrl: string, maxSeq: string): Promise<PsqlResult> {
 // ---------------------------------------------------------------------------------------------------------------
 // Output.
 
-/** One machine-readable line per figure: `{"bench":"bulk","name":...,"value":...}`. */
-interface JsonFigure {
-  name: string;
-  value: number;
-  unit: string;
-  /** The raw limit measured in this run (COPY's rate), when there is one. */
-  limit?: number;
-  /** value / limit. */
-  ratio?: number;
-  target?: number;
-  higher_is_better?: boolean;
-  pass?: boolean;
-}
-
-function printJson(f: JsonFigure): void {
-  const round = (n: number): number => Math.round(n * 1000) / 1000;
-  const out: Record<string, unknown> = { bench: 'bulk', ...f, value: round(f.value) };
-  if (f.limit !== undefined) out.limit = round(f.limit);
-  if (f.ratio !== undefined) out.ratio = round(f.ratio);
-  if (f.target !== undefined && f.higher_is_better !== undefined) {
-    out.pass = f.higher_is_better ? f.value >= f.target : f.value <= f.target;
-  }
-  process.stdout.write(`${JSON.stringify(out)}\n`);
-}
-
 /** The worker's CPU profile of this run, cut to each of `phases`. */
 function printProfiles(dir: string, since: number, meter: PhaseMeter, phases: readonly string[]): void {
   const files = readdirSync(dir)
@@ -844,7 +819,7 @@ export async function runBulkBenchmark(options: BulkBenchOptions): Promise<Figur
     { name: 'worker RSS max', value: workerRss, unit: 'MB', target: MAX_RSS_MB, higher_is_better: false },
   ];
   section('bulk figures (JSON, one per line)');
-  for (const f of json) printJson(f);
+  for (const f of json) printJson('bulk', f);
 
   const figures: Figure[] = [
     {

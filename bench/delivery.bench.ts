@@ -16,7 +16,6 @@
 // to each webhook of its tenant, so consecutive deliveries go to different endpoints. The per-endpoint in-flight cap
 // (DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT, 16) is left at its default: the webhooks of a tenant times the cap must
 // exceed the worker's concurrency (DELIVERY_CONCURRENCY, 256), which the output checks and says.
-import { ChildProcess, fork } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as http from 'node:http';
@@ -32,8 +31,10 @@ import { DELIVERY_JOB_OPTIONS } from '../libs/webhooks/src/engine/delivery-sched
 import { redisOptions } from '../libs/queues/src/redis';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { summarizeCpuProfile } from './cpu-profile';
-import type { Phase, ReceiverCommand, ReceiverReply, ReceiverStats } from './delivery-receiver';
-import { API_MAIN, benchEnv, freePort, ROOT, runCli, Server, WORKER_MAIN, WORKER_NODE_ARGS } from './processes';
+import type { Phase, ReceiverStats } from './delivery-receiver';
+import { Receiver, waitForPhase } from './receiver-process';
+import { API_MAIN, benchEnv, freePort, runCli, Server, WORKER_MAIN, WORKER_NODE_ARGS } from './processes';
+import { call, headersFor } from './api-client';
 import { Figure, fmt, line, section, verdict } from './report';
 
 export interface DeliveryBenchOptions {
@@ -86,101 +87,6 @@ const FAN_ORG = 'dlvfan';
 const ALLOWLIST = '127.0.0.1/32';
 
 const orgOf = (i: number): string => `dlv${String(i).padStart(3, '0')}`;
-
-// ---------------------------------------------------------------------------------------------------------------
-// The receiver child process.
-
-class Receiver {
-  private seq = 0;
-  private readonly waiting = new Map<number, (stats: ReceiverStats) => void>();
-  private exited = false;
-
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly ports: number[],
-  ) {
-    child.on('message', (message: unknown) => {
-      const reply = message as ReceiverReply;
-      if (reply.kind !== 'stats') return;
-      this.waiting.get(reply.id)?.(reply.stats);
-      this.waiting.delete(reply.id);
-    });
-    child.once('exit', () => {
-      this.exited = true;
-    });
-  }
-
-  static async start(ports: number): Promise<Receiver> {
-    const child = fork(path.join(ROOT, 'bench/delivery-receiver.ts'), [String(ports)], {
-      cwd: ROOT,
-      execArgv: ['-r', 'ts-node/register'],
-      env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json'), TS_NODE_TRANSPILE_ONLY: 'true' },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const listening = await new Promise<number[]>((resolve, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`the receiver exited (${code}) while starting`));
-      child.once('exit', onExit);
-      child.once('message', (message: unknown) => {
-        child.off('exit', onExit);
-        const reply = message as ReceiverReply;
-        if (reply.kind === 'ready') resolve(reply.ports);
-        else reject(new Error(`the receiver did not start: ${reply.kind === 'error' ? reply.message : reply.kind}`));
-      });
-    });
-    return new Receiver(child, listening);
-  }
-
-  get pid(): number {
-    return this.child.pid ?? 0;
-  }
-
-  /** The URL of endpoint `i`'s `path`: endpoints are spread over the receiver's ports (origins). */
-  url(i: number, urlPath: string): string {
-    return `http://127.0.0.1:${this.ports[i % this.ports.length]}${urlPath}`;
-  }
-
-  addSecrets(secrets: Record<string, string>): void {
-    this.send({ kind: 'secrets', secrets });
-  }
-
-  stats(latency = false): Promise<ReceiverStats> {
-    const id = ++this.seq;
-    return new Promise((resolve, reject) => {
-      if (this.exited) return reject(new Error('the receiver exited'));
-      this.waiting.set(id, resolve);
-      this.send({ kind: 'stats', id, latency });
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.exited) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.send({ kind: 'close' });
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  }
-
-  private send(command: ReceiverCommand): void {
-    this.child.send(command);
-  }
-}
-
-/** Polls the receiver until `phase` has `expected` unique deliveries, or `timeoutMs` passed. */
-async function waitForPhase(
-  receiver: Receiver,
-  phase: Phase,
-  expected: number,
-  timeoutMs: number,
-  pollMs = 50,
-): Promise<ReceiverStats> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const stats = await receiver.stats();
-    if (stats.phases[phase].unique >= expected || Date.now() > deadline) return stats;
-    await sleep(pollMs);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Memory of a process, from /proc.
@@ -241,24 +147,6 @@ class RssSampler {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The api: webhooks and events.
-
-interface Envelope<T> {
-  success?: boolean;
-  data?: T;
-}
-
-async function call<T>(url: string, headers: Record<string, string>, body: unknown): Promise<T> {
-  const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
-  const json = (await res.json()) as Envelope<T>;
-  if (res.status !== 200 || !json.success || json.data === undefined) {
-    throw new Error(`${url} answered ${res.status}: ${JSON.stringify(json).slice(0, 500)}`);
-  }
-  return json.data;
-}
-
-function headersFor(jwt: string, orgcode: string): Record<string, string> {
-  return { authorization: `Bearer ${jwt}`, 'x-orgcode': orgcode, 'content-type': 'application/json' };
-}
 
 /** An `rfp.created` payload of about 1 KiB (as in the publish bench) whose rfp_id is `<phase><seq>-<sent ms>`. */
 function rfpPayload(key: string, i: number): Record<string, unknown> {

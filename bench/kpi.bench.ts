@@ -21,7 +21,7 @@ import { loadConfig } from '../libs/core/src/config/config.schema';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { PhaseMeter } from './phase-meter';
 import { API_MAIN, benchEnv, freePort, ROOT, runCli, Server } from './processes';
-import { Figure, fmt, line, section, verdict } from './report';
+import { Figure, fmt, line, section, verdict, JsonFigure, printJson } from './report';
 
 export interface KpiBenchOptions {
   /** Seconds of each measured phase (BENCH_KPI_SECONDS). */
@@ -57,30 +57,6 @@ const PAGES_PER_PASS = Math.ceil(SERIES_POINTS / PAGE);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Output.
-
-interface JsonFigure {
-  name: string;
-  value: number;
-  unit: string;
-  /** The raw limit measured in this run, when there is one. */
-  limit?: number;
-  /** value / limit. */
-  ratio?: number;
-  target?: number;
-  higher_is_better?: boolean;
-  pass?: boolean;
-}
-
-function printJson(f: JsonFigure): void {
-  const round = (n: number): number => Math.round(n * 1000) / 1000;
-  const out: Record<string, unknown> = { bench: 'kpi', ...f, value: round(f.value) };
-  if (f.limit !== undefined) out.limit = round(f.limit);
-  if (f.ratio !== undefined) out.ratio = round(f.ratio);
-  if (f.target !== undefined && f.higher_is_better !== undefined) {
-    out.pass = f.higher_is_better ? f.value >= f.target : f.value <= f.target;
-  }
-  process.stdout.write(`${JSON.stringify(out)}\n`);
-}
 
 /** Nearest-rank percentile of ascending `sorted`. */
 function percentile(sorted: readonly number[], p: number): number {
@@ -544,7 +520,7 @@ export async function runKpiBenchmark(options: KpiBenchOptions): Promise<Figure[
   }
 
   section('kpi figures (JSON, one per line)');
-  for (const f of json) printJson(f);
+  for (const f of json) printJson('kpi', f);
   section('(kpi) KPI record and query', [
     ...summary,
     `targets: record >= ${fmt(MIN_RECORD_RPS)} req/s with 0 failed; query p95 per page < ${MAX_QUERY_P95_MS} ms`,

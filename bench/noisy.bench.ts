@@ -11,17 +11,17 @@
 //   (B) the hanging webhook created (11 deliveries per event), a probe event published until the hanging endpoint
 //       is reached, then the same rate and duration -> the healthy endpoints' p50/p99 again.
 // Figures: the healthy p99 of B, at most 2x the p99 of A (raw: the p99 of A); healthy deliveries lost: 0.
-import { ChildProcess, fork } from 'node:child_process';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { loadConfig } from '../libs/core/src/config/config.schema';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
-import type { Phase, ReceiverCommand, ReceiverReply, ReceiverStats } from './delivery-receiver';
-import { API_MAIN, benchEnv, freePort, ROOT, runCli, Server, WORKER_MAIN, WORKER_NODE_ARGS } from './processes';
+import type { Phase, ReceiverStats } from './delivery-receiver';
+import { Receiver, waitForPhase } from './receiver-process';
+import { API_MAIN, benchEnv, freePort, runCli, Server, WORKER_MAIN, WORKER_NODE_ARGS } from './processes';
+import { call, headersFor } from './api-client';
 import { Figure, fmt, line, section, verdict } from './report';
 
 export interface NoisyBenchOptions {
@@ -58,78 +58,7 @@ const PHASE_A: Phase = 'T';
 const PHASE_B: Phase = 'L';
 
 // ---------------------------------------------------------------------------------------------------------------
-// The healthy receiver (a child process) and the hanging endpoint (in this process).
-
-class Receiver {
-  private seq = 0;
-  private readonly waiting = new Map<number, (stats: ReceiverStats) => void>();
-  private exited = false;
-
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly port: number,
-  ) {
-    child.on('message', (message: unknown) => {
-      const reply = message as ReceiverReply;
-      if (reply.kind !== 'stats') return;
-      this.waiting.get(reply.id)?.(reply.stats);
-      this.waiting.delete(reply.id);
-    });
-    child.once('exit', () => {
-      this.exited = true;
-    });
-  }
-
-  static async start(): Promise<Receiver> {
-    const child = fork(path.join(ROOT, 'bench/delivery-receiver.ts'), ['1'], {
-      cwd: ROOT,
-      execArgv: ['-r', 'ts-node/register'],
-      env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json'), TS_NODE_TRANSPILE_ONLY: 'true' },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const ports = await new Promise<number[]>((resolve, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`the receiver exited (${code}) while starting`));
-      child.once('exit', onExit);
-      child.once('message', (message: unknown) => {
-        child.off('exit', onExit);
-        const reply = message as ReceiverReply;
-        if (reply.kind === 'ready') resolve(reply.ports);
-        else reject(new Error(`the receiver did not start: ${reply.kind === 'error' ? reply.message : reply.kind}`));
-      });
-    });
-    return new Receiver(child, ports[0]);
-  }
-
-  url(urlPath: string): string {
-    return `http://127.0.0.1:${this.port}${urlPath}`;
-  }
-
-  addSecrets(secrets: Record<string, string>): void {
-    this.send({ kind: 'secrets', secrets });
-  }
-
-  stats(latency = false): Promise<ReceiverStats> {
-    const id = ++this.seq;
-    return new Promise((resolve, reject) => {
-      if (this.exited) return reject(new Error('the receiver exited'));
-      this.waiting.set(id, resolve);
-      this.send({ kind: 'stats', id, latency });
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.exited) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.send({ kind: 'close' });
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  }
-
-  private send(command: ReceiverCommand): void {
-    this.child.send(command);
-  }
-}
+// The hanging endpoint (in this process); the healthy receiver is a child process (bench/receiver-process.ts).
 
 /** Accepts every request and never answers it: each attempt lasts until the sender's timeout. */
 class HangingEndpoint {
@@ -175,20 +104,6 @@ class HangingEndpoint {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The api.
-
-interface Envelope<T> {
-  success?: boolean;
-  data?: T;
-}
-
-async function call<T>(url: string, headers: Record<string, string>, body: unknown): Promise<T> {
-  const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
-  const json = (await res.json()) as Envelope<T>;
-  if (res.status !== 200 || !json.success || json.data === undefined) {
-    throw new Error(`${url} answered ${res.status}: ${JSON.stringify(json).slice(0, 500)}`);
-  }
-  return json.data;
-}
 
 /** Creates one rfp.created webhook; returns its secret and id. */
 async function createWebhook(
@@ -271,11 +186,6 @@ class Publisher {
   }
 }
 
-async function waitForPhase(receiver: Receiver, phase: Phase, expected: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((await receiver.stats()).phases[phase].unique < expected && Date.now() < deadline) await sleep(100);
-}
-
 /** The hanging webhook's deliveries by status, and their attempts. */
 async function hangingDeliveries(databaseUrl: string, webhookId: string): Promise<string> {
   const client = new Client({ connectionString: databaseUrl });
@@ -317,7 +227,7 @@ export async function runNoisyNeighbourBenchmark(options: NoisyBenchOptions): Pr
   await dropDatabase(databaseUrl);
   runCli(['migrate'], env);
   const jwt = runCli(['token', '--org', ORG, '--permissions', 'manage_webhooks,publish_events'], env);
-  const headers = { authorization: `Bearer ${jwt}`, 'x-orgcode': ORG, 'content-type': 'application/json' };
+  const headers = headersFor(jwt, ORG);
 
   let api: Server | undefined;
   let worker: Server | undefined;
@@ -333,14 +243,14 @@ export async function runNoisyNeighbourBenchmark(options: NoisyBenchOptions): Pr
   let hangingMaxOpen: number;
   let reachS: number;
   try {
-    receiver = await Receiver.start();
+    receiver = await Receiver.start(1);
     hanging = await HangingEndpoint.start();
     api = await Server.start('api-noisy', [API_MAIN], env, apiPort, '/ipm/stat');
     worker = await Server.start('worker-noisy', [...WORKER_NODE_ARGS, WORKER_MAIN], env, workerPort, '/health/ready');
     const publisher = new Publisher(api.baseUrl, headers);
     for (let i = 0; i < HEALTHY; i++) {
       const urlPath = `/h/${i}`;
-      const { secret } = await createWebhook(api.baseUrl, headers, receiver.url(urlPath));
+      const { secret } = await createWebhook(api.baseUrl, headers, receiver.url(0, urlPath));
       receiver.addSecrets({ [urlPath]: secret });
     }
     section(

@@ -45,3 +45,28 @@ export function section(title: string, lines: string[] = []): void {
 export function line(text: string): void {
   process.stdout.write(`   ${text}\n`);
 }
+
+/** A figure as one machine-readable line (`{"bench":"api","name":...}`), with or without a target. */
+export interface JsonFigure {
+  name: string;
+  value: number;
+  unit: string;
+  /** The raw limit measured in this run, when there is one. */
+  limit?: number;
+  /** value / limit. */
+  ratio?: number;
+  target?: number;
+  higher_is_better?: boolean;
+  pass?: boolean;
+}
+
+export function printJson(bench: string, f: JsonFigure): void {
+  const round = (n: number): number => Math.round(n * 1000) / 1000;
+  const out: Record<string, unknown> = { bench, ...f, value: round(f.value) };
+  if (f.limit !== undefined) out.limit = round(f.limit);
+  if (f.ratio !== undefined) out.ratio = round(f.ratio);
+  if (f.target !== undefined && f.higher_is_better !== undefined) {
+    out.pass = f.higher_is_better ? f.value >= f.target : f.value <= f.target;
+  }
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
