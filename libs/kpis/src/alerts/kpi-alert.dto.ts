@@ -1,19 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsNumber, IsObject, IsOptional, IsString, Matches, ValidateNested } from 'class-validator';
+import { IsBoolean, IsIn, IsNumber, IsObject, IsOptional, IsString, ValidateNested } from 'class-validator';
 import { MutationRequestDto } from '@ipm/core';
 import { KpiAlertMachine, type KpiAlertStatus } from '@ipm/lifecycle/machines';
+import { KpiBucketField, KpiCodeField, KpiScopeField } from '../dto/kpi-fields';
 import { KPI_BUCKETS, type KpiBucket } from '../buckets';
-import {
-  DEFAULT_KPI_SCOPE,
-  KPI_BUCKET_MESSAGE,
-  KPI_CODE_MESSAGE,
-  KPI_CODE_PATTERN,
-  KPI_INSTANT_EXAMPLE,
-  KPI_SCOPE_MESSAGE,
-  KPI_SCOPE_PATTERN,
-  KPI_VALUE_MESSAGE,
-} from '../kpi-record';
+import { DEFAULT_KPI_SCOPE, KPI_INSTANT_EXAMPLE, KPI_VALUE_MESSAGE } from '../kpi-record';
 import { KPI_COMPARATOR_MESSAGE, KPI_COMPARATORS, type KpiComparator } from './kpi-alert.evaluation';
 
 const ALERT_STATES = KpiAlertMachine.states.map((s) => s.name);
@@ -34,9 +26,7 @@ export class KpiThresholdDto {
  * /kpi/record (400 naming `alert.<field>`).
  */
 export class KpiAlertInputDto {
-  @ApiProperty({ example: 'CODE1', maxLength: 100, pattern: KPI_CODE_PATTERN.source })
-  @IsString()
-  @Matches(KPI_CODE_PATTERN, { message: KPI_CODE_MESSAGE })
+  @KpiCodeField()
   kpi_code!: string;
 
   @ApiPropertyOptional({
@@ -55,14 +45,10 @@ export class KpiAlertInputDto {
   @Type(() => KpiThresholdDto)
   threshold!: KpiThresholdDto;
 
-  @ApiPropertyOptional({ example: DEFAULT_KPI_SCOPE, default: DEFAULT_KPI_SCOPE, pattern: KPI_SCOPE_PATTERN.source })
-  @IsOptional()
-  @IsString()
-  @Matches(KPI_SCOPE_PATTERN, { message: KPI_SCOPE_MESSAGE })
+  @KpiScopeField()
   scope?: string;
 
-  @ApiProperty({ enum: KPI_BUCKETS, example: 'hourly' })
-  @IsIn(KPI_BUCKETS, { message: KPI_BUCKET_MESSAGE })
+  @KpiBucketField()
   bucket!: KpiBucket;
 
   @ApiProperty({ format: 'date-time', example: KPI_INSTANT_EXAMPLE, description: 'Aligned as for /kpi/record' })

@@ -1,17 +1,10 @@
 import { ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { IsIn, IsObject, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
 import { ListRequestDto } from '@ipm/core';
+import { KpiBucketField, KpiCodeField, KpiScopeField } from './kpi-fields';
 import { KPI_BUCKETS, type KpiBucket } from '../buckets';
-import {
-  DEFAULT_KPI_SCOPE,
-  KPI_BUCKET_MESSAGE,
-  KPI_CODE_MESSAGE,
-  KPI_CODE_PATTERN,
-  KPI_INSTANT_EXAMPLE,
-  KPI_SCOPE_MESSAGE,
-  KPI_SCOPE_PATTERN,
-} from '../kpi-record';
+import { DEFAULT_KPI_SCOPE, KPI_INSTANT_EXAMPLE } from '../kpi-record';
 import { KPI_ROLLUP_FN_MESSAGE, KPI_ROLLUP_FNS, type KpiRollupFn } from '../query/kpi-rollup';
 import { KpiDto } from './kpi.dto';
 
@@ -38,17 +31,10 @@ export class KpiRollupDto {
 }
 
 export class KpiQueryRequestDto extends ListRequestDto {
-  @ApiProperty({ example: 'CODE1', maxLength: 100, pattern: KPI_CODE_PATTERN.source })
-  @IsString()
-  @Matches(KPI_CODE_PATTERN, { message: KPI_CODE_MESSAGE })
+  @KpiCodeField()
   kpi_code!: string;
 
-  @ApiProperty({
-    enum: KPI_BUCKETS,
-    example: 'hourly',
-    description: 'The bucket of the series (with `rollup`: the coarse bucket the fine snapshots are folded into)',
-  })
-  @IsIn(KPI_BUCKETS, { message: KPI_BUCKET_MESSAGE })
+  @KpiBucketField('The bucket of the series (with `rollup`: the coarse bucket the fine snapshots are folded into)')
   bucket!: KpiBucket;
 
   @ApiProperty({
@@ -69,15 +55,7 @@ export class KpiQueryRequestDto extends ListRequestDto {
   @MaxLength(64)
   to_utc!: string;
 
-  @ApiPropertyOptional({
-    example: DEFAULT_KPI_SCOPE,
-    default: DEFAULT_KPI_SCOPE,
-    maxLength: 128,
-    pattern: KPI_SCOPE_PATTERN.source,
-  })
-  @IsOptional()
-  @IsString()
-  @Matches(KPI_SCOPE_PATTERN, { message: KPI_SCOPE_MESSAGE })
+  @KpiScopeField()
   scope?: string;
 
   @ApiPropertyOptional({

@@ -1,43 +1,23 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsNumber, IsObject, IsOptional, IsString, Matches, ValidateNested } from 'class-validator';
+import { IsNumber, IsObject, IsOptional, IsString, ValidateNested } from 'class-validator';
 import { ExpectedRevisionField, MutationRequestDto } from '@ipm/core';
+import { KpiBucketField, KpiCodeField, KpiScopeField } from './kpi-fields';
 import { KPI_BUCKETS, type KpiBucket } from '../buckets';
-import {
-  DEFAULT_KPI_SCOPE,
-  KPI_BUCKET_MESSAGE,
-  KPI_CODE_MESSAGE,
-  KPI_CODE_PATTERN,
-  KPI_INSTANT_EXAMPLE,
-  KPI_SCOPE_MESSAGE,
-  KPI_SCOPE_PATTERN,
-  KPI_VALUE_MESSAGE,
-} from '../kpi-record';
+import { DEFAULT_KPI_SCOPE, KPI_INSTANT_EXAMPLE, KPI_VALUE_MESSAGE } from '../kpi-record';
 
 /**
  * The snapshot in a `/kpi/record` request. Types and patterns are checked here (400 naming
  * `kpi.<field>`); the instants and their alignment by the service, which bulk imports share.
  */
 export class KpiInputDto {
-  @ApiProperty({ example: 'CODE1', maxLength: 100, pattern: KPI_CODE_PATTERN.source })
-  @IsString()
-  @Matches(KPI_CODE_PATTERN, { message: KPI_CODE_MESSAGE })
+  @KpiCodeField()
   kpi_code!: string;
 
-  @ApiPropertyOptional({
-    example: DEFAULT_KPI_SCOPE,
-    default: DEFAULT_KPI_SCOPE,
-    maxLength: 128,
-    pattern: KPI_SCOPE_PATTERN.source,
-    description: 'What the value is about within the tenant (e.g. `org`, `app:billing`, `region:eu`)',
-  })
-  @IsOptional()
-  @IsString()
-  @Matches(KPI_SCOPE_PATTERN, { message: KPI_SCOPE_MESSAGE })
+  @KpiScopeField('What the value is about within the tenant (e.g. `org`, `app:billing`, `region:eu`)')
   scope?: string;
 
-  @ApiProperty({ enum: KPI_BUCKETS, example: 'hourly' })
-  @IsIn(KPI_BUCKETS, { message: KPI_BUCKET_MESSAGE })
+  @KpiBucketField()
   bucket!: KpiBucket;
 
   @ApiProperty({
