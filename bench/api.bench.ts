@@ -24,8 +24,8 @@ import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { summarizeCpuProfile } from './cpu-profile';
 import { windowCpuProfile } from './cpu-profile-window';
 import { PhaseMeter } from './phase-meter';
-import { API_MAIN, benchEnv, freePort, ROOT, runCli, Server } from './processes';
-import { Figure, fmt, line, section, verdict, JsonFigure, printJson } from './report';
+import { API_MAIN, benchEnv, freePort, runCli, Server, startBareRoute } from './processes';
+import { Figure, fmt, JsonFigure, line, percentile, printJson, section, verdict } from './report';
 
 export interface ApiBenchOptions {
   /** Seconds of the open-loop phase (the issue asks for 30). */
@@ -52,6 +52,8 @@ const BARE_SECONDS = 5;
 /** Open-loop sockets (keep-alive); at 500 req/s and a few ms a request only a handful are busy at once. */
 const SOCKETS = 128;
 
+/** A latency with no sample: it fails any target. */
+const NO_SAMPLE = Number.POSITIVE_INFINITY;
 const DATABASE = 'ipm_bench_api';
 const QUEUE_PREFIX = 'ipm-bench-api';
 const ORG = 'apibench';
@@ -111,15 +113,11 @@ function describeTimeline(timeline: Array<[number, number]>, seconds: number, st
       .filter(([t]) => t >= from && t < from + step)
       .map(([, ms]) => ms)
       .sort((a, b) => a - b);
-    parts.push(`${from}-${from + step} s ${fmt(percentile(l, 50), 1)}/${fmt(percentile(l, 99), 1)}`);
+    parts.push(
+      `${from}-${from + step} s ${fmt(percentile(l, 50, NO_SAMPLE), 1)}/${fmt(percentile(l, 99, NO_SAMPLE), 1)}`,
+    );
   }
   return parts.join(', ');
-}
-
-/** Nearest-rank percentile of ascending `sorted`; +Infinity when empty (a figure with no sample must not pass). */
-function percentile(sorted: readonly number[], p: number): number {
-  if (!sorted.length) return Number.POSITIVE_INFINITY;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
 function describeCannon(r: autocannon.Result): string {
@@ -476,14 +474,7 @@ export async function runApiBenchmark(options: ApiBenchOptions): Promise<Figure[
   const runStarted = Date.now();
 
   // (0) The reference: a bare NestJS 12 route on Fastify, on this machine, now.
-  const barePort = await freePort();
-  const bare = await Server.start(
-    'baseline-api',
-    ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', 'bench/baseline-app.ts', String(barePort)],
-    { ...process.env, TS_NODE_PROJECT: `${ROOT}/tsconfig.json`, TS_NODE_TRANSPILE_ONLY: 'true' },
-    barePort,
-    '/stat',
-  );
+  const bare = await startBareRoute('baseline-api');
   let bareResult: autocannon.Result;
   try {
     await autocannon({ url: `${bare.baseUrl}/stat`, connections: CONNECTIONS, duration: 1 });
@@ -609,7 +600,7 @@ export async function runApiBenchmark(options: ApiBenchOptions): Promise<Figure[
   for (const r of mix) {
     const s = run.stats.get(r.path) as RouteStats;
     const l = s.latencies;
-    const [p50, p95, p99] = [percentile(l, 50), percentile(l, 95), percentile(l, 99)];
+    const [p50, p95, p99] = [percentile(l, 50, NO_SAMPLE), percentile(l, 95, NO_SAMPLE), percentile(l, 99, NO_SAMPLE)];
     failedTotal += s.non2xx + s.errors + s.skipped;
     table.push(
       `${r.path.padEnd(22)} ${r.tier.padEnd(4)} ${fmt(l.length).padStart(8)} ${fmt(p50, 1).padStart(8)} ` +
@@ -653,7 +644,7 @@ export async function runApiBenchmark(options: ApiBenchOptions): Promise<Figure[
   const achieved = run.sent / Math.max(0.001, run.seconds);
   json.push(
     { name: 'open-loop rate achieved', value: achieved, unit: 'req/s', target: RATE * 0.98, higher_is_better: true },
-    { name: 'open-loop send lag p99', value: percentile(run.lag, 99), unit: 'ms' },
+    { name: 'open-loop send lag p99', value: percentile(run.lag, 99, NO_SAMPLE), unit: 'ms' },
     {
       name: 'mix failed responses (non-2xx, errors, skipped)',
       value: failedTotal,
@@ -704,8 +695,8 @@ export async function runApiBenchmark(options: ApiBenchOptions): Promise<Figure[
   for (const f of json) printJson('api', f);
   section(`(api) API latency per route, open loop at ${RATE} req/s for ${fmt(run.seconds, 1)} s`, [
     `${fmt(run.sent)} requests sent (${fmt(achieved)} req/s), round robin over ${mix.length} routes; ` +
-      `latency from each request's scheduled send; send lag p50 ${fmt(percentile(run.lag, 50), 2)} ms, ` +
-      `p99 ${fmt(percentile(run.lag, 99), 2)} ms`,
+      `latency from each request's scheduled send; send lag p50 ${fmt(percentile(run.lag, 50, NO_SAMPLE), 2)} ms, ` +
+      `p99 ${fmt(percentile(run.lag, 99, NO_SAMPLE), 2)} ms`,
     ...table,
     `all routes, p50/p99 ms per ${TIMELINE_STEP} s: ${describeTimeline(run.timeline, seconds, TIMELINE_STEP)}`,
     ...where('mix', run.sent),

@@ -35,7 +35,7 @@ import type { Phase, ReceiverStats } from './delivery-receiver';
 import { Receiver, waitForPhase } from './receiver-process';
 import { API_MAIN, benchEnv, freePort, runCli, Server, WORKER_MAIN, WORKER_NODE_ARGS } from './processes';
 import { call, headersFor } from './api-client';
-import { Figure, fmt, line, section, verdict } from './report';
+import { Figure, fmt, line, percentile, section, verdict } from './report';
 
 export interface DeliveryBenchOptions {
   /** Seconds of the measured throughput window (BENCH_DELIVERY_SECONDS). */
@@ -429,12 +429,6 @@ interface LatencyResult {
   callP99: number;
 }
 
-function percentile(values: readonly number[], p: number): number {
-  if (!values.length) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-
 async function latency(
   receiver: Receiver,
   publisher: Publisher,
@@ -465,7 +459,7 @@ async function latency(
   if (failure) throw failure;
   const published = events * perEvent;
   await waitForPhase(receiver, 'L', published, DRAIN_TIMEOUT_MS);
-  const callMs = publisher.callMs.slice(callsBefore);
+  const callMs = publisher.callMs.slice(callsBefore).sort((a, b) => a - b);
   return {
     rate,
     published,

@@ -2,7 +2,7 @@ import autocannon from 'autocannon';
 import { loadConfig } from '../libs/core/src/config/config.schema';
 import { Figure, fmt, line, section, verdict } from './report';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
-import { API_MAIN, benchEnv, freePort, ROOT, runCli, Server } from './processes';
+import { API_MAIN, benchEnv, freePort, runCli, Server, startBareRoute } from './processes';
 
 export interface HttpBenchOptions {
   /** Concurrent keep-alive connections (no pipelining). */
@@ -87,14 +87,7 @@ export async function runHttpBenchmarks(options: HttpBenchOptions): Promise<Figu
   ];
 
   // 0. The reference: a bare NestJS 12 route on Fastify, on this machine, now.
-  const barePort = await freePort();
-  const bare = await Server.start(
-    'baseline',
-    ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', 'bench/baseline-app.ts', String(barePort)],
-    { ...process.env, TS_NODE_PROJECT: `${ROOT}/tsconfig.json`, TS_NODE_TRANSPILE_ONLY: 'true' },
-    barePort,
-    '/stat',
-  );
+  const bare = await startBareRoute('baseline');
   let bareResult: autocannon.Result;
   try {
     bareResult = await measure({ url: `${bare.baseUrl}/stat` }, options);

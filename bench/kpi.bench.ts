@@ -20,8 +20,8 @@ import { Client } from 'pg';
 import { loadConfig } from '../libs/core/src/config/config.schema';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { PhaseMeter } from './phase-meter';
-import { API_MAIN, benchEnv, freePort, ROOT, runCli, Server } from './processes';
-import { Figure, fmt, line, section, verdict, JsonFigure, printJson } from './report';
+import { API_MAIN, benchEnv, freePort, runCli, Server, startBareRoute } from './processes';
+import { Figure, fmt, JsonFigure, line, percentile, printJson, section, verdict } from './report';
 
 export interface KpiBenchOptions {
   /** Seconds of each measured phase (BENCH_KPI_SECONDS). */
@@ -57,12 +57,6 @@ const PAGES_PER_PASS = Math.ceil(SERIES_POINTS / PAGE);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Output.
-
-/** Nearest-rank percentile of ascending `sorted`. */
-function percentile(sorted: readonly number[], p: number): number {
-  if (!sorted.length) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // (1) /kpi/record.
@@ -284,14 +278,7 @@ export async function runKpiBenchmark(options: KpiBenchOptions): Promise<Figure[
   const { seconds, connections, queryClients } = options;
 
   // (0) The reference: a bare NestJS 12 route on Fastify, on this machine, now.
-  const barePort = await freePort();
-  const bare = await Server.start(
-    'baseline-kpi',
-    ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', 'bench/baseline-app.ts', String(barePort)],
-    { ...process.env, TS_NODE_PROJECT: `${ROOT}/tsconfig.json`, TS_NODE_TRANSPILE_ONLY: 'true' },
-    barePort,
-    '/stat',
-  );
+  const bare = await startBareRoute('baseline-kpi');
   let bareResult: autocannon.Result;
   try {
     await autocannon({ url: `${bare.baseUrl}/stat`, connections, duration: 1 });

@@ -120,3 +120,18 @@ export function benchEnv(database: string, queuePrefix: string, port: number): N
     LOG_LEVEL: 'warn',
   };
 }
+
+/**
+ * The reference every "share of the bare route" figure is measured against: bench/baseline-app.ts (a NestJS 12
+ * route on the same adapter, no guard, no envelope) as a child process on a free port, serving `/stat`.
+ */
+export async function startBareRoute(name: string): Promise<Server> {
+  const port = await freePort();
+  return Server.start(
+    name,
+    ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', 'bench/baseline-app.ts', String(port)],
+    { ...process.env, TS_NODE_PROJECT: `${ROOT}/tsconfig.json`, TS_NODE_TRANSPILE_ONLY: 'true' },
+    port,
+    '/stat',
+  );
+}

@@ -70,3 +70,9 @@ export function printJson(bench: string, f: JsonFigure): void {
   }
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
+
+/** Nearest-rank percentile `p` (0-100) of ascending `sorted`; `whenEmpty` when there is none. */
+export function percentile(sorted: readonly number[], p: number, whenEmpty = 0): number {
+  if (!sorted.length) return whenEmpty;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}

@@ -28,7 +28,7 @@ import { planStats, rollableHours } from '../libs/webhooks/src/deliveries/stats-
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { FanoutResult, runFanout } from './scale-fanout';
 import { API_MAIN, benchEnv, freePort, runCli, Server } from './processes';
-import { Figure, fmt, line, section, verdict } from './report';
+import { Figure, fmt, line, percentile, section, verdict } from './report';
 
 export interface ScaleBenchOptions {
   /** Deliveries of the measured tenant once grown (the issue asks for 1,000,000). */
@@ -66,12 +66,6 @@ interface Latency {
 
 type RouteName = 'delivery/list page 1' | 'delivery/list page 100' | 'cdc/list page 1' | 'webhook/stats';
 const ROUTE_NAMES: RouteName[] = ['delivery/list page 1', 'delivery/list page 100', 'cdc/list page 1', 'webhook/stats'];
-
-/** Nearest-rank percentile of ascending `sorted`. */
-function percentile(sorted: readonly number[], p: number): number {
-  if (!sorted.length) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Seeding, one statement per table and tenant.
