@@ -102,10 +102,10 @@ describe('combineCounts', () => {
     const p = planStats(now, [row('2026-03-09T12:00:00Z', 10)]);
     const live: LiveGroup[] = [
       // the tail of the straddling row-hour (after now - 24h): 24h only
-      { hour: at('2026-03-09T12:00:00Z'), status: 'success', n1: 0, n24: 4, n7: 4, settled: 4 },
+      { hour: at('2026-03-09T12:00:00Z'), status: 'success', n1: 0, n24: 4, n7: 4 },
       // a live hour
-      { hour: at('2026-03-10T12:00:00Z'), status: 'success', n1: 7, n24: 7, n7: 7, settled: 7 },
-      { hour: at('2026-03-04T00:00:00Z'), status: 'failed', n1: 0, n24: 0, n7: 2, settled: 2 },
+      { hour: at('2026-03-10T12:00:00Z'), status: 'success', n1: 7, n24: 7, n7: 7 },
+      { hour: at('2026-03-04T00:00:00Z'), status: 'failed', n1: 0, n24: 0, n7: 2 },
     ];
     expect(sorted(combineCounts(p, live, []))).toEqual([
       { status: 'dead_letter', h1: 0, h24: 0, d7: 0 },

@@ -52,8 +52,6 @@ export interface LiveGroup {
   n1: number;
   n24: number;
   n7: number;
-  /** Of the group, how many are settled (finished_at < created_at + SETTLE_MS). */
-  settled: number;
 }
 
 /** Unsettled deliveries of rolled-up hours, by status: of hours >= the 1h / 24h / 7d window start. */
