@@ -59,8 +59,6 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
   /** Parked deliveries being attempted (outside any job, so shutdown waits for them itself). */
   private readonly parkedRuns = new Set<Promise<void>>();
   private closing = false;
-  /** Deliveries over their cap that found the park full (they wait in their delayed job alone). */
-  overflowed = 0;
 
   constructor(
     private readonly store: DeliveryStore,
@@ -148,9 +146,8 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
     const jobId = context.job.id;
     const slot = this.slot(payload.webhook_id);
     if (slot === 'park' && context.token && jobId !== undefined) {
-      const parked = this.closing ? false : this.park.park({ ...payload, job: { name: context.job.name, id: jobId } });
-      if (!parked) this.overflowed++;
-      await context.job.moveToDelayed(Date.now() + this.unparkedDelay(parked, payload.webhook_id), context.token);
+      const delay = this.parkOverCap(payload, { name: context.job.name, id: jobId });
+      await context.job.moveToDelayed(Date.now() + delay, context.token);
       this.pump(payload.webhook_id);
       throw new DelayedError();
     }
@@ -162,13 +159,8 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
     const slot = this.slot(delivery.webhook_id);
     if (slot === 'park') {
       const job = sendJob(delivery);
-      const parked = this.closing
-        ? false
-        : this.park.park({ ...delivery, job: { name: 'delivery.send', id: delivery.delivery_id } });
-      if (!parked) this.overflowed++;
-      await this.jobs.addBulk([
-        { ...job, opts: { ...job.opts, delay: this.unparkedDelay(parked, delivery.webhook_id) } },
-      ]);
+      const delay = this.parkOverCap(delivery, { name: 'delivery.send', id: delivery.delivery_id });
+      await this.jobs.addBulk([{ ...job, opts: { ...job.opts, delay } }]);
       this.pump(delivery.webhook_id);
       return { delivery_id: delivery.delivery_id, status: 'deferred' };
     }
@@ -198,9 +190,14 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
     });
   }
 
-  /** How long the job of a delivery over its cap waits: soon for another worker when this one is stopping. */
-  private unparkedDelay(parked: boolean, webhookId: string): number {
-    if (parked) return parkSafetyDelay(this.park.sizeOf(webhookId) - 1);
+  /**
+   * Parks a delivery over its cap (unless this worker is stopping, or the park is full) and returns
+   * how long its job waits: the park's safety net, or soon for another worker when this one stops.
+   */
+  private parkOverCap(delivery: DeliveryJob, job: ParkedDelivery['job']): number {
+    if (!this.closing && this.park.park({ ...delivery, job })) {
+      return parkSafetyDelay(this.park.sizeOf(delivery.webhook_id) - 1);
+    }
     return this.closing ? CLOSING_DELAY_MS : parkSafetyDelay(null);
   }
 
