@@ -15,5 +15,14 @@ export default async function globalSetup(): Promise<void> {
   process.env.QUEUE_PREFIX = `ipm-test-${runId}`;
   process.env.IPM_TEST_RUN_ID = runId;
   process.env.LOG_LEVEL ??= 'warn';
+  // Tests drive the api far faster than a tenant would: rate limits only where a test sets its own.
+  for (const name of [
+    'RATE_LIMIT_PER_SECOND',
+    'RATE_LIMIT_TENANT_PER_SECOND',
+    'RATE_LIMIT_PUBLISH_PER_SECOND',
+    'RATE_LIMIT_PUBLISH_TENANT_PER_SECOND',
+  ]) {
+    process.env[name] ??= '1000000';
+  }
   await runMigrations(loadConfig(process.env));
 }

@@ -274,6 +274,41 @@ export class AppConfig {
   @Max(100)
   DATABASE_POOL_SIZE = 10;
 
+  /**
+   * Rate limits (requests per second, Redis-backed so that every api replica shares them; 0 = no limit).
+   * Each caller (API key, or JWT subject) and each tenant has a bucket; the publish route has its own pair.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  RATE_LIMIT_PER_SECOND = 100;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  RATE_LIMIT_TENANT_PER_SECOND = 250;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  RATE_LIMIT_PUBLISH_PER_SECOND = 500;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  RATE_LIMIT_PUBLISH_TENANT_PER_SECOND = 1000;
+
+  /** A bucket holds this many seconds of its rate: the burst a quiet caller may send at once. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  RATE_LIMIT_BURST_SECONDS = 2;
+
   get allowlist(): string[] {
     return this.WEBHOOK_TARGET_ALLOWLIST.split(',')
       .map((s) => s.trim())
