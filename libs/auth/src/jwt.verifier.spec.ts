@@ -114,6 +114,13 @@ describe('JwtVerifier (HS256)', () => {
     await expectUnauthorized(verifier.verify(await hsToken({ orgs: ['acme'] }, { sub: '' })));
   });
 
+  it('refuses a sub that is not a non-empty string (it would become the audited actor id)', async () => {
+    for (const sub of [42, { id: 'user-1' }, ['user-1'], '', true]) {
+      const err = await expectUnauthorized(verifier.verify(await hsToken({ orgs: ['acme'], sub }, { sub: '' })));
+      expect(err.message).toMatch(/sub/);
+    }
+  });
+
   it('refuses a wrong audience', async () => {
     const token = await hsToken({ orgs: ['acme'], permissions: [] }, { aud: 'another-service' });
     const err = await expectUnauthorized(verifier.verify(token));

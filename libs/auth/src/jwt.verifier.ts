@@ -92,9 +92,12 @@ export class JwtVerifier {
         throw AppError.unauthorized(`Token rejected: ${err.claim} claim`);
       throw AppError.unauthorized('Invalid token');
     }
+    // jose checks the types of exp, nbf, iat, iss and aud, not of sub: a number or an object there
+    // would become the actor id recorded in audit rows.
+    if (typeof payload.sub !== 'string' || !payload.sub) throw AppError.unauthorized('Token rejected: sub claim');
     const orgs = stringArray(payload.orgs);
     const permissions = stringArray(payload.permissions ?? []);
-    if (!payload.sub || !orgs || !permissions) throw AppError.unauthorized('Token lacks sub, orgs or permissions');
+    if (!orgs || !permissions) throw AppError.unauthorized('Token lacks orgs or permissions');
     const appId = payload.app_id;
     if (appId !== undefined && appId !== null && typeof appId !== 'string')
       throw AppError.unauthorized('Invalid app_id claim');

@@ -1,6 +1,9 @@
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   API_KEY_PREFIX,
+  apiKeyMatches,
   generateApiKey,
   hashApiKey,
   looksLikeApiKey,
@@ -80,5 +83,51 @@ describe('looksLikeApiKey', () => {
     ['a JWT', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig'],
   ])('refuses %s', (_label, value) => {
     expect(looksLikeApiKey(value)).toBe(false);
+  });
+});
+
+describe('apiKeyMatches (timing-safe)', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('matches the key of the hash, and nothing else', () => {
+    const key = generateApiKey();
+    expect(apiKeyMatches(key, hashApiKey(key))).toBe(true);
+    expect(apiKeyMatches(generateApiKey(), hashApiKey(key))).toBe(false);
+    expect(apiKeyMatches(`${key.slice(0, -1)}x`, hashApiKey(key))).toBe(false);
+  });
+
+  it('compares with crypto.timingSafeEqual on two 32-byte buffers', () => {
+    const spy = jest.spyOn(crypto, 'timingSafeEqual');
+    const key = generateApiKey();
+    apiKeyMatches(key, hashApiKey(key));
+    apiKeyMatches(generateApiKey(), hashApiKey(key));
+    expect(spy).toHaveBeenCalledTimes(2);
+    for (const [a, b] of spy.mock.calls) {
+      expect(Buffer.isBuffer(a) && Buffer.isBuffer(b)).toBe(true);
+      expect([(a as Buffer).length, (b as Buffer).length]).toEqual([32, 32]);
+    }
+  });
+
+  it('refuses a stored value that is not a SHA-256 digest without throwing', () => {
+    const key = generateApiKey();
+    expect(apiKeyMatches(key, '')).toBe(false);
+    expect(apiKeyMatches(key, 'zz')).toBe(false);
+    expect(apiKeyMatches(key, hashApiKey(key).slice(2))).toBe(false);
+  });
+
+  it('structurally: the key path never compares a key or a hash with === or !==', () => {
+    // A code read kept honest: the service looks the key up by its hash and checks it with
+    // apiKeyMatches; neither file compares the presented key or a hash as strings.
+    const service = readFileSync(join(__dirname, 'api-keys.service.ts'), 'utf8');
+    const secret = readFileSync(join(__dirname, 'api-key.secret.ts'), 'utf8');
+    const authenticate = service.slice(service.indexOf('async authenticate('), service.indexOf('export function'));
+    expect(authenticate).toContain('findOneBy({ key_hash: hashApiKey(presented) })');
+    expect(authenticate).toContain('apiKeyMatches(presented, key.key_hash)');
+    for (const source of [authenticate, secret]) {
+      for (const line of source.split('\n')) {
+        if (/[!=]==/.test(line)) expect(line).not.toMatch(/presented|key_hash|storedHash|hashApiKey|\bkey\b\s*[!=]==/);
+      }
+    }
+    expect(secret).not.toMatch(/\.localeCompare\(|\.startsWith\(storedHash|\.equals\(/);
   });
 });

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const API_KEY_PREFIX = 'ipm_';
 const KEY_BODY = /^ipm_[A-Za-z0-9_-]{40}$/;
@@ -16,6 +16,17 @@ export function generateApiKey(): string {
  */
 export function hashApiKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/**
+ * Whether a presented key hashes to a stored hash. The key is looked up by its hash (the database
+ * compares digests, never the key), and the row's hash is then checked again here in constant time
+ * on equal-length buffers: no `===` on attacker-controlled text anywhere on the way.
+ */
+export function apiKeyMatches(presented: string, storedHash: string): boolean {
+  const given = Buffer.from(hashApiKey(presented), 'hex');
+  const stored = Buffer.from(storedHash, 'hex');
+  return given.length === 32 && stored.length === 32 && timingSafeEqual(given, stored);
 }
 
 export function looksLikeApiKey(value: string): boolean {

@@ -8,7 +8,7 @@ import { fetchKeysetPage } from '@ipm/persistence';
 import type { Permission } from '../permissions';
 import type { Caller, Principal } from '../principal';
 import { ApiKeyEntity } from './api-key.entity';
-import { generateApiKey, hashApiKey, looksLikeApiKey, visiblePrefix } from './api-key.secret';
+import { apiKeyMatches, generateApiKey, hashApiKey, looksLikeApiKey, visiblePrefix } from './api-key.secret';
 import {
   ApiKeyCreatedDto,
   ApiKeyCreateRequestDto,
@@ -135,7 +135,7 @@ export class ApiKeysService {
   async authenticate(presented: string): Promise<Principal> {
     if (!looksLikeApiKey(presented)) throw AppError.unauthorized('Invalid API key');
     const key = await this.repo.findOneBy({ key_hash: hashApiKey(presented) });
-    if (!key) throw AppError.unauthorized('Invalid API key');
+    if (!key || !apiKeyMatches(presented, key.key_hash)) throw AppError.unauthorized('Invalid API key');
     if (key.revoked_at) throw AppError.unauthorized('API key revoked');
     if (key.expires_at && key.expires_at.getTime() <= Date.now()) throw AppError.unauthorized('API key expired');
     if (!key.last_used_at || Date.now() - key.last_used_at.getTime() > LAST_USED_RESOLUTION_MS) {
