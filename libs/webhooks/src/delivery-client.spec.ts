@@ -1,7 +1,16 @@
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-import { DeliveryClient } from './delivery-client';
+import {
+  HostileConnection,
+  HostileReceiver,
+  HUGE_BODY_BYTES,
+  SELF_SIGNED,
+} from '../../../test/support/hostile-receiver';
+import { AttemptResult, BODY_EXCERPT_BYTES, DeliveryClient, RESPONSE_READ_CAP_BYTES } from './delivery-client';
+import { classifyAttempt } from './delivery-policy';
 
 interface TestServer {
   server: http.Server;
@@ -49,8 +58,8 @@ describe('DeliveryClient', () => {
     servers.push(s);
     return s;
   };
-  const client = (allowlist: string[] = ['127.0.0.0/8']): DeliveryClient => {
-    const c = new DeliveryClient({ allowlist, userAgent: 'IPM-Webhooks/1.0' });
+  const client = (allowlist: string[] = ['127.0.0.0/8'], maxResponseBytes?: number): DeliveryClient => {
+    const c = new DeliveryClient({ allowlist, userAgent: 'IPM-Webhooks/1.0', maxResponseBytes });
     clients.push(c);
     return c;
   };
@@ -207,5 +216,189 @@ describe('DeliveryClient', () => {
     const c = client();
     expect((await c.post('not a url', '{}', {}, 1000)).errorCode).toBe('ERR_DELIVERY_INVALID_URL');
     expect((await c.post('ftp://example.com/', '{}', {}, 1000)).errorCode).toBe('ERR_DELIVERY_INVALID_URL');
+  });
+
+  describe('the read cap', () => {
+    it('reads a body up to the cap to its end and pools the connection; one byte more is truncated, not pooled', async () => {
+      const s = await serve((req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('b'.repeat(req.url === '/over' ? 8193 : 8192));
+      });
+      const c = client(['127.0.0.0/8'], 8192);
+      const atCap = await c.post(`http://127.0.0.1:${s.port}/at`, '{}', {}, 2000);
+      const again = await c.post(`http://127.0.0.1:${s.port}/at`, '{}', {}, 2000);
+      expect(atCap).toMatchObject({ ok: true, status: 200, bodyTruncated: false, errorCode: null });
+      expect(again).toMatchObject({ ok: true, bodyTruncated: false });
+      expect(s.connections).toBe(1);
+
+      const over = await c.post(`http://127.0.0.1:${s.port}/over`, '{}', {}, 2000);
+      expect(over).toMatchObject({ ok: true, status: 200, bodyTruncated: true, errorCode: null, errorMessage: null });
+      expect(over.bodyExcerpt).toBe('b'.repeat(BODY_EXCERPT_BYTES));
+      // the half-read connection was destroyed: the next post opens a new one
+      const after = await c.post(`http://127.0.0.1:${s.port}/at`, '{}', {}, 2000);
+      expect(after).toMatchObject({ ok: true, bodyTruncated: false });
+      expect(s.connections).toBe(2);
+      expect(s.requests).toBe(4);
+    });
+
+    it('is 64 KiB by default and never below the excerpt', async () => {
+      expect(RESPONSE_READ_CAP_BYTES).toBe(64 * 1024);
+      const s = await serve((_req, res) => res.end('c'.repeat(RESPONSE_READ_CAP_BYTES + 1)));
+      const byDefault = await client().post(`http://127.0.0.1:${s.port}/`, '{}', {}, 2000);
+      expect(byDefault).toMatchObject({ ok: true, bodyTruncated: true });
+      const tiny = await client(['127.0.0.0/8'], 10).post(`http://127.0.0.1:${s.port}/`, '{}', {}, 2000);
+      expect(tiny.bodyExcerpt).toHaveLength(BODY_EXCERPT_BYTES);
+    });
+  });
+
+  describe('against hostile receivers', () => {
+    const hostiles: HostileReceiver[] = [];
+    const hostile = async (options: ConstructorParameters<typeof HostileReceiver>[0] = {}) => {
+      const h = await new HostileReceiver(options).start();
+      hostiles.push(h);
+      return h;
+    };
+    afterEach(async () => {
+      await Promise.all(hostiles.splice(0).map((h) => h.close()));
+    });
+
+    /** The receiver's side of the attempt's one connection, once the client has closed it. */
+    const closedConnection = async (connections: () => HostileConnection[]): Promise<HostileConnection> => {
+      for (let i = 0; i < 100; i += 1) {
+        const [conn] = connections();
+        if (conn?.closedAt != null) return conn;
+        await sleep(20);
+      }
+      throw new Error('the connection was never closed');
+    };
+    const expectRetried = (result: AttemptResult, kind: string): void =>
+      expect(classifyAttempt({ errorCode: result.errorCode ?? undefined, status: result.status ?? undefined })).toEqual(
+        { kind, outcome: 'retry' },
+      );
+
+    it('a 100 MB body: the 2xx counts, at most the cap is read, the socket is destroyed, far less than 100 MB was sent', async () => {
+      const h = await hostile();
+      const result = await client().post(h.url('huge-body'), '{}', {}, 10_000);
+      expect(result).toMatchObject({ ok: true, status: 200, errorCode: null, bodyTruncated: true });
+      expect(result.bodyExcerpt).toBe('x'.repeat(BODY_EXCERPT_BYTES));
+      const conn = await closedConnection(() => h.at('huge-body'));
+      // what the kernel buffers on loopback at most (a few MB), not the body
+      expect(conn.bytesWritten).toBeLessThan(HUGE_BODY_BYTES / 10);
+    });
+
+    it('headers dribbled a byte a second: ERR_DELIVERY_TIMEOUT at the timeout, retried, socket destroyed', async () => {
+      const h = await hostile();
+      const result = await client().post(h.url('slow-headers'), '{}', {}, 1200);
+      expect(result).toMatchObject({ ok: false, status: null, errorCode: 'ERR_DELIVERY_TIMEOUT' });
+      expectRetried(result, 'timeout');
+      expect((await closedConnection(() => h.at('slow-headers'))).bytesWritten).toBeGreaterThan(0);
+    });
+
+    it('a body dribbled forever: ERR_DELIVERY_TIMEOUT with the status and what arrived, socket destroyed', async () => {
+      const h = await hostile();
+      const result = await client().post(h.url('slow-body'), '{}', {}, 1200);
+      expect(result).toMatchObject({ ok: false, status: 200, errorCode: 'ERR_DELIVERY_TIMEOUT' });
+      expect(result.bodyExcerpt).toMatch(/^s/);
+      expectRetried(result, 'timeout');
+      await closedConnection(() => h.at('slow-body'));
+    });
+
+    it('a server that accepts and never answers: ERR_DELIVERY_TIMEOUT, socket destroyed', async () => {
+      const h = await hostile();
+      const result = await client().post(h.url('silent'), '{}', {}, 500);
+      expect(result).toMatchObject({ ok: false, status: null, errorCode: 'ERR_DELIVERY_TIMEOUT' });
+      expectRetried(result, 'timeout');
+      await closedConnection(() => h.at('silent'));
+    });
+
+    it('a reset mid-headers and mid-body: ECONNRESET, retried', async () => {
+      const h = await hostile();
+      const c = client();
+      const midHeaders = await c.post(h.url('reset-headers'), '{}', {}, 5000);
+      expect(midHeaders).toMatchObject({ ok: false, status: null, errorCode: 'ECONNRESET' });
+      expectRetried(midHeaders, 'refused');
+      const midBody = await c.post(h.url('reset-body'), '{}', {}, 5000);
+      expect(midBody).toMatchObject({ ok: false, status: 200, errorCode: 'ECONNRESET', bodyExcerpt: 'first part' });
+      expectRetried(midBody, 'refused');
+    });
+
+    it('a Content-Length larger than the body, then a clean close: ECONNRESET, with what arrived', async () => {
+      const h = await hostile();
+      const result = await client().post(h.url('short-body'), '{}', {}, 5000);
+      expect(result).toMatchObject({ ok: false, status: 200, errorCode: 'ECONNRESET', bodyExcerpt: 'only 10 b.' });
+      expectRetried(result, 'refused');
+    });
+
+    it('1 MB of response headers: refused by the parser (HPE_HEADER_OVERFLOW), retried', async () => {
+      const h = await hostile();
+      const result = await client().post(h.url('huge-headers'), '{}', {}, 5000);
+      expect(result).toMatchObject({ ok: false, status: null, errorCode: 'HPE_HEADER_OVERFLOW' });
+      expectRetried(result, 'network');
+      const conn = await closedConnection(() => h.at('huge-headers'));
+      expect(conn.closedAt).not.toBeNull();
+    });
+
+    it('bytes that are not HTTP: a parse error code, retried', async () => {
+      const h = await hostile();
+      const result = await client().post(h.url('garbage'), '{}', {}, 5000);
+      expect(result).toMatchObject({ ok: false, status: null });
+      expect(result.errorCode).toMatch(/^HPE_/);
+      expectRetried(result, 'network');
+    });
+
+    it.each([301, 302, 307, 308])(
+      'a %i is not followed: a failed attempt with its status; the Location never fetched',
+      async (code) => {
+        const target = await serve((_req, res) => res.end('followed'));
+        const h = await hostile({ redirectTarget: `http://127.0.0.1:${target.port}/landing` });
+        const result = await client().post(h.url(`redirect-${code}` as 'redirect-301'), '{}', {}, 5000);
+        expect(result).toMatchObject({ ok: false, status: code, errorCode: null, bodyTruncated: false });
+        expectRetried(result, 'http_status');
+        expect(target.connections).toBe(0);
+        expect(target.requests).toBe(0);
+      },
+    );
+
+    it('a self-signed certificate is refused by default (DEPTH_ZERO_SELF_SIGNED_CERT), no request sent, retried', async () => {
+      const h = await hostile({ tls: true });
+      const result = await client().post(h.url('empty'), '{}', {}, 5000);
+      expect(result).toMatchObject({ ok: false, status: null, errorCode: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+      expectRetried(result, 'tls');
+      expect(h.connections).toEqual([]);
+      // the server itself is sound: trusting its certificate, the same request gets its 200
+      const trusted = await new Promise<number | undefined>((resolve, reject) => {
+        const req = https.request(h.url('empty'), { method: 'POST', ca: SELF_SIGNED.cert, agent: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        });
+        req.on('error', reject);
+        req.end('{}');
+      });
+      expect(trusted).toBe(200);
+    });
+
+    it('all at once beside a healthy receiver: the healthy one is answered at once, each hostile one classified', async () => {
+      const healthy = await serve((_req, res) => res.end('fine'));
+      const h = await hostile();
+      const c = client();
+      const hostileUrls = ['slow-headers', 'slow-body', 'silent', 'huge-body', 'reset-body', 'garbage'] as const;
+      const pending = hostileUrls.map((name) => c.post(h.url(name), '{}', {}, 1500));
+      const settled: string[] = [];
+      pending.forEach((p, i) => void p.then(() => settled.push(hostileUrls[i])));
+      const fine = await c.post(`http://127.0.0.1:${healthy.port}/`, '{}', {}, 1500);
+      expect(fine).toMatchObject({ ok: true, status: 200, bodyExcerpt: 'fine' });
+      // the healthy post did not wait for the slow ones
+      expect(settled).not.toContain('slow-headers');
+      expect(settled).not.toContain('silent');
+      const results = await Promise.all(pending);
+      expect(results.map((r) => r.errorCode)).toEqual([
+        'ERR_DELIVERY_TIMEOUT',
+        'ERR_DELIVERY_TIMEOUT',
+        'ERR_DELIVERY_TIMEOUT',
+        null,
+        'ECONNRESET',
+        expect.stringMatching(/^HPE_/),
+      ]);
+    });
   });
 });

@@ -10,8 +10,16 @@ export const DELIVERY_TIMEOUT = 'ERR_DELIVERY_TIMEOUT';
 /** The error code of a URL that cannot be delivered to at all (unparseable, not http(s)). */
 export const DELIVERY_INVALID_URL = 'ERR_DELIVERY_INVALID_URL';
 
-/** How many bytes of a response body an attempt keeps (the rest is drained and discarded). */
+/** How many bytes of a response body an attempt keeps as its excerpt. */
 export const BODY_EXCERPT_BYTES = 4096;
+/**
+ * How many bytes of a response body an attempt reads at most (default). A longer body is not read to its end:
+ * the connection is destroyed at the cap (never returned half-read to the keep-alive pool) and the attempt
+ * stands on its status, the body being irrelevant; {@link AttemptResult.bodyTruncated} says so.
+ */
+export const RESPONSE_READ_CAP_BYTES = 64 * 1024;
+/** The largest response head (status line and headers) accepted; a larger one fails the attempt (HPE_HEADER_OVERFLOW). */
+export const RESPONSE_HEADER_CAP_BYTES = 16 * 1024;
 
 /** The response headers an attempt records; every other header is dropped. */
 export const HEADERS_OF_NOTE = [
@@ -38,6 +46,8 @@ export interface AttemptResult {
   /** `ERR_SSRF_BLOCKED`, `ERR_DELIVERY_TIMEOUT`, `ECONNREFUSED`, `ENOTFOUND`, `CERT_…`, `ECONNRESET`…, or `null`. */
   errorCode: string | null;
   errorMessage: string | null;
+  /** True when the body was longer than the read cap: the rest was never read and the connection was closed. */
+  bodyTruncated?: boolean;
 }
 
 export interface DeliveryClientOptions {
@@ -46,6 +56,8 @@ export interface DeliveryClientOptions {
   userAgent: string;
   /** Concurrent sockets per origin (default 16). */
   maxSocketsPerOrigin?: number;
+  /** Response body bytes read at most (default {@link RESPONSE_READ_CAP_BYTES}, never below the excerpt). */
+  maxResponseBytes?: number;
 }
 
 const DEFAULT_MAX_SOCKETS = 16;
@@ -54,12 +66,17 @@ const DEFAULT_MAX_SOCKETS = 16;
  * Posts webhook payloads over pooled keep-alive connections (one pool per origin), with a whole-attempt
  * timeout, no redirects, and the SSRF check made at connect time: hostnames through a safe `lookup`
  * (a DNS answer that turned private is refused), IP literals (which Node never looks up) before connecting.
+ *
+ * A hostile receiver cannot hold an attempt longer than its timeout (slow headers, a body that never ends,
+ * no answer at all), nor make it read more than the read cap of body or the header cap of head; certificates
+ * are verified against the default CAs; on any failure the connection is destroyed, never pooled.
  */
 export class DeliveryClient {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
   private readonly refusal: (ip: string) => string | null;
   private readonly userAgent: string;
+  private readonly maxResponseBytes: number;
 
   constructor(options: DeliveryClientOptions) {
     const lookup = createSafeLookup({ allowlist: options.allowlist });
@@ -69,6 +86,7 @@ export class DeliveryClient {
     this.httpsAgent = new https.Agent(agentOptions);
     this.refusal = createAddressFilter(options.allowlist);
     this.userAgent = options.userAgent;
+    this.maxResponseBytes = Math.max(options.maxResponseBytes ?? RESPONSE_READ_CAP_BYTES, BODY_EXCERPT_BYTES);
   }
 
   /** POSTs `body` as JSON to `url`; resolves with the outcome, whatever happens on the network. */
@@ -113,6 +131,8 @@ export class DeliveryClient {
       let responseHeaders: Record<string, string> = {};
       const chunks: Buffer[] = [];
       let kept = 0;
+      let read = 0;
+      let truncated = false;
 
       const finish = (errorCode: string | null, errorMessage: string | null): void => {
         if (settled) return;
@@ -127,7 +147,14 @@ export class DeliveryClient {
           bodyExcerpt: excerpt,
           errorCode,
           errorMessage,
+          bodyTruncated: truncated,
         });
+      };
+      /** Ends the attempt as it stands and closes its connection, whatever state the exchange is in. */
+      const abandon = (errorCode: string | null, errorMessage: string | null): void => {
+        finish(errorCode, errorMessage);
+        req.destroy();
+        req.socket?.destroy();
       };
 
       const options: http.RequestOptions = {
@@ -138,6 +165,8 @@ export class DeliveryClient {
         path: `${target.pathname}${target.search}`,
         headers: requestHeaders,
         agent: secure ? this.httpsAgent : this.httpAgent,
+        maxHeaderSize: RESPONSE_HEADER_CAP_BYTES,
+        insecureHTTPParser: false,
       };
       if (target.username !== '' || target.password !== '') {
         options.auth = `${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`;
@@ -147,10 +176,18 @@ export class DeliveryClient {
         status = res.statusCode ?? null;
         responseHeaders = pickHeadersOfNote(res.headers);
         res.on('data', (chunk: Buffer) => {
-          if (kept >= BODY_EXCERPT_BYTES) return;
-          const part = chunk.subarray(0, BODY_EXCERPT_BYTES - kept);
-          chunks.push(part);
-          kept += part.length;
+          if (settled) return;
+          if (kept < BODY_EXCERPT_BYTES) {
+            const part = chunk.subarray(0, BODY_EXCERPT_BYTES - kept);
+            chunks.push(part);
+            kept += part.length;
+          }
+          read += chunk.length;
+          if (read > this.maxResponseBytes) {
+            // The status is in; the rest of the body is not worth reading. Not pooled: it is half-read.
+            truncated = true;
+            abandon(null, null);
+          }
         });
         res.on('end', () => finish(null, null));
         res.on('error', (err: Error) => finish(errorCodeOf(err), err.message));
@@ -159,12 +196,10 @@ export class DeliveryClient {
         });
       });
 
-      const timer = setTimeout(() => {
-        finish(DELIVERY_TIMEOUT, `No complete response within ${timeoutMs} ms`);
-        const err = Object.assign(new Error('delivery timeout'), { code: DELIVERY_TIMEOUT });
-        req.destroy(err);
-        req.socket?.destroy();
-      }, timeoutMs);
+      const timer = setTimeout(
+        () => abandon(DELIVERY_TIMEOUT, `No complete response within ${timeoutMs} ms`),
+        timeoutMs,
+      );
 
       req.on('error', (err: Error) => finish(errorCodeOf(err), err.message));
       req.end(payload);
