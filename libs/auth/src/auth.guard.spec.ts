@@ -8,6 +8,7 @@ import { Authenticated, Public } from './authenticated.decorator';
 import { JwtVerifier } from './jwt.verifier';
 import { Permission } from './permissions';
 import type { Principal } from './principal';
+import type { RateLimitDecision, RateLimiter, RateLimitSubject } from './rate-limit/rate-limiter';
 
 class Routes {
   @Public()
@@ -43,6 +44,16 @@ const keyPrincipal: Principal = {
 };
 
 /** An API key store that knows one key, and remembers what it was asked. */
+/** Records what the guard asked and answers with `next` (a unit test of the guard; the limiter has its own against Redis). */
+class FakeLimiter {
+  subjects: RateLimitSubject[] = [];
+  next: RateLimitDecision = { allowed: true, limit: 100, remaining: 99 };
+  check(subject: RateLimitSubject): Promise<RateLimitDecision> {
+    this.subjects.push(subject);
+    return Promise.resolve(this.next);
+  }
+}
+
 class FakeApiKeys {
   readonly presented: string[] = [];
   authenticate(presented: string): Promise<Principal> {
@@ -65,6 +76,7 @@ function context(
   cls: new () => object,
   method: string,
   type: 'http' | 'rpc' = 'http',
+  headers: Record<string, unknown> = {},
 ): ExecutionContext {
   const handler = (cls.prototype as Record<string, unknown>)[method] as () => void;
   return {
@@ -73,7 +85,12 @@ function context(
     getClass: () => cls,
     switchToHttp: () => ({
       getRequest: <T>() => req as unknown as T,
-      getResponse: <T>() => ({}) as T,
+      getResponse: <T>() =>
+        ({
+          header: (name: string, value: unknown) => {
+            headers[name] = value;
+          },
+        }) as T,
       getNext: <T>() => ({}) as T,
     }),
   } as unknown as ExecutionContext;
@@ -82,6 +99,7 @@ function context(
 describe('AuthGuard', () => {
   const jwt = new JwtVerifier(loadConfig({}));
   let apiKeys: FakeApiKeys;
+  let limiter: FakeLimiter;
   let guard: AuthGuard;
   let token: string;
 
@@ -95,7 +113,13 @@ describe('AuthGuard', () => {
 
   beforeEach(() => {
     apiKeys = new FakeApiKeys();
-    guard = new AuthGuard(new Reflector(), jwt, apiKeys as unknown as ApiKeysService);
+    limiter = new FakeLimiter();
+    guard = new AuthGuard(
+      new Reflector(),
+      jwt,
+      apiKeys as unknown as ApiKeysService,
+      limiter as unknown as RateLimiter,
+    );
   });
 
   async function refusal(req: FakeRequest, cls: new () => object, method: string): Promise<AppError> {
@@ -228,5 +252,48 @@ describe('AuthGuard', () => {
     const req = bearer({ 'x-orgcode': ['acme', 'initech'] });
     await expect(guard.canActivate(context(req, Routes, 'catalog'))).resolves.toBe(true);
     expect((req as unknown as FastifyRequest).caller?.orgcode).toBe('acme');
+  });
+
+  it('asks the limiter for the caller and the tenant, and sets the rate-limit headers', async () => {
+    const headers: Record<string, unknown> = {};
+    await expect(
+      guard.canActivate(context(bearer({ 'x-orgcode': 'acme' }), Routes, 'createWebhook', 'http', headers)),
+    ).resolves.toBe(true);
+    expect(limiter.subjects).toEqual([{ kind: 'user', actorId: 'user-1', orgcode: 'acme', limitClass: 'default' }]);
+    expect(headers).toEqual({ 'x-ratelimit-limit': 100, 'x-ratelimit-remaining': 99 });
+  });
+
+  it('asks without a tenant on non-tenant routes', async () => {
+    await guard.canActivate(context(bearer(), Routes, 'whoami'));
+    expect(limiter.subjects).toEqual([{ kind: 'user', actorId: 'user-1', orgcode: null, limitClass: 'default' }]);
+  });
+
+  it('429 with Retry-After (whole seconds, rounded up) when the limiter refuses; before the permission check', async () => {
+    limiter.next = { allowed: false, limit: 100, remaining: 0, scope: 'tenant', retryAfterMs: 1200 };
+    const headers: Record<string, unknown> = {};
+    let err: unknown;
+    try {
+      await guard.canActivate(context(bearer({ 'x-orgcode': 'acme' }), AuditRoutes, 'list', 'http', headers));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).status).toBe(429);
+    expect((err as AppError).code).toBe('rate_limited');
+    expect((err as AppError).details).toEqual([
+      expect.objectContaining({
+        scope: 'tenant',
+        retry_after_seconds: 2,
+        retry_after_ms: 1200,
+        limit_class: 'default',
+      }),
+    ]);
+    expect(headers['retry-after']).toBe(2);
+  });
+
+  it('does not consult the limiter for unauthenticated requests or public routes', async () => {
+    await refusal({ headers: { 'x-orgcode': 'acme' } }, Routes, 'createWebhook');
+    await guard.canActivate(context({ headers: {} }, Routes, 'stat'));
+    expect(limiter.subjects).toEqual([]);
   });
 });

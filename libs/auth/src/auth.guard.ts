@@ -1,11 +1,12 @@
-import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { CanActivate, ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { FastifyRequest } from 'fastify';
-import { AppError, ORGCODE_PATTERN } from '@ipm/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, ErrorCode, ORGCODE_PATTERN } from '@ipm/core';
 import { ApiKeysService } from './apikeys/api-keys.service';
 import { AUTH_METADATA, AuthMetadata, ORG_HEADER } from './authenticated.decorator';
 import { JwtVerifier } from './jwt.verifier';
 import type { Principal } from './principal';
+import { RateLimitClass, RateLimiter } from './rate-limit/rate-limiter';
 
 function header(req: FastifyRequest, name: string): string | undefined {
   const value = req.headers[name];
@@ -15,7 +16,8 @@ function header(req: FastifyRequest, name: string): string | undefined {
 /**
  * The one guard. Routes are closed unless marked: @Public() opens one, @Authenticated() says
  * what it needs. Order of refusals: 401 credentials, 400 missing x-orgcode, 404 org not the
- * caller's (indistinguishable from an unknown org), 403 permission, 400 request_context mismatch.
+ * caller's (indistinguishable from an unknown org), 429 rate limited (the caller's or the tenant's
+ * bucket), 403 permission, 400 request_context mismatch.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
@@ -23,6 +25,7 @@ export class AuthGuard implements CanActivate {
     private readonly reflector: Reflector,
     private readonly jwt: JwtVerifier,
     private readonly apiKeys: ApiKeysService,
+    private readonly limiter: RateLimiter,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -45,6 +48,7 @@ export class AuthGuard implements CanActivate {
       if (!principal.orgs.includes(orgcode)) throw AppError.notFound('Organization');
       req.caller = { ...principal, orgcode };
     }
+    await this.rateLimit(context, principal, req.caller?.orgcode ?? null, meta.rateLimit ?? 'default');
     if (meta.permission && !principal.permissions.includes(meta.permission)) {
       throw AppError.forbidden(`Permission ${meta.permission} is required`);
     }
@@ -56,6 +60,40 @@ export class AuthGuard implements CanActivate {
       );
     }
     return true;
+  }
+
+  /** Takes the request from the caller's and the tenant's buckets; 429 with Retry-After when either is empty. */
+  private async rateLimit(
+    context: ExecutionContext,
+    principal: Principal,
+    orgcode: string | null,
+    limitClass: RateLimitClass,
+  ): Promise<void> {
+    const decision = await this.limiter.check({
+      kind: principal.kind,
+      actorId: principal.actor_id,
+      orgcode,
+      limitClass,
+    });
+    const reply = context.switchToHttp().getResponse<FastifyReply>();
+    if (decision.limit > 0) {
+      reply.header('x-ratelimit-limit', decision.limit);
+      reply.header('x-ratelimit-remaining', decision.remaining);
+    }
+    if (decision.allowed) return;
+    const retryAfterSeconds = Math.ceil((decision.retryAfterMs ?? 1000) / 1000);
+    reply.header('retry-after', retryAfterSeconds);
+    const whose = decision.scope === 'tenant' ? `The organization's` : `This caller's`;
+    const message = `${whose} rate limit${limitClass === 'publish' ? ' for publishing' : ''} is exceeded; retry after ${retryAfterSeconds} s`;
+    throw new AppError(HttpStatus.TOO_MANY_REQUESTS, ErrorCode.RateLimited, message, [
+      {
+        message,
+        scope: decision.scope,
+        limit_class: limitClass,
+        retry_after_seconds: retryAfterSeconds,
+        retry_after_ms: decision.retryAfterMs,
+      },
+    ]);
   }
 
   private async authenticate(req: FastifyRequest): Promise<Principal> {

@@ -8,6 +8,7 @@ import { ApiKeysController } from './apikeys/api-keys.controller';
 import { ApiKeysService } from './apikeys/api-keys.service';
 import { AuthGuard } from './auth.guard';
 import { JwtVerifier } from './jwt.verifier';
+import { RateLimiter } from './rate-limit/rate-limiter';
 
 /** Credentials (JWT, API keys); exported for the CLI and for features that mint keys. */
 @Global()
@@ -22,6 +23,6 @@ export class AuthModule {}
 @Module({
   imports: [AuthModule],
   controllers: [ApiKeysController],
-  providers: [{ provide: APP_GUARD, useClass: AuthGuard }],
+  providers: [RateLimiter, { provide: APP_GUARD, useClass: AuthGuard }],
 })
 export class AuthApiModule {}

@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { AppError, ApiErrors } from '@ipm/core';
 import type { Permission } from './permissions';
 import type { Caller } from './principal';
+import type { RateLimitClass } from './rate-limit/rate-limiter';
 
 export const AUTH_METADATA = 'ipm:auth';
 export const JWT_SCHEME = 'jwt';
@@ -15,15 +16,22 @@ export interface AuthOptions {
   permission?: Permission;
   /** Tenant routes need x-orgcode and membership of that org (default true). */
   tenant?: boolean;
+  /** Which rate-limit buckets the route draws from: publish has its own, higher pair (default `default`). */
+  rateLimit?: RateLimitClass;
 }
 export type AuthMetadata = { public: true } | ({ public: false } & Required<Pick<AuthOptions, 'tenant'>> & AuthOptions);
 
 /** Route security in one place: what the global guard enforces and what OpenAPI shows. */
 export function Authenticated(options: AuthOptions = {}): MethodDecorator & ClassDecorator {
   const tenant = options.tenant ?? true;
-  const statuses = [401, ...(options.permission ? [403] : []), ...(tenant ? [404] : [])];
+  const statuses = [401, ...(options.permission ? [403] : []), ...(tenant ? [404] : []), 429];
   return applyDecorators(
-    SetMetadata(AUTH_METADATA, { public: false, tenant, permission: options.permission } satisfies AuthMetadata),
+    SetMetadata(AUTH_METADATA, {
+      public: false,
+      tenant,
+      permission: options.permission,
+      rateLimit: options.rateLimit ?? 'default',
+    } satisfies AuthMetadata),
     ApiBearerAuth(JWT_SCHEME),
     ApiSecurity(API_KEY_SCHEME),
     ...(tenant

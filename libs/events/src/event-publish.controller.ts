@@ -20,7 +20,7 @@ export class EventPublishController {
   constructor(private readonly events: EventPublishService) {}
 
   @Post('publish')
-  @Authenticated({ permission: Permission.PublishEvents })
+  @Authenticated({ permission: Permission.PublishEvents, rateLimit: 'publish' })
   @Idempotent()
   @ApiOperation({
     summary: 'Publish 1-500 events; each is validated against its catalog schema, the good ones are stored',
