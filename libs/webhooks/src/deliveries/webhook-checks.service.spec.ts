@@ -40,6 +40,17 @@ describe('verificationFailure', () => {
     expect(verificationFailure(result({ status: 200, bodyExcerpt: body }), CHALLENGE)).toBe('challenge mismatch');
   });
 
+  it('a 2xx whose body went past the read cap is too large, even when its excerpt echoes', () => {
+    const echo = JSON.stringify({ challenge: CHALLENGE });
+    expect(verificationFailure(result({ status: 200, bodyExcerpt: echo, bodyTruncated: true }), CHALLENGE)).toBe(
+      'response too large',
+    );
+    expect(verificationFailure(result({ status: 200, bodyExcerpt: echo, bodyTruncated: false }), CHALLENGE)).toBeNull();
+    expect(verificationFailure(result({ status: 500, bodyExcerpt: 'x', bodyTruncated: true }), CHALLENGE)).toBe(
+      'http_status 500',
+    );
+  });
+
   it('a non-2xx status is named, even when the body echoes', () => {
     const body = JSON.stringify({ challenge: CHALLENGE });
     expect(verificationFailure(result({ status: 500, bodyExcerpt: body }), CHALLENGE)).toBe('http_status 500');
@@ -53,6 +64,9 @@ describe('verificationFailure', () => {
     ['ECONNREFUSED', 'refused'],
     ['ENOTFOUND', 'dns'],
     ['CERT_HAS_EXPIRED', 'tls'],
+    ['DEPTH_ZERO_SELF_SIGNED_CERT', 'tls'],
+    ['ECONNRESET', 'refused'],
+    ['HPE_HEADER_OVERFLOW', 'network'],
     ['ERR_DELIVERY_INVALID_URL', 'invalid_url'],
     ['ESOMETHING', 'network'],
   ])('a network error %s: %s', (errorCode, reason) => {

@@ -152,8 +152,9 @@ export class WebhookChecksService {
 
 /**
  * Why a verification attempt failed, or null when it passed: the network error's kind
- * (`timeout`, `ssrf_blocked`, `refused`…), `http_status <code>` for a non-2xx, or
- * `challenge mismatch` when the JSON body does not echo the challenge.
+ * (`timeout`, `ssrf_blocked`, `refused`, `tls`…), `http_status <code>` for a non-2xx,
+ * `response too large` for a 2xx whose body went past the client's read cap (a challenge echo is
+ * a few dozen bytes), or `challenge mismatch` when the JSON body does not echo the challenge.
  */
 export function verificationFailure(result: AttemptResult, challenge: string): string | null {
   if (result.errorCode !== null) {
@@ -163,6 +164,7 @@ export function verificationFailure(result: AttemptResult, challenge: string): s
   if (result.status === null || result.status < 200 || result.status > 299) {
     return `http_status ${result.status ?? 'none'}`;
   }
+  if (result.bodyTruncated === true) return 'response too large';
   let echoed: unknown;
   try {
     echoed = JSON.parse(result.bodyExcerpt);
