@@ -1,5 +1,6 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 export const ROOT = join(__dirname, '../..');
@@ -19,11 +20,37 @@ function newestSource(dir: string): number {
   return newest;
 }
 
+/** Builds those of `apps` whose dist/apps/<app>/main.js is missing or older than their sources, in one build. */
+export function ensureBuilt(apps: ReadonlyArray<'api' | 'worker' | 'cli'>): void {
+  const libs = newestSource(join(ROOT, 'libs'));
+  const stale = apps.filter((app) => {
+    const main = join(ROOT, 'dist/apps', app, 'main.js');
+    return !existsSync(main) || statSync(main).mtimeMs < Math.max(libs, newestSource(join(ROOT, 'apps', app, 'src')));
+  });
+  if (stale.length === 0) return;
+  execFileSync(join(ROOT, 'node_modules/.bin/nest'), ['build', ...stale], {
+    cwd: ROOT,
+    stdio: 'pipe',
+    timeout: BUILD_TIMEOUT_MS,
+  });
+}
+
 /** Builds the worker unless dist/apps/worker/main.js exists and is newer than its sources. */
 export function ensureWorkerBuilt(): void {
-  const sources = Math.max(newestSource(join(ROOT, 'apps/worker/src')), newestSource(join(ROOT, 'libs')));
-  if (existsSync(WORKER_MAIN) && statSync(WORKER_MAIN).mtimeMs >= sources) return;
-  execFileSync('npx', ['nest', 'build', 'worker'], { cwd: ROOT, stdio: 'pipe', timeout: BUILD_TIMEOUT_MS });
+  ensureBuilt(['worker']);
+}
+
+/** A TCP port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** The built worker as a child process, its output collected. */

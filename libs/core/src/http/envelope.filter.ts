@@ -11,13 +11,17 @@ export function sendError(
   buildId: string,
   logger: Logger,
 ): void {
-  const { status, body, fault } = renderError(err);
+  const { status, body, fault, unavailable } = renderError(err);
   if (fault !== undefined) {
     const stack = fault instanceof Error ? fault.stack : JSON.stringify(fault);
     logger.error(`error_id=${body.error_id} ${req.method} ${req.url.split('?', 1)[0]} failed: ${stack}`);
   }
+  if (unavailable !== undefined) {
+    logger.warn(`${req.method} ${req.url.split('?', 1)[0]}: 503, a dependency is unavailable: ${unavailable}`);
+  }
   const envelope: ErrorEnvelope = errorEnvelope(body, envelopeMeta(buildId, req.method, req.url));
   if (reply.sent) return;
+  if (status === 503) void reply.header('retry-after', '1');
   void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(envelope);
 }
 

@@ -10,7 +10,7 @@ import {
 } from '@nestjs/common';
 import { errorCodes } from 'fastify';
 import { AppError } from '../errors';
-import { renderError } from './render-error';
+import { dependencyUnavailable, renderError } from './render-error';
 
 describe('renderError', () => {
   describe('AppError', () => {
@@ -223,5 +223,45 @@ describe('renderError', () => {
         expect(rendered.fault).toBe(thrownValue);
       },
     );
+  });
+
+  describe('PostgreSQL or Redis unavailable', () => {
+    /** The shapes node-postgres, pg-pool, TypeORM and ioredis throw when their server is gone. */
+    const withCode = (message: string, code: string): Error => Object.assign(new Error(message), { code });
+    const queryFailed = (driverError: Error): Error =>
+      Object.assign(new Error(driverError.message), { name: 'QueryFailedError', driverError });
+
+    it.each([
+      ['ECONNREFUSED (server down)', withCode('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED')],
+      ['57P01 admin_shutdown', queryFailed(withCode('terminating connection due to administrator command', '57P01'))],
+      ['57P03 cannot_connect_now', withCode('the database system is starting up', '57P03')],
+      ['08006 connection_failure', queryFailed(withCode('connection failure', '08006'))],
+      ['53300 too_many_connections', withCode('sorry, too many clients already', '53300')],
+      ['"Connection terminated unexpectedly"', new Error('Connection terminated unexpectedly')],
+      ['a pool connect timeout', new Error('timeout exceeded when trying to connect')],
+      ['ioredis "Connection is closed."', new Error('Connection is closed.')],
+      ['a cause chain', new Error('query failed', { cause: withCode('read ECONNRESET', 'ECONNRESET') })],
+      [
+        'an AggregateError of addresses',
+        new AggregateError([withCode('connect ECONNREFUSED ::1:5432', 'ECONNREFUSED')], 'all addresses failed'),
+      ],
+    ])('%s -> 503 service_unavailable, no fault and no error id', (_what, err) => {
+      const rendered = renderError(err);
+      expect(rendered.status).toBe(503);
+      expect(rendered.body.code).toBe('service_unavailable');
+      expect(rendered.body.error_id).toBeUndefined();
+      expect(rendered.fault).toBeUndefined();
+      expect(rendered.unavailable).toBeTruthy();
+      expect(rendered.body.message).not.toMatch(/127\.0\.0\.1|5432|ECONN/);
+    });
+
+    it.each([
+      ['a unique violation', queryFailed(withCode('duplicate key value violates unique constraint', '23505'))],
+      ['a syntax error', queryFailed(withCode('syntax error at or near "SELEC"', '42601'))],
+      ['a query canceled by statement timeout', withCode('canceling statement due to statement timeout', '57014')],
+    ])('%s stays a 500', (_what, err) => {
+      expect(renderError(err).status).toBe(500);
+      expect(dependencyUnavailable(err)).toBeNull();
+    });
   });
 });

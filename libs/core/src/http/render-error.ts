@@ -8,6 +8,51 @@ export interface RenderedError {
   body: ErrorBody;
   /** The original error, when it is a server fault worth logging with its stack. */
   fault?: unknown;
+  /** Why a dependency counts as unavailable (a 503 that is no fault of the api's own): worth a warning. */
+  unavailable?: string;
+}
+
+/** SQLSTATEs of a PostgreSQL that is down, starting, shutting down or out of connections. */
+const PG_UNAVAILABLE = /^(08\d{3}|57P0[1-3]|53300)$/;
+/** Socket errors of a dependency that is unreachable. */
+const SOCKET_UNAVAILABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+]);
+/** Messages of node-postgres, its pool and ioredis when their connection is gone (they carry no code). */
+const MESSAGE_UNAVAILABLE = [
+  /^Connection terminated/, // node-postgres: "... unexpectedly", "... due to connection timeout"
+  /^timeout exceeded when trying to connect$/, // pg-pool: no connection in connectionTimeoutMillis
+  /^Client has encountered a connection error and is not queryable$/,
+  /^Connection is closed\.?$/, // ioredis
+  /^Reached the max retries per request limit/, // ioredis MaxRetriesPerRequestError
+  /^Stream isn't writeable and enableOfflineQueue options is false$/, // ioredis, offline
+];
+
+/**
+ * Why `err` says that PostgreSQL or Redis is unavailable (and not that the request or the code is wrong),
+ * or null. Looks through TypeORM's `driverError`, `cause` chains and AggregateError (pg tries each address).
+ */
+export function dependencyUnavailable(err: unknown, depth = 0): string | null {
+  if (typeof err !== 'object' || err === null || depth > 4) return null;
+  const e = err as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown; errors?: unknown };
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  const message = typeof e.message === 'string' ? e.message : '';
+  if (code !== undefined && (PG_UNAVAILABLE.test(code) || SOCKET_UNAVAILABLE.has(code))) {
+    return `${code}${message ? ` ${message}` : ''}`;
+  }
+  if (MESSAGE_UNAVAILABLE.some((re) => re.test(message))) return message;
+  for (const inner of [e.driverError, e.cause, ...(Array.isArray(e.errors) ? (e.errors as unknown[]) : [])]) {
+    const why = dependencyUnavailable(inner, depth + 1);
+    if (why !== null) return why;
+  }
+  return null;
 }
 
 const CODE_BY_STATUS: Record<number, string> = {
@@ -99,6 +144,15 @@ export function renderError(err: unknown): RenderedError {
         message: 'A dependency is unavailable',
         details: [{ message: 'dependency check failed', checks: res.details ?? res }],
       },
+    };
+  }
+  const unavailable = dependencyUnavailable(err);
+  if (unavailable !== null) {
+    // PostgreSQL or Redis down or restarting: the client may retry; not a fault of ours.
+    return {
+      status: HttpStatus.SERVICE_UNAVAILABLE,
+      body: { code: ErrorCode.Unavailable, message: 'A dependency is unavailable; retry shortly' },
+      unavailable,
     };
   }
   const errorId = newId(IdPrefix.Error);

@@ -1,0 +1,269 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Received } from '../support/receiver';
+import { call, CallOutcome, outcomeLabel } from './http-client';
+import type { ChaosLab, Tenant } from './lab';
+
+/** One scenario's figures, as the chaos table prints them. */
+export interface ScenarioResult {
+  scenario: string;
+  /** Events the api answered 2xx for (each stored, none a duplicate). */
+  accepted: number;
+  /** Deliveries owed: accepted events × the tenant's webhooks. */
+  expected: number;
+  /** Requests that reached the receiver for the tenant. */
+  received: number;
+  /** Distinct `webhook-id`s among them. */
+  unique: number;
+  /** Owed deliveries that never reached the receiver. */
+  lost: number;
+  /** received − unique: attempts repeated with an id already seen. */
+  duplicates: number;
+  /** See RECOVERY_LEGEND. */
+  recoveryMs: number | null;
+  /** Publish outcomes by status (`200`, `503 service_unavailable`, `ECONNREFUSED`, …). */
+  outcomes: Record<string, number>;
+  notes: string[];
+  /** Broken invariants; empty when the scenario passed. */
+  problems: string[];
+}
+
+export const RECOVERY_LEGEND =
+  'recovery = from the end of the fault (the killed process respawned, the server accepting connections again, ' +
+  'the flush done, the SIGTERM sent) until the last owed delivery first reached the receiver';
+
+/** The publish body of events `markers` (each an rfp_id, so that the receiver can tell which event it got). */
+export function publishBody(markers: string[]): unknown {
+  return {
+    events: markers.map((rfp_id) => ({
+      event_type: 'rfp.created',
+      payload: { rfp_id, title: 'chaos', buyer: { org_id: 'O', name: 'N' }, status: 'open' },
+    })),
+  };
+}
+
+export interface PublishOptions {
+  events: number;
+  batch: number;
+  concurrency: number;
+  /** Spread the requests over about this long (0: as fast as they go). */
+  spanMs: number;
+  /** The api base URL of the next request (a scenario may fail over to another api). */
+  target: () => string;
+  /** Called with each outcome (e.g. to fail over). */
+  onOutcome?: (outcome: CallOutcome, startedAt: number) => void;
+}
+
+/**
+ * A client publishing a tenant's events in batches, in parallel, paced; it never stops on an error (a
+ * refused batch is simply not accepted) and records which events were accepted and every outcome.
+ */
+export class Publisher {
+  readonly accepted = new Set<string>();
+  readonly outcomes: Record<string, number> = {};
+  /** Each call: when it started and ended, and its outcome label. */
+  readonly calls: Array<{ startedAt: number; endedAt: number; label: string }> = [];
+  readonly done: Promise<void>;
+  private next = 0;
+
+  constructor(
+    readonly tenant: Tenant,
+    private readonly opts: PublishOptions,
+  ) {
+    const requests = Math.ceil(opts.events / opts.batch);
+    const pause = opts.spanMs > 0 ? (opts.spanMs * opts.concurrency) / requests : 0;
+    this.done = Promise.all(Array.from({ length: opts.concurrency }, () => this.loop(requests, pause))).then(
+      () => undefined,
+    );
+  }
+
+  private async loop(requests: number, pauseMs: number): Promise<void> {
+    while (this.next < requests) {
+      const index = this.next++;
+      const from = index * this.opts.batch;
+      const markers = Array.from(
+        { length: Math.min(this.opts.batch, this.opts.events - from) },
+        (_, i) => `${this.tenant.org}:${from + i}`,
+      );
+      const startedAt = Date.now();
+      const outcome = await call(`${this.opts.target()}/ipm/event/publish`, {
+        headers: this.tenant.headers,
+        body: publishBody(markers),
+        timeoutMs: 20_000,
+      });
+      let label = outcomeLabel(outcome);
+      if (outcome.kind === 'response' && outcome.status === 200) {
+        const items = (outcome.body.data as { items?: Array<{ status: string }> } | undefined)?.items ?? [];
+        if (items.length === markers.length && items.every((i) => i.status === 'stored')) {
+          for (const m of markers) this.accepted.add(m);
+        } else {
+          label = '200 not all stored';
+        }
+      }
+      this.outcomes[label] = (this.outcomes[label] ?? 0) + 1;
+      this.calls.push({ startedAt, endedAt: Date.now(), label });
+      this.opts.onOutcome?.(outcome, startedAt);
+      if (pauseMs > 0) await sleep(pauseMs);
+    }
+  }
+}
+
+/** What the receiver got for one tenant, read incrementally: per (event, webhook) the ids, per id the count. */
+export class ReceiverTally {
+  /** `<marker>|<webhook index>` → the webhook-ids that carried it. */
+  readonly idsByPair = new Map<string, Set<string>>();
+  /** `<marker>|<webhook index>` → when it first arrived. */
+  readonly firstAt = new Map<string, number>();
+  readonly countById = new Map<string, number>();
+  total = 0;
+  private cursor = 0;
+  private readonly prefix: string;
+
+  constructor(
+    private readonly received: Received[],
+    org: string,
+  ) {
+    this.prefix = `/${org}/`;
+  }
+
+  update(): this {
+    for (; this.cursor < this.received.length; this.cursor++) {
+      const r = this.received[this.cursor];
+      if (!r.path.startsWith(this.prefix)) continue;
+      this.total++;
+      const id = String(r.headers['webhook-id']);
+      this.countById.set(id, (this.countById.get(id) ?? 0) + 1);
+      let marker = '?';
+      try {
+        marker = String((JSON.parse(r.body) as { data: { rfp_id: string } }).data.rfp_id);
+      } catch {
+        // not a delivery of ours; counted, never matched
+      }
+      const pair = `${marker}|${r.path.slice(this.prefix.length)}`;
+      const ids = this.idsByPair.get(pair) ?? new Set<string>();
+      ids.add(id);
+      this.idsByPair.set(pair, ids);
+      if (!this.firstAt.has(pair)) this.firstAt.set(pair, r.at);
+    }
+    return this;
+  }
+}
+
+/** Every (event, webhook) pair owed for the accepted events. */
+function owedPairs(accepted: Set<string>, webhooks: number): string[] {
+  const pairs: string[] = [];
+  for (const marker of accepted) for (let i = 0; i < webhooks; i++) pairs.push(`${marker}|${i}`);
+  return pairs;
+}
+
+/** Waits until the receiver holds `count` requests of the tenant (a fault then hits mid-burst). */
+export async function receivedAtLeast(lab: ChaosLab, tenant: Tenant, count: number, timeoutMs = 30_000): Promise<void> {
+  const tally = new ReceiverTally(lab.receiver.received, tenant.org);
+  const deadline = Date.now() + timeoutMs;
+  while (tally.update().total < count) {
+    if (Date.now() > deadline) throw new Error(`only ${tally.total} of ${count} deliveries arrived in ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+/**
+ * After a scenario's fault: waits (up to `timeoutMs`) until every owed delivery reached the receiver and
+ * no delivery of the tenant is unfinished, then checks the invariants and returns the figures.
+ */
+export async function settle(
+  lab: ChaosLab,
+  scenario: string,
+  publisher: Publisher,
+  faultEndedAt: number,
+  timeoutMs: number,
+): Promise<ScenarioResult> {
+  await publisher.done;
+  const { org, webhookIds } = publisher.tenant;
+  const tally = new ReceiverTally(lab.receiver.received, org);
+  const owed = owedPairs(publisher.accepted, webhookIds.length);
+  const unfinished = async (): Promise<number> => {
+    const [row] = (
+      await lab.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM deliveries WHERE orgcode = $1 AND status IN ('pending', 'retrying', 'in_flight')`,
+        [org],
+      )
+    ).rows;
+    const [outbox] = (
+      await lab.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM event_outbox o JOIN events e ON e.seq = o.event_seq WHERE e.orgcode = $1`,
+        [org],
+      )
+    ).rows;
+    return row.n + outbox.n;
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    tally.update();
+    if (owed.every((p) => tally.idsByPair.has(p)) && (await unfinished().catch(() => -1)) === 0) break;
+    if (Date.now() > deadline) break;
+    await sleep(100);
+  }
+  // A duplicate could still be on its way (an attempt whose worker died): give it a moment to land.
+  await sleep(300);
+  tally.update();
+
+  const problems: string[] = [];
+  const missing = owed.filter((p) => !tally.idsByPair.has(p));
+  if (missing.length > 0) problems.push(`${missing.length} owed deliveries never arrived (e.g. ${missing[0]})`);
+  const reissued = [...tally.idsByPair.entries()].filter(([, ids]) => ids.size > 1);
+  if (reissued.length > 0) {
+    problems.push(`${reissued.length} deliveries arrived under more than one webhook-id (e.g. ${reissued[0][0]})`);
+  }
+  const rows = (
+    await lab.db.query<{ delivery_id: string; status: string }>(
+      'SELECT delivery_id, status FROM deliveries WHERE orgcode = $1',
+      [org],
+    )
+  ).rows;
+  const known = new Set(rows.map((r) => r.delivery_id));
+  const unknown = [...tally.countById.keys()].filter((id) => !known.has(id));
+  if (unknown.length > 0) problems.push(`${unknown.length} webhook-ids at the receiver match no delivery row`);
+  const byStatus = rows.reduce<Record<string, number>>(
+    (acc, r) => ({ ...acc, [r.status]: (acc[r.status] ?? 0) + 1 }),
+    {},
+  );
+  if (byStatus.in_flight) problems.push(`${byStatus.in_flight} deliveries stuck in_flight`);
+  const notSuccess = rows.length - (byStatus.success ?? 0);
+  if (notSuccess > 0) problems.push(`${notSuccess} deliveries not successful: ${JSON.stringify(byStatus)}`);
+  const twice = (
+    await lab.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM (SELECT 1 FROM deliveries WHERE orgcode = $1 GROUP BY event_id, webhook_id
+         HAVING count(*) > 1) t`,
+      [org],
+    )
+  ).rows[0].n;
+  if (twice > 0) problems.push(`${twice} (event, webhook) pairs have more than one delivery row`);
+
+  const arrivals = owed.map((p) => tally.firstAt.get(p)).filter((t): t is number => t !== undefined);
+  const lastArrival = arrivals.length > 0 ? Math.max(...arrivals) : null;
+  const storedNotAccepted = rows.length - owed.length;
+  const notes: string[] = [];
+  if (storedNotAccepted > 0) notes.push(`${storedNotAccepted} deliveries of events stored without a 2xx reply`);
+  return {
+    scenario,
+    accepted: publisher.accepted.size,
+    expected: owed.length,
+    received: tally.total,
+    unique: tally.countById.size,
+    lost: missing.length,
+    duplicates: tally.total - tally.countById.size,
+    recoveryMs: lastArrival === null ? null : Math.max(0, lastArrival - faultEndedAt),
+    outcomes: publisher.outcomes,
+    notes,
+    problems,
+  };
+}
+
+/** An api call expected to be refused while a dependency is down: its label and how long it took. */
+export async function probe(
+  url: string,
+  headers: Record<string, string>,
+  body?: unknown,
+): Promise<{ label: string; ms: number }> {
+  const outcome = await call(url, { headers, body, timeoutMs: 15_000 });
+  return { label: outcomeLabel(outcome), ms: outcome.ms };
+}
