@@ -30,6 +30,8 @@ const HOSTILE: Array<{ hostility: Hostility; kind: string; status: number | null
   { hostility: 'short-body', kind: 'refused', status: 200, error: /aborted|closed before/i },
   { hostility: 'huge-headers', kind: 'network', status: null, error: /header overflow/i },
   { hostility: 'garbage', kind: 'network', status: null, error: /parse error/i },
+  { hostility: 'switch-protocols', kind: 'network', status: 101, error: /^Unexpected 101 Switching Protocols/ },
+  { hostility: 'hints-flood', kind: 'network', status: null, error: /^More than 16 informational/ },
   { hostility: 'redirect-301', kind: 'http_status', status: 301, error: /^HTTP 301$/ },
   { hostility: 'redirect-302', kind: 'http_status', status: 302, error: /^HTTP 302$/ },
   { hostility: 'redirect-307', kind: 'http_status', status: 307, error: /^HTTP 307$/ },

@@ -26,6 +26,8 @@ export const HUGE_HEADERS_BYTES = 1024 * 1024;
  * - `huge-body`: a 200 with a 100 MB body, written as fast as the client takes it (never buffered here);
  * - `huge-headers`: a 200 with 1 MB of headers;
  * - `garbage`: bytes that are not HTTP at all;
+ * - `switch-protocols`: a `101 Switching Protocols` nobody asked for, then bytes of another protocol, kept open;
+ * - `hints-flood`: `103 Early Hints` heads, as fast as the client takes them, forever;
  * - `redirect-301`, `redirect-302`, `redirect-307`, `redirect-308`: that status, `Location` the receiver's
  *   redirect target, then close;
  * - `wrong-challenge`: a 200 with a JSON challenge that is not the one sent;
@@ -42,6 +44,8 @@ export type Hostility =
   | 'huge-body'
   | 'huge-headers'
   | 'garbage'
+  | 'switch-protocols'
+  | 'hints-flood'
   | 'redirect-301'
   | 'redirect-302'
   | 'redirect-307'
@@ -181,7 +185,8 @@ export class HostileReceiver {
       case 'short-body':
         return send('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nonly 10 b.');
       case 'huge-body':
-        return this.flood(socket);
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${HUGE_BODY_BYTES}\r\n\r\n`);
+        return this.flood(socket, Buffer.alloc(64 * 1024, 'x'), HUGE_BODY_BYTES);
       case 'huge-headers': {
         const line = `X-Filler: ${'h'.repeat(1000)}\r\n`;
         const lines = line.repeat(Math.ceil(HUGE_HEADERS_BYTES / line.length));
@@ -189,6 +194,14 @@ export class HostileReceiver {
       }
       case 'garbage':
         return send('\u0000\u00ff\u0013 this is not HTTP at all \u0007\r\n\r\n');
+      case 'switch-protocols':
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+        return this.dribble(socket, '\u0081\u0005hello', 100);
+      case 'hints-flood':
+        return this.flood(
+          socket,
+          Buffer.from('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n'.repeat(500)),
+        );
       case 'redirect-301':
       case 'redirect-302':
       case 'redirect-307':
@@ -210,11 +223,9 @@ export class HostileReceiver {
     }
   }
 
-  /** A 200 announcing {@link HUGE_BODY_BYTES}, then as much of it as the client reads, 64 KiB at a time. */
-  private flood(socket: Socket): void {
-    const chunk = Buffer.alloc(64 * 1024, 'x');
-    let left = HUGE_BODY_BYTES;
-    socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${HUGE_BODY_BYTES}\r\n\r\n`);
+  /** Writes `chunk` over and over (`total` bytes, or until the socket closes), as fast as the client reads. */
+  private flood(socket: Socket, chunk: Buffer, total = Infinity): void {
+    let left = total;
     const pump = (): void => {
       while (left > 0 && !socket.destroyed) {
         left -= chunk.length;

@@ -9,7 +9,13 @@ import {
   HUGE_BODY_BYTES,
   SELF_SIGNED,
 } from '../../../test/support/hostile-receiver';
-import { AttemptResult, BODY_EXCERPT_BYTES, DeliveryClient, RESPONSE_READ_CAP_BYTES } from './delivery-client';
+import {
+  AttemptResult,
+  BODY_EXCERPT_BYTES,
+  DeliveryClient,
+  MAX_INFORMATIONAL_RESPONSES,
+  RESPONSE_READ_CAP_BYTES,
+} from './delivery-client';
 import { classifyAttempt } from './delivery-policy';
 
 interface TestServer {
@@ -346,6 +352,41 @@ describe('DeliveryClient', () => {
       expectRetried(result, 'network');
     });
 
+    it('an unasked-for 101 Switching Protocols: ERR_DELIVERY_PROTOCOL at once, the socket destroyed, retried', async () => {
+      const h = await hostile();
+      const result = await client().post(h.url('switch-protocols'), '{}', {}, 5000);
+      expect(result).toMatchObject({ ok: false, status: 101, errorCode: 'ERR_DELIVERY_PROTOCOL' });
+      expect(result.errorMessage).toBe('Unexpected 101 Switching Protocols to a POST');
+      expectRetried(result, 'network');
+      await closedConnection(() => h.at('switch-protocols'));
+    });
+
+    it('a flood of 103 Early Hints: cut off after 16 (ERR_DELIVERY_PROTOCOL), not read until the timeout', async () => {
+      const h = await hostile();
+      const result = await client().post(h.url('hints-flood'), '{}', {}, 5000);
+      expect(result).toMatchObject({ ok: false, status: null, errorCode: 'ERR_DELIVERY_PROTOCOL' });
+      expect(result.errorMessage).toBe(`More than ${MAX_INFORMATIONAL_RESPONSES} informational (1xx) responses`);
+      expectRetried(result, 'network');
+      await closedConnection(() => h.at('hints-flood'));
+    });
+
+    it('a few informational heads before the final response are fine', async () => {
+      const s = await serve((_req, res) => {
+        res.writeEarlyHints({ link: '</a.css>; rel=preload' });
+        res.writeEarlyHints({ link: '</b.css>; rel=preload' });
+        res.end('after hints');
+      });
+      const result = await client().post(`http://127.0.0.1:${s.port}/`, '{}', {}, 2000);
+      expect(result).toMatchObject({ ok: true, status: 200, bodyExcerpt: 'after hints' });
+    });
+
+    it('a TLS handshake that never completes: ERR_DELIVERY_TIMEOUT', async () => {
+      const h = await hostile(); // plain TCP: it never answers a ClientHello
+      const result = await client().post(h.url('silent').replace(/^http:/, 'https:'), '{}', {}, 500);
+      expect(result).toMatchObject({ ok: false, status: null, errorCode: 'ERR_DELIVERY_TIMEOUT' });
+      await closedConnection(() => h.connections);
+    });
+
     it.each([301, 302, 307, 308])(
       'a %i is not followed: a failed attempt with its status; the Location never fetched',
       async (code) => {
@@ -381,7 +422,15 @@ describe('DeliveryClient', () => {
       const healthy = await serve((_req, res) => res.end('fine'));
       const h = await hostile();
       const c = client();
-      const hostileUrls = ['slow-headers', 'slow-body', 'silent', 'huge-body', 'reset-body', 'garbage'] as const;
+      const hostileUrls = [
+        'slow-headers',
+        'slow-body',
+        'silent',
+        'huge-body',
+        'reset-body',
+        'garbage',
+        'hints-flood',
+      ] as const;
       const pending = hostileUrls.map((name) => c.post(h.url(name), '{}', {}, 1500));
       const settled: string[] = [];
       pending.forEach((p, i) => void p.then(() => settled.push(hostileUrls[i])));
@@ -398,6 +447,7 @@ describe('DeliveryClient', () => {
         null,
         'ECONNRESET',
         expect.stringMatching(/^HPE_/),
+        'ERR_DELIVERY_PROTOCOL',
       ]);
     });
   });

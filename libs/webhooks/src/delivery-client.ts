@@ -2,6 +2,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 
 import { createAddressFilter, createSafeLookup, SSRF_BLOCKED } from '@ipm/core';
 
@@ -9,6 +10,14 @@ import { createAddressFilter, createSafeLookup, SSRF_BLOCKED } from '@ipm/core';
 export const DELIVERY_TIMEOUT = 'ERR_DELIVERY_TIMEOUT';
 /** The error code of a URL that cannot be delivered to at all (unparseable, not http(s)). */
 export const DELIVERY_INVALID_URL = 'ERR_DELIVERY_INVALID_URL';
+
+/**
+ * The error code of a response that breaks the exchange: a `101 Switching Protocols` to our POST (which asks
+ * for no upgrade), or more than {@link MAX_INFORMATIONAL_RESPONSES} informational (1xx) heads before the final one.
+ */
+export const DELIVERY_PROTOCOL_ERROR = 'ERR_DELIVERY_PROTOCOL';
+/** Informational (1xx) responses tolerated before the final response; a flood of them is cut off. */
+export const MAX_INFORMATIONAL_RESPONSES = 16;
 
 /** How many bytes of a response body an attempt keeps as its excerpt. */
 export const BODY_EXCERPT_BYTES = 4096;
@@ -194,6 +203,21 @@ export class DeliveryClient {
         res.on('close', () => {
           if (!res.complete) finish('ECONNRESET', 'The connection closed before the response body ended');
         });
+      });
+
+      let informational = 0;
+      req.on('information', () => {
+        informational += 1;
+        if (informational > MAX_INFORMATIONAL_RESPONSES) {
+          abandon(DELIVERY_PROTOCOL_ERROR, `More than ${MAX_INFORMATIONAL_RESPONSES} informational (1xx) responses`);
+        }
+      });
+      // Node hands a 101 to 'upgrade' listeners and otherwise leaves the socket open: close it at once.
+      req.on('upgrade', (res: http.IncomingMessage, socket: Duplex) => {
+        status = res.statusCode ?? null;
+        responseHeaders = pickHeadersOfNote(res.headers);
+        finish(DELIVERY_PROTOCOL_ERROR, `Unexpected ${status ?? 101} Switching Protocols to a POST`);
+        socket.destroy();
       });
 
       const timer = setTimeout(
