@@ -44,6 +44,28 @@ describe('reportLine', () => {
   });
 });
 
+describe('reportLine masks credentials', () => {
+  const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+  const key = `ipm_${'a1B2c3D4e5'.repeat(4)}`;
+  const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlc2lnbmF0dXJl';
+
+  it('in raw and in error, whatever line refused them', () => {
+    const raw = `{"secret": "${secret}", "note": "${key}", "auth": "Bearer ${jwt}", `;
+    const out = reportLine({ line: 4, error: `malformed JSON near "${secret}"`, raw });
+    for (const s of [secret.slice(6), key, jwt, jwt.split('.')[2]]) expect(out).not.toContain(s);
+    expect(parsed(out)).toMatchObject({ line: 4, raw: expect.stringContaining('[REDACTED]') });
+    expect(parsed(out).error).toBe('malformed JSON near "whsec_[REDACTED]"');
+    expect(parsed(out)).not.toHaveProperty('raw_bytes');
+  });
+
+  it('an API key cut short by the 1,000-character limit', () => {
+    const raw = `${'x'.repeat(978)} "${key}`.slice(0, 1000);
+    const out = parsed(reportLine({ line: 1, error: 'line too long (5000 bytes)', raw, rawBytes: 5000 }));
+    expect(out.raw).not.toContain(key.slice(0, 20));
+    expect(out).toMatchObject({ raw: expect.stringMatching(/ipm_\[REDACTED\]…$/), raw_bytes: 5000 });
+  });
+});
+
 describe('cutText', () => {
   it('does not split a surrogate pair', () => {
     expect(cutText('ab😀', 3)).toBe('ab');
