@@ -14,6 +14,7 @@ const SIZE: ChaosSize = {
   batch: 10,
   publishers: 2,
   receiverDelayMs: 30,
+  outageMs: 2000,
   drainTimeoutMs: 40_000,
 };
 
@@ -32,6 +33,7 @@ describe('faults survived, nothing lost (built processes, dedicated PostgreSQL a
     '%s',
     async (_title, scenario) => {
       const result: ScenarioResult = await scenario.run(lab, SIZE);
+      if (process.env.CHAOS_VERBOSE || result.problems.length > 0) console.log(JSON.stringify(result, null, 2));
       expect(result.problems).toEqual([]);
       expect(result.lost).toBe(0);
       expect(result.accepted).toBeGreaterThan(0);

@@ -22,6 +22,8 @@ export interface ChaosSize {
   publishers: number;
   /** How long the receiver takes to answer each delivery. */
   receiverDelayMs: number;
+  /** How long Redis (killed) and PostgreSQL (stopped) stay down. */
+  outageMs: number;
   /** How long a scenario may take to deliver everything once its fault is over. */
   drainTimeoutMs: number;
 }
@@ -48,6 +50,7 @@ export class ChaosLab {
   readonly jwtAudience: string;
   private readonly workers = new Set<ChildProcess>();
   private readonly workerOutput = new Map<ChildProcess, () => string>();
+  private readonly workerPorts = new Map<ChildProcess, number>();
   private readonly apis = new Set<BuiltApi>();
   /** The long-lived api scenarios set tenants up through (and publish to, unless they bring their own). */
   api!: BuiltApi;
@@ -113,6 +116,7 @@ export class ChaosLab {
     const { child, output } = spawnWorker(this.env({ WORKER_PORT: String(port), ...extra }));
     this.workers.add(child);
     this.workerOutput.set(child, output);
+    this.workerPorts.set(child, port);
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
@@ -123,6 +127,11 @@ export class ChaosLab {
       if (Date.now() > deadline) throw new Error(`worker not live after 30 s:\n${output()}`);
       await sleep(50);
     }
+  }
+
+  /** The base URL of a worker's health and metrics server. */
+  workerUrl(child: ChildProcess): string {
+    return `http://127.0.0.1:${this.workerPorts.get(child) ?? 0}`;
   }
 
   workerLog(child: ChildProcess): string {

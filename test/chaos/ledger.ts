@@ -237,6 +237,15 @@ export async function settle(
     )
   ).rows[0].n;
   if (twice > 0) problems.push(`${twice} (event, webhook) pairs have more than one delivery row`);
+  // The receiver always answers 2xx: an id it sees again was claimed again (a crashed or failed attempt).
+  const reclaims = (
+    await lab.db.query<{ n: number }>(
+      'SELECT COALESCE(sum(attempt_count - 1), 0)::int AS n FROM deliveries WHERE orgcode = $1',
+      [org],
+    )
+  ).rows[0].n;
+  const duplicates = tally.total - tally.countById.size;
+  if (duplicates > reclaims) problems.push(`${duplicates} duplicates but only ${reclaims} repeated claims`);
 
   const arrivals = owed.map((p) => tally.firstAt.get(p)).filter((t): t is number => t !== undefined);
   const lastArrival = arrivals.length > 0 ? Math.max(...arrivals) : null;
@@ -250,7 +259,7 @@ export async function settle(
     received: tally.total,
     unique: tally.countById.size,
     lost: missing.length,
-    duplicates: tally.total - tally.countById.size,
+    duplicates,
     recoveryMs: lastArrival === null ? null : Math.max(0, lastArrival - faultEndedAt),
     outcomes: publisher.outcomes,
     notes,
