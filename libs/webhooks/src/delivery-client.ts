@@ -109,6 +109,7 @@ export class DeliveryClient {
       bodyExcerpt: '',
       errorCode,
       errorMessage,
+      bodyTruncated: false,
     });
 
     let target: URL;
