@@ -65,6 +65,10 @@ const TLS_CODES = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  // TLS spoken to a port that answers something else (plain HTTP, say).
+  'EPROTO',
 ]);
 
 function errorKind(code: string): AttemptErrorKind {
