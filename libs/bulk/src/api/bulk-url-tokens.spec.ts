@@ -39,6 +39,19 @@ describe('BulkUrlTokenCodec', () => {
     expect(codec.decode(codec.encode({ ...upload, token_id: undefined }), 'upload', 'acme', now)).toBeNull();
   });
 
+  it('check says why a token is refused', () => {
+    const token = codec.encode(upload);
+    expect(codec.check(token, 'upload', 'acme', now)).toEqual({ ok: true, claims: upload });
+    expect(codec.check(token, 'upload', 'acme', upload.expires_at)).toEqual({ ok: false, reason: 'expired' });
+    expect(codec.check(token, 'upload', 'acme2', now)).toEqual({ ok: false, reason: 'forged' });
+    expect(codec.check(token, 'report', 'acme', now)).toEqual({ ok: false, reason: 'wrong_kind' });
+    expect(codec.check('nothing', 'upload', 'acme', now)).toEqual({ ok: false, reason: 'malformed' });
+    const bytes = Buffer.from(token, 'base64url');
+    bytes[3] ^= 0xff; // a later expiry, claimed without the key: forged, not expired or valid
+    expect(codec.check(bytes.toString('base64url'), 'upload', 'acme', now)).toEqual({ ok: false, reason: 'forged' });
+    expect(new BulkUrlTokenCodec('other').check(token, 'upload', 'acme', now)).toEqual({ ok: false, reason: 'forged' });
+  });
+
   it('refuses tampering, other keys and garbage', () => {
     const token = codec.encode(upload);
     const bytes = Buffer.from(token, 'base64url');

@@ -16,6 +16,18 @@ export interface BulkUrlClaims {
   token_id?: string;
 }
 
+/** Why a token was refused: unreadable, not signed by us for that job's tenant, of another kind, or too old. */
+export type BulkUrlRefusal = 'malformed' | 'forged' | 'wrong_kind' | 'expired';
+export type BulkUrlCheck = { ok: true; claims: BulkUrlClaims } | { ok: false; reason: BulkUrlRefusal };
+
+/** What a refusal tells the client (a 401's message). */
+export const BULK_URL_REFUSALS: Readonly<Record<BulkUrlRefusal, string>> = {
+  malformed: 'the URL token is malformed',
+  forged: 'the URL token is not genuine',
+  wrong_kind: 'the URL token does not open this kind of file',
+  expired: 'the URL has expired; get a fresh one from /bulk/job/get',
+};
+
 const VERSION = 1;
 const JOB_PREFIX = 'job_';
 const ULID_CHARS = 26;
@@ -67,22 +79,37 @@ export class BulkUrlTokenCodec {
 
   /** The claims of a genuine, unexpired token of `kind` for `orgcode`'s job; null for anything else. */
   decode(token: string, kind: BulkUrlKind, orgcode: string, now: number = Date.now()): BulkUrlClaims | null {
+    const checked = this.check(token, kind, orgcode, now);
+    return checked.ok ? checked.claims : null;
+  }
+
+  /**
+   * {@link decode} with the reason of a refusal, for a message that says why (a client can tell
+   * an expired URL, which a fresh one fixes, from a broken one). The signature is checked before
+   * anything the token claims is believed: a forged token is `forged` whatever it says.
+   */
+  check(token: string, kind: BulkUrlKind, orgcode: string, now: number = Date.now()): BulkUrlCheck {
     const raw = this.split(token);
-    if (!raw) return null;
+    if (!raw) return { ok: false, reason: 'malformed' };
     const expected = this.mac(raw.body, orgcode);
-    if (!timingSafeEqual(raw.mac, expected)) return null;
+    if (!timingSafeEqual(raw.mac, expected)) return { ok: false, reason: 'forged' };
     const { body } = raw;
-    if (body.readUInt8(0) !== VERSION || KINDS[body.readUInt8(1)] !== kind) return null;
-    const expiresAt = body.readUInt32BE(2) * 1000;
-    if (expiresAt <= now) return null;
+    if (body.readUInt8(0) !== VERSION) return { ok: false, reason: 'malformed' };
     const nonce = body.subarray(HEAD + ULID_CHARS);
-    if ((kind === 'upload') !== (nonce.length === NONCE_BYTES)) return null;
+    if (KINDS[body.readUInt8(1)] !== kind || (kind === 'upload') !== (nonce.length === NONCE_BYTES)) {
+      return { ok: false, reason: 'wrong_kind' };
+    }
+    const expiresAt = body.readUInt32BE(2) * 1000;
+    if (expiresAt <= now) return { ok: false, reason: 'expired' };
     return {
-      kind,
-      job_id: JOB_PREFIX + body.subarray(HEAD, HEAD + ULID_CHARS).toString('latin1'),
-      orgcode,
-      expires_at: expiresAt,
-      ...(nonce.length ? { token_id: nonce.toString('base64url') } : {}),
+      ok: true,
+      claims: {
+        kind,
+        job_id: JOB_PREFIX + body.subarray(HEAD, HEAD + ULID_CHARS).toString('latin1'),
+        orgcode,
+        expires_at: expiresAt,
+        ...(nonce.length ? { token_id: nonce.toString('base64url') } : {}),
+      },
     };
   }
 
@@ -139,5 +166,9 @@ export class BulkUrlTokens {
 
   decode(token: string, kind: BulkUrlKind, orgcode: string, now?: number): BulkUrlClaims | null {
     return this.codec.decode(token, kind, orgcode, now);
+  }
+
+  check(token: string, kind: BulkUrlKind, orgcode: string, now?: number): BulkUrlCheck {
+    return this.codec.check(token, kind, orgcode, now);
   }
 }
