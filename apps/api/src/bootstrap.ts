@@ -1,6 +1,8 @@
-import { LoggerService, RequestMethod, Type } from '@nestjs/common';
+import { isUtf8 } from 'node:buffer';
+import { Logger, LoggerService, RequestMethod, Type } from '@nestjs/common';
 import { NestFactory, Reflector } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import {
   AppConfig,
   createAppLogger,
@@ -8,9 +10,10 @@ import {
   EnvelopeExceptionFilter,
   EnvelopeInterceptor,
   AppError,
-  jsonDepth,
+  inspectJson,
   MAX_JSON_DEPTH,
   loadConfig,
+  sendError,
 } from '@ipm/core';
 import { registerUploadContentTypes } from '@ipm/bulk/api/upload-content-types';
 import { ApiModule } from './api.module';
@@ -30,6 +33,11 @@ export interface ApiAppOptions {
   logger?: LoggerService;
 }
 
+const PUBLISH_ROUTE = '/ipm/event/publish';
+const isEventPayload = (path: string): boolean => /^events\.\d+\.payload$/.test(path);
+const isStream = (body: object): boolean =>
+  Buffer.isBuffer(body) || typeof (body as { pipe?: unknown }).pipe === 'function';
+
 export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFastifyApplication> {
   const bootConfig = loadConfig(process.env); // fail fast, before Nest starts anything
   const adapter = new FastifyAdapter({
@@ -37,6 +45,10 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
     trustProxy: true,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true },
+    // Errors Fastify's router raises before any route runs (a URL that does not decode, a path
+    // parameter past maxParamLength): the envelope too, not Fastify's own error body.
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) =>
+      sendError(err, req, reply, bootConfig.BUILD_ID, new Logger('HTTP')),
   });
   const app = await NestFactory.create<NestFastifyApplication>(options.module ?? ApiModule, adapter, {
     logger: options.logger ?? createAppLogger(bootConfig),
@@ -63,17 +75,35 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
       metrics.observe(req.method, req.routeOptions.url, reply.statusCode, reply.elapsedTime);
       done();
     });
-  // Refuse absurdly nested bodies before validation, idempotency or a service recurses into them.
-  app
-    .getHttpAdapter()
-    .getInstance()
-    .addHook('preValidation', (req, _reply, done) => {
-      done(
-        jsonDepth(req.body) > MAX_JSON_DEPTH
-          ? AppError.badRequest(`The body is nested deeper than ${MAX_JSON_DEPTH} levels`)
-          : undefined,
-      );
-    });
+  const fastify = app.getHttpAdapter().getInstance();
+  // JSON bodies must be UTF-8: Fastify's own parser decodes with replacement, so invalid bytes would
+  // silently become U+FFFD. Check the bytes (one native pass), then parse as Fastify does.
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
+    if (!isUtf8(body)) {
+      done(AppError.badRequest('The body is not valid UTF-8 (invalid_utf8)', 'body'), undefined);
+      return;
+    }
+    void parseJson(req, body.toString('utf8'), done);
+  });
+  // Before validation, idempotency or a service recurses into the body: it must be an object (an
+  // empty POST is one), nested at most MAX_JSON_DEPTH levels, and its text storable (no NUL, no
+  // unpaired surrogate); event payloads are checked per item by /event/publish instead.
+  fastify.addHook('preValidation', (req, _reply, done) => {
+    const body: unknown = req.body;
+    if (body === undefined) return done();
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      return done(AppError.badRequest('The body must be a JSON object', 'body'));
+    }
+    if (isStream(body)) return done();
+    const problem = inspectJson(
+      body,
+      MAX_JSON_DEPTH,
+      req.routeOptions.url === PUBLISH_ROUTE ? isEventPayload : undefined,
+    );
+    done(problem ? AppError.badRequest(problem.message, problem.field) : undefined);
+  });
   // The API speaks JSON only: anything else is a 415, not a string handed to validation.
   app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');
   // Except bulk uploads, which stream their raw body (that route only).

@@ -1,4 +1,4 @@
-import { jsonDepth, MAX_JSON_DEPTH } from './json-depth';
+import { inspectJson, jsonDepth, MAX_JSON_DEPTH } from './json-depth';
 
 describe('jsonDepth', () => {
   it('counts object and array nesting; scalars are depth 0', () => {
@@ -14,5 +14,38 @@ describe('jsonDepth', () => {
     expect(jsonDepth(deep)).toBe(MAX_JSON_DEPTH + 1);
     expect(MAX_JSON_DEPTH).toBe(512);
     expect(jsonDepth(deep, 10)).toBe(11);
+  });
+});
+
+describe('inspectJson', () => {
+  it('passes ordinary bodies, emoji (surrogate pairs) included', () => {
+    expect(inspectJson({ a: [1, 'two', null, { b: 'fine \u{1F600}' }] })).toBeUndefined();
+  });
+
+  it('names the first level past the limit', () => {
+    let deep: unknown = {};
+    for (let i = 0; i < 100_000; i++) deep = { d: deep };
+    expect(inspectJson({ outer: deep }, 4)).toEqual({
+      field: 'outer.d.d.d',
+      message: 'The body is nested deeper than 4 levels',
+    });
+    expect(inspectJson({ a: { b: {} } }, 3)).toBeUndefined();
+  });
+
+  it('names strings and property names holding NUL or unpaired surrogates', () => {
+    expect(inspectJson({ list: ['ok', 'bad \ud800'] })).toEqual({
+      field: 'list.1',
+      message: 'list.1 must not contain NUL or unpaired surrogate characters',
+    });
+    expect(inspectJson({ a: { ['k\u0000']: 1 } })?.field).toBe('a.k\u0000');
+    expect(inspectJson('\udc00')?.field).toBe('body');
+  });
+
+  it('leaves the text of opaque subtrees to the route, but still counts their nesting', () => {
+    const opaque = (path: string) => /^events\.\d+\.payload$/.test(path);
+    const body = { events: [{ payload: { text: 'lone \ud800' } }] };
+    expect(inspectJson(body, MAX_JSON_DEPTH, opaque)).toBeUndefined();
+    expect(inspectJson({ ...body, reason: '\u0000' }, MAX_JSON_DEPTH, opaque)?.field).toBe('reason');
+    expect(inspectJson(body, 3, opaque)?.message).toMatch(/nested deeper than 3/);
   });
 });

@@ -68,16 +68,18 @@ export class CdcService {
       app: caller.app_id,
     };
     const scope = { orgcode: caller.orgcode, resource: 'cdc.list', filters };
-    if (request.after_position !== undefined && request.next_token !== undefined) {
+    // IsOptional lets null through: null means absent here.
+    const afterPosition = request.after_position ?? undefined;
+    if (afterPosition !== undefined && request.next_token != null) {
       throw AppError.badRequest('Give after_position or next_token, not both', 'after_position');
     }
     const { limit, cursor: tokenCursor } = this.pages.read(request, scope);
     const MAX_BIGINT = 9223372036854775807n;
-    if (request.after_position?.split('.').some((part) => BigInt(part) > MAX_BIGINT)) {
+    if (afterPosition?.split('.').some((part) => BigInt(part) > MAX_BIGINT)) {
       throw AppError.badRequest('after_position is out of range', 'after_position');
     }
     // A position is the same keyset cursor as a token's, (tx_id, seq), spelled openly.
-    const cursor = request.after_position === undefined ? tokenCursor : request.after_position.split('.');
+    const cursor = afterPosition === undefined ? tokenCursor : afterPosition.split('.');
     const qb = this.repo.createQueryBuilder('e').where('e.orgcode = :orgcode', { orgcode: caller.orgcode });
     if (caller.app_id) qb.andWhere('e.app_id = :app_id', { app_id: caller.app_id });
     if (filters.service) qb.andWhere('e.service = :service', { service: filters.service });

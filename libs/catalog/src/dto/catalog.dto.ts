@@ -147,9 +147,13 @@ export class CatalogUpsertRequestDto extends MutationRequestDto {
   @IsObject()
   schema!: Record<string, unknown>;
 
-  @ApiProperty({ description: 'An example payload; it must validate against the schema' })
+  @ApiProperty({
+    type: Object,
+    description: 'An example payload (an object, as event payloads are); it must validate against the schema',
+  })
   @IsDefined()
-  specimen!: unknown;
+  @IsObject({ message: 'specimen must be an object (event payloads are objects)' })
+  specimen!: Record<string, unknown>;
 
   @ApiPropertyOptional({
     type: String,

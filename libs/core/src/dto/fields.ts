@@ -1,16 +1,19 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, Matches } from 'class-validator';
+import { IsString, Matches, ValidateIf } from 'class-validator';
 import { idPattern, IdPrefix } from '../ids';
 
 /** `expected_revision`: a revision as the API shows it (a positive integer, as a string). */
 export const EXPECTED_REVISION_PATTERN = /^\d{1,12}$/;
 
-/** An optional `expected_revision` field; `description` says whether the route requires it (428) or not. */
+/**
+ * An optional `expected_revision` field; `description` says whether the route requires it (428) or
+ * not. Absent is absent; `null` is not a revision (a 400 naming the field, not a 428 saying it is missing).
+ */
 export function ExpectedRevisionField(description: string): PropertyDecorator {
   return applyDecorators(
     ApiPropertyOptional({ example: '1', description }),
-    IsOptional(),
+    ValidateIf((_: unknown, value: unknown) => value !== undefined),
     IsString(),
     Matches(EXPECTED_REVISION_PATTERN, { message: 'expected_revision must be a positive integer as a string' }),
   );

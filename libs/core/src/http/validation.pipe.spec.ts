@@ -166,6 +166,16 @@ describe('createValidationPipe', () => {
     expect(JSON.stringify(err.details)).not.toContain('hunter2');
   });
 
+  it('names an unknown field with an empty or spaced name', async () => {
+    const err = await rejection(pipe, { ...valid, '': 1, 'a b': 2 });
+    expect(err.details).toEqual(
+      expect.arrayContaining([
+        { field: '""', message: 'unknown field ""' },
+        { field: 'a b', message: 'unknown field a b' },
+      ]),
+    );
+  });
+
   it('refuses a body that is not an object', async () => {
     const err = await rejection(pipe, 'just a string');
     expect(err.status).toBe(400);

@@ -1,12 +1,16 @@
 import { ValidationPipe, ValidationError } from '@nestjs/common';
 import { AppError, ErrorDetail } from '../errors';
 
+/** A property name as a path segment: an empty name (`{"": 1}` is valid JSON) is shown as `""`. */
+const segment = (property: string): string => (property === '' ? '""' : property);
+
 function flatten(errors: ValidationError[], parent = ''): ErrorDetail[] {
   return errors.flatMap((e) => {
-    const field = parent ? `${parent}.${e.property}` : e.property;
+    const name = segment(e.property);
+    const field = parent ? `${parent}.${name}` : name;
     const own = Object.values(e.constraints ?? {}).map((message) => ({
       field,
-      message: message.replace(/^property (\S+) should not exist$/, 'unknown field $1'),
+      message: /^property .* should not exist$/s.test(message) ? `unknown field ${name}` : message,
     }));
     return [...own, ...flatten(e.children ?? [], field)];
   });
