@@ -36,7 +36,7 @@ describe('secrets never leak (built api + worker, verbose JSON logs)', () => {
   let db: Client;
   let ownOutput = '';
   const restoreWrites: Array<() => void> = [];
-  let exportFile = '';
+  const exportFiles: Record<string, string> = {};
   let reportFile = '';
 
   const sign = (claims: Json, secret = jwtSecret): string => {
@@ -208,15 +208,6 @@ describe('secrets never leak (built api + worker, verbose JSON logs)', () => {
     );
     expect(stray.status).toBe(400);
 
-    // A bulk export of the webhooks, downloaded.
-    const exported = await call('/ipm/bulk/export/create', { target: 'webhooks', format: 'ndjson' }, asKey);
-    expect(exported.status).toBe(200);
-    const exportJob = (exported.body.data as { job: { job_id: string } }).job.job_id;
-    const exportDone = await finished(exportJob, asKey);
-    expect(exportDone.download_url).toBeDefined();
-    exportFile = await (await fetch(`${base()}${exportDone.download_url}`)).text();
-    expect(exportFile).toContain(hooks.ok);
-
     // A bulk import of webhooks: one good line, one carrying a secret (refused), two malformed ones
     // with a secret, an API key and a JWT in them: the report shows refused lines, never those.
     const imported = await call('/ipm/bulk/import/create', { target: 'webhooks', format: 'ndjson' }, asKey);
@@ -243,6 +234,22 @@ describe('secrets never leak (built api + worker, verbose JSON logs)', () => {
     expect((importDone.job as { failed: number }).failed).toBeGreaterThanOrEqual(2);
     reportFile = await (await fetch(`${base()}${importDone.report_url}`)).text();
     expect(reportFile.trim().split('\n').length).toBeGreaterThanOrEqual(2);
+
+    // Bulk exports of the webhooks, the audit log (NDJSON) and the deliveries (CSV), downloaded.
+    for (const [target, format] of [
+      ['webhooks', 'ndjson'],
+      ['audit', 'ndjson'],
+      ['deliveries', 'csv'],
+    ] as const) {
+      const exported = await call('/ipm/bulk/export/create', { target, format }, asKey);
+      expect(exported.status).toBe(200);
+      const done = await finished((exported.body.data as { job: { job_id: string } }).job.job_id, asKey);
+      expect(done.download_url).toBeDefined();
+      exportFiles[target] = await (await fetch(`${base()}${done.download_url}`)).text();
+    }
+    expect(exportFiles.webhooks).toContain(hooks.ok);
+    expect(exportFiles.audit).toContain('webhook.secret_rotate');
+    expect(exportFiles.deliveries).toContain(hooks.fail);
 
     // The audit log, through the api.
     const audit = await call('/ipm/audit/list', { limit: 256 }, asKey);
@@ -316,9 +323,10 @@ describe('secrets never leak (built api + worker, verbose JSON logs)', () => {
     expect(leaks(rows.map((r) => r.row).join('\n'))).toEqual([]);
   });
 
-  it('no secret in the export file or the import report', () => {
-    expect(exportFile.length).toBeGreaterThan(0);
-    expect(leaks(exportFile)).toEqual([]);
+  it('no secret in the export files (webhooks, audit, deliveries) or the import report', () => {
+    expect(Object.keys(exportFiles)).toHaveLength(3);
+    for (const [target, text] of Object.entries(exportFiles))
+      expect({ target, leaks: leaks(text) }).toEqual({ target, leaks: [] });
     expect(reportFile).toMatch(/redacted|REDACTED/);
     expect(leaks(reportFile)).toEqual([]);
   });
