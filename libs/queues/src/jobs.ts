@@ -37,6 +37,12 @@ export interface DeliveryJob {
   delivery_id: string;
   /** For the per-endpoint in-flight cap, checked before the row is read. */
   webhook_id: string;
+  /**
+   * Set by the sweeper on a job for a delivery it found `in_flight` past its grace: that attempt was
+   * abandoned (its worker died), so this job may claim the row again. Without it (and unless BullMQ
+   * runs the job again after a stall or a failure), an `in_flight` row belongs to a live attempt elsewhere.
+   */
+  reclaim?: boolean;
 }
 
 /** Deliveries sent by one job: a BullMQ worker fetches jobs one Redis round trip at a time, so a fan-out burst is picked up in a few. */

@@ -51,7 +51,7 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
   private readonly client: DeliveryClient;
   private readonly inFlight = new Map<string, number>();
   private readonly secrets = new Map<string, string>();
-  private readonly claims: MicroBatcher<string, ClaimedDelivery | undefined>;
+  private readonly claims: MicroBatcher<ClaimRequest, ClaimedDelivery | undefined>;
   private readonly records: MicroBatcher<AttemptRecord, boolean>;
   private readonly park = new EndpointPark(PARK_LIMITS);
   /** Jobs waiting for a slot of their webhook's cap, per webhook, first come first served. */
@@ -73,9 +73,16 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
       maxSocketsPerOrigin: Math.max(config.DELIVERY_CONCURRENCY, config.RETRY_CONCURRENCY),
     });
     this.claims = new MicroBatcher(
-      async (ids) => {
-        const claimed = await this.store.claim(ids);
-        return ids.map((id) => claimed.get(id));
+      async (requests: ClaimRequest[]) => {
+        const ids = [...new Set(requests.map((r) => r.deliveryId))];
+        const reclaimable = [...new Set(requests.filter((r) => r.reclaim).map((r) => r.deliveryId))];
+        const claimed = await this.store.claim(ids, reclaimable);
+        // The same delivery twice in one flush (its job and its parked run): only the first gets the claim.
+        return requests.map((r) => {
+          const row = claimed.get(r.deliveryId);
+          claimed.delete(r.deliveryId);
+          return row;
+        });
       },
       { maxBatch: 256, maxConcurrent: 2 },
     );
@@ -100,8 +107,12 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
    * deliveries that finished are skipped then.
    */
   @JobHandler('delivery.batch')
-  async batch(payload: DeliveryBatchJob): Promise<{ deliveries: DeliveryJobResult[] }> {
-    const settled = await Promise.allSettled(payload.deliveries.map((d) => this.runInBatch(d)));
+  async batch(
+    payload: DeliveryBatchJob,
+    context: JobContext<'delivery.batch'>,
+  ): Promise<{ deliveries: DeliveryJobResult[] }> {
+    const reclaim = mayReclaim(context.job);
+    const settled = await Promise.allSettled(payload.deliveries.map((d) => this.runInBatch(d, reclaim)));
     const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) throw failure.reason;
     return {
@@ -152,10 +163,11 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
       throw new DelayedError();
     }
     const held = slot === 'park' ? this.waitInLine(payload.webhook_id) : slot;
-    return this.inSlot(payload.webhook_id, held, () => this.attempt(payload.delivery_id));
+    const reclaim = payload.reclaim === true || mayReclaim(context.job);
+    return this.inSlot(payload.webhook_id, held, () => this.attempt(payload.delivery_id, reclaim));
   }
 
-  private async runInBatch(delivery: DeliveryJob): Promise<DeliveryJobResult> {
+  private async runInBatch(delivery: DeliveryJob, reclaim: boolean): Promise<DeliveryJobResult> {
     const slot = this.slot(delivery.webhook_id);
     if (slot === 'park') {
       const job = sendJob(delivery);
@@ -164,7 +176,7 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
       this.pump(delivery.webhook_id);
       return { delivery_id: delivery.delivery_id, status: 'deferred' };
     }
-    return this.inSlot(delivery.webhook_id, slot, () => this.attempt(delivery.delivery_id));
+    return this.inSlot(delivery.webhook_id, slot, () => this.attempt(delivery.delivery_id, reclaim));
   }
 
   /**
@@ -210,9 +222,12 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
     }
   }
 
-  /** Attempts a parked delivery now (its slot taken at once) and drops its delayed job. */
+  /**
+   * Attempts a parked delivery now (its slot taken at once) and drops its delayed job. It never claims
+   * an `in_flight` row: then its safety-net job fired meanwhile and that attempt is under way.
+   */
   private runParked(parked: ParkedDelivery): void {
-    const run = this.inSlot(parked.webhook_id, 'free', () => this.attempt(parked.delivery_id)).then(
+    const run = this.inSlot(parked.webhook_id, 'free', () => this.attempt(parked.delivery_id, false)).then(
       () => undefined,
       (err: unknown) => {
         // Its row is still due or in flight: the sweeper enqueues it again.
@@ -221,7 +236,7 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
     );
     this.parkedRuns.add(run);
     void run.finally(() => this.parkedRuns.delete(run));
-    // A job that fires meanwhile finds the delivery claimed and is skipped; this only saves it the trip.
+    // A job that fires meanwhile finds the delivery claimed (in_flight) and is skipped; this only saves it the trip.
     void this.jobs.remove(parked.job.name, parked.job.id).catch(() => false);
   }
 
@@ -258,8 +273,9 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
     this.pump(webhookId);
   }
 
-  private async attempt(deliveryId: string): Promise<DeliveryJobResult> {
-    const claimed = await this.claims.submit(deliveryId);
+  /** One attempt; `reclaim`: the row may be taken over from an abandoned attempt (see DeliveryJob.reclaim). */
+  private async attempt(deliveryId: string, reclaim: boolean): Promise<DeliveryJobResult> {
+    const claimed = await this.claims.submit({ deliveryId, reclaim });
     if (!claimed) return { delivery_id: deliveryId, status: 'skipped' };
     const startedAt = new Date();
     const webhook = claimed.webhook;
@@ -341,6 +357,21 @@ export class DeliveryExecutor implements BeforeApplicationShutdown, OnApplicatio
     }
     return secret;
   }
+}
+
+/** A claim of one delivery; `reclaim`: even if `in_flight` (its attempt was abandoned). */
+interface ClaimRequest {
+  deliveryId: string;
+  reclaim: boolean;
+}
+
+/**
+ * Whether a job's deliveries may be claimed again when `in_flight`: BullMQ runs it again after a stall
+ * (its worker died or froze past the lock) or after it failed (its attempts all settled first). A first
+ * run may not: an `in_flight` row then belongs to another live attempt.
+ */
+export function mayReclaim(job: { attemptsMade: number; stalledCounter: number }): boolean {
+  return job.attemptsMade > 0 || job.stalledCounter > 0;
 }
 
 /** PostgreSQL text cannot hold U+0000, which a receiver's body may. */

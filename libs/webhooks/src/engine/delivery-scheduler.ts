@@ -45,11 +45,14 @@ export const DELIVERY_JOB_OPTIONS = {
   removeOnComplete: true,
 } as const;
 
-/** The job that makes a delivery's first attempt (its id is the delivery's, so it is never enqueued twice). */
-export function sendJob(delivery: { delivery_id: string; webhook_id: string }): BulkJob {
+/**
+ * The job that makes a delivery's first attempt (its id is the delivery's, so it is never enqueued twice);
+ * `reclaim`: it may take over the row from an abandoned attempt (see DeliveryJob.reclaim).
+ */
+export function sendJob(delivery: { delivery_id: string; webhook_id: string }, reclaim = false): BulkJob {
   return {
     name: 'delivery.send',
-    payload: { delivery_id: delivery.delivery_id, webhook_id: delivery.webhook_id },
+    payload: { delivery_id: delivery.delivery_id, webhook_id: delivery.webhook_id, ...(reclaim ? { reclaim } : {}) },
     opts: { ...DELIVERY_JOB_OPTIONS, jobId: delivery.delivery_id },
   };
 }

@@ -37,7 +37,10 @@ export interface ClaimedDelivery {
 /**
  * Marks the deliveries `in_flight` (counting the attempt) and returns each with its event and
  * webhook, in one statement. Rows already finished are not returned (a duplicate job is a no-op).
- * An `in_flight` row is claimed again: its worker died mid-attempt and the job came back.
+ * An `in_flight` row is claimed again only when its id is in `$2`: the caller knows its attempt was
+ * abandoned (its job came back after a stall or a failure, or the sweeper found it overdue). Otherwise
+ * it belongs to a live attempt (e.g. a parked delivery run while its safety-net job also fired, maybe
+ * in another worker) and claiming it again would send it twice.
  * The status test is written as "not finished" on purpose: `status IN ('pending', 'retrying',
  * 'in_flight')` would match the partial index ix_deliveries_due, which the planner then sometimes
  * scans whole (stale statistics on a growing table) instead of fetching the ids by primary key.
@@ -49,6 +52,7 @@ WITH claimed AS (
      SET status = 'in_flight', attempt_count = d.attempt_count + 1, last_attempt_at = now(),
          next_attempt_at = now(), updated_at = now()
    WHERE d.delivery_id = ANY($1::varchar[]) AND d.status NOT IN ('success', 'failed', 'dead_letter')
+     AND (d.status <> 'in_flight' OR d.delivery_id = ANY($2::varchar[]))
   RETURNING d.delivery_id, d.orgcode, d.webhook_id, d.event_seq, d.event_id, d.event_type, d.payload,
             d.attempt_count, d.created_at
 )
@@ -171,8 +175,9 @@ export class DeliveryStore {
     private readonly config: AppConfig,
   ) {}
 
-  async claim(ids: readonly string[]): Promise<Map<string, ClaimedDelivery>> {
-    const rows = await this.dataSource.query<ClaimRow[]>(CLAIM_SQL, [ids]);
+  /** Claims `ids`; those also in `reclaimable` even when `in_flight` (an abandoned attempt). */
+  async claim(ids: readonly string[], reclaimable: readonly string[] = []): Promise<Map<string, ClaimedDelivery>> {
+    const rows = await this.dataSource.query<ClaimRow[]>(CLAIM_SQL, [ids, reclaimable]);
     const claimed = new Map<string, ClaimedDelivery>();
     for (const r of rows) {
       claimed.set(r.delivery_id, {

@@ -22,11 +22,13 @@ interface DueDelivery {
 
 /** The job that should hold a due delivery's work, by its state: the same ids the engine uses. */
 export function jobForDue(row: DueDelivery): BulkJob & { opts: { jobId: string } } {
-  const payload = { delivery_id: row.delivery_id, webhook_id: row.webhook_id };
+  // In flight past the grace: its attempt was abandoned, so the job may claim the row again.
+  const reclaim = row.status === 'in_flight';
+  const payload = { delivery_id: row.delivery_id, webhook_id: row.webhook_id, ...(reclaim ? { reclaim } : {}) };
   if (row.status === 'pending') return sendJob(row) as BulkJob & { opts: { jobId: string } };
   // retrying: the next attempt; in_flight: the attempt whose worker died (the first one is the send job).
   const attempt = row.status === 'retrying' ? row.attempt_count + 1 : row.attempt_count;
-  if (row.status === 'in_flight' && attempt <= 1) return sendJob(row) as BulkJob & { opts: { jobId: string } };
+  if (row.status === 'in_flight' && attempt <= 1) return sendJob(row, true) as BulkJob & { opts: { jobId: string } };
   return {
     name: 'delivery.retry',
     payload,
