@@ -28,8 +28,9 @@ export interface ScenarioResult {
 }
 
 export const RECOVERY_LEGEND =
-  'recovery = from the end of the fault (the killed process respawned, the server accepting connections again, ' +
-  'the flush done, the SIGTERM sent) until the last owed delivery first reached the receiver';
+  'recovery = from the end of the fault (the killed worker respawned, Redis or PostgreSQL accepting connections ' +
+  'again, the flush done, the SIGTERM sent) until every delivery owed for the events accepted before then had ' +
+  'reached the receiver (the backlog the fault left); n/a without a fault';
 
 /** The publish body of events `markers` (each an rfp_id, so that the receiver can tell which event it got). */
 export function publishBody(markers: string[]): unknown {
@@ -59,21 +60,36 @@ export interface PublishOptions {
  */
 export class Publisher {
   readonly accepted = new Set<string>();
+  /** When each accepted event's reply came. */
+  readonly acceptedAt = new Map<string, number>();
   readonly outcomes: Record<string, number> = {};
   /** Each call: when it started and ended, and its outcome label. */
   readonly calls: Array<{ startedAt: number; endedAt: number; label: string }> = [];
   readonly done: Promise<void>;
   private next = 0;
+  private readonly requests: number;
 
   constructor(
     readonly tenant: Tenant,
     private readonly opts: PublishOptions,
   ) {
     const requests = Math.ceil(opts.events / opts.batch);
+    this.requests = requests;
     const pause = opts.spanMs > 0 ? (opts.spanMs * opts.concurrency) / requests : 0;
     this.done = Promise.all(Array.from({ length: opts.concurrency }, () => this.loop(requests, pause))).then(
       () => undefined,
     );
+  }
+
+  /** Resolves once this share of the requests has been answered (a fault then hits mid-publishing). */
+  async reached(share: number): Promise<void> {
+    while (this.calls.length < Math.ceil(share * this.requests)) await sleep(20);
+  }
+
+  /** Records an event published outside the client's own batches (a probe) as accepted. */
+  accept(marker: string): void {
+    this.accepted.add(marker);
+    this.acceptedAt.set(marker, Date.now());
   }
 
   private async loop(requests: number, pauseMs: number): Promise<void> {
@@ -94,7 +110,7 @@ export class Publisher {
       if (outcome.kind === 'response' && outcome.status === 200) {
         const items = (outcome.body.data as { items?: Array<{ status: string }> } | undefined)?.items ?? [];
         if (items.length === markers.length && items.every((i) => i.status === 'stored')) {
-          for (const m of markers) this.accepted.add(m);
+          for (const m of markers) this.accept(m);
         } else {
           label = '200 not all stored';
         }
@@ -173,7 +189,7 @@ export async function settle(
   lab: ChaosLab,
   scenario: string,
   publisher: Publisher,
-  faultEndedAt: number,
+  faultEndedAt: number | null,
   timeoutMs: number,
 ): Promise<ScenarioResult> {
   await publisher.done;
@@ -247,8 +263,13 @@ export async function settle(
   const duplicates = tally.total - tally.countById.size;
   if (duplicates > reclaims) problems.push(`${duplicates} duplicates but only ${reclaims} repeated claims`);
 
-  const arrivals = owed.map((p) => tally.firstAt.get(p)).filter((t): t is number => t !== undefined);
-  const lastArrival = arrivals.length > 0 ? Math.max(...arrivals) : null;
+  let recoveryMs: number | null = null;
+  if (faultEndedAt !== null) {
+    // The backlog of the fault: deliveries owed for events accepted before it ended.
+    const before = owed.filter((p) => (publisher.acceptedAt.get(p.slice(0, p.lastIndexOf('|'))) ?? 0) <= faultEndedAt);
+    const arrivals = before.map((p) => tally.firstAt.get(p)).filter((t): t is number => t !== undefined);
+    recoveryMs = arrivals.length === 0 ? 0 : Math.max(0, Math.max(...arrivals) - faultEndedAt);
+  }
   const storedNotAccepted = rows.length - owed.length;
   const notes: string[] = [];
   if (storedNotAccepted > 0) notes.push(`${storedNotAccepted} deliveries of events stored without a 2xx reply`);
@@ -260,7 +281,7 @@ export async function settle(
     unique: tally.countById.size,
     lost: missing.length,
     duplicates,
-    recoveryMs: lastArrival === null ? null : Math.max(0, lastArrival - faultEndedAt),
+    recoveryMs,
     outcomes: publisher.outcomes,
     notes,
     problems,
