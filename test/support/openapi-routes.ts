@@ -150,6 +150,8 @@ export interface RouteSpec {
   ids?: Record<string, IdKind>;
   /** Ids only filter a list or an export (absent rows, not 404). */
   filters?: Record<string, IdKind>;
+  /** Fields the filters need besides a valid body (e.g. the export target they apply to). */
+  filterBody?: JsonObject;
   /** Fields that name the owner of a new record (an app-bound key may only name its own app). */
   owners?: Record<string, IdKind>;
 }
@@ -253,7 +255,11 @@ export const ROUTES: Record<string, RouteSpec> = {
     validStatus: 422,
   },
   'POST /ipm/bulk/import/continue': { kind: 'json', ids: { job_id: 'job' }, validStatus: 409 },
-  'POST /ipm/bulk/export/create': { kind: 'json', filters: { webhook_id: 'webhook' } },
+  'POST /ipm/bulk/export/create': {
+    kind: 'json',
+    filters: { webhook_id: 'webhook' },
+    filterBody: { target: 'deliveries' },
+  },
   'POST /ipm/bulk/export/continue': {
     kind: 'json',
     ids: { job_id: 'job' },

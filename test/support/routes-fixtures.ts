@@ -71,6 +71,8 @@ export async function createFixtures(
   const catalog_service = `svc_${tag.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 64);
   const kpi_code = `KPI_${tag.replace(/[^A-Za-z0-9_]/g, '_')}`.slice(0, 100);
   const own: JsonObject = caller.app_id ? { app_id: caller.app_id } : {};
+  // A KPI value of this fixture's own (a marker: no other fixture records it).
+  const kpiValue = 4000 + ([...tag].reduce((sum, c) => sum * 31 + c.charCodeAt(0), 7) % 100_000) + 0.25;
 
   const hook = await post(app, caller, 'webhook/create', {
     endpoint_url,
@@ -119,7 +121,7 @@ export async function createFixtures(
   const exportJob = await post(app, caller, 'bulk/export/create', { target: 'webhooks', format: 'ndjson' });
   const replay = await post(app, caller, 'webhook/replay', { webhook_id, reason: `replay-${tag}` });
   await post(app, caller, 'kpi/record', {
-    kpi: { kpi_code, bucket: 'hourly', bucket_start: '2026-01-01T00:00:00Z', value: 4242.5 },
+    kpi: { kpi_code, bucket: 'hourly', bucket_start: '2026-01-01T00:00:00Z', value: kpiValue },
   });
   await post(app, caller, 'kpi/alert', {
     alert: {
@@ -200,7 +202,7 @@ export async function createFixtures(
     `specimen-${tag}`,
     `payload-${tag}`,
     `guid-${tag}`,
-    '4242.5',
+    String(kpiValue),
   ];
   for (const m of f.markers)
     if (!m || m === 'undefined') throw new Error(`fixture marker missing: ${f.markers.join(', ')}`);

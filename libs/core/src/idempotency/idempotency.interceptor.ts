@@ -7,6 +7,7 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { ApiHeader } from '@nestjs/swagger';
+import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { catchError, from, mergeMap, Observable, of, throwError } from 'rxjs';
 import { callName } from '../envelope';
@@ -14,6 +15,16 @@ import { AppError } from '../errors';
 import { IDEMPOTENCY_KEY_PATTERN, IdempotencyService, requestFingerprint } from './idempotency.service';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
+
+/**
+ * The stored key: the client's own, or, for a principal bound to an application, one of that
+ * application's (a digest, within the column's 255 characters), so that two applications of a
+ * tenant never meet on a key: neither replays nor blocks (422) the other's requests.
+ */
+export function storedIdempotencyKey(key: string, appId: string | null | undefined): string {
+  if (!appId) return key;
+  return `app:${createHash('sha256').update(`${appId}\n${key}`).digest('hex')}`;
+}
 
 /**
  * Same key + same body within the TTL: the first response again (header
@@ -26,7 +37,9 @@ export class IdempotencyInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const http = context.switchToHttp();
-    const req = http.getRequest<FastifyRequest & { caller?: { orgcode: string; actor_id: string } }>();
+    const req = http.getRequest<
+      FastifyRequest & { caller?: { orgcode: string; actor_id: string; app_id?: string | null } }
+    >();
     const raw = req.headers[IDEMPOTENCY_HEADER];
     const key = Array.isArray(raw) ? raw[0] : raw;
     if (key === undefined) return next.handle();
@@ -36,11 +49,12 @@ export class IdempotencyInterceptor implements NestInterceptor {
       );
     }
     const orgcode = req.caller?.orgcode ?? '-';
+    const stored = storedIdempotencyKey(key, req.caller?.app_id);
     const call = callName(req.method, req.url);
     const fingerprint = requestFingerprint(call, req.body, req.caller?.actor_id);
     const reply = http.getResponse<FastifyReply>();
 
-    return from(this.store.claim(orgcode, key, call, fingerprint)).pipe(
+    return from(this.store.claim(orgcode, stored, call, fingerprint)).pipe(
       mergeMap((claim) => {
         if (claim.kind === 'replay') {
           void reply.header('idempotent-replayed', 'true');
@@ -48,11 +62,13 @@ export class IdempotencyInterceptor implements NestInterceptor {
         }
         return next.handle().pipe(
           mergeMap(async (data: unknown) => {
-            await this.store.complete(orgcode, key, reply.statusCode, data ?? null);
+            await this.store.complete(orgcode, stored, reply.statusCode, data ?? null);
             return data;
           }),
           catchError((err: unknown) =>
-            from(this.store.release(orgcode, key).catch(() => undefined)).pipe(mergeMap(() => throwError(() => err))),
+            from(this.store.release(orgcode, stored).catch(() => undefined)).pipe(
+              mergeMap(() => throwError(() => err)),
+            ),
           ),
         );
       }),

@@ -48,7 +48,7 @@ export class KpiAlertService {
   async evaluate(caller: Caller, request: KpiAlertRequestDto): Promise<KpiAlertResultDto> {
     const key = checkAlertKey(request);
     return this.dataSource.transaction(async (em) => {
-      const value = request.alert.value ?? (await this.storedValue(em, caller.orgcode, key));
+      const value = request.alert.value ?? (await this.storedValue(em, caller, key));
       const breached = isBreached(key.comparator, value, key.threshold);
       const notify = request.notify === true && breached;
       const now = new Date();
@@ -62,6 +62,13 @@ export class KpiAlertService {
 
       const existing = await this.lock(em, caller.orgcode, key);
       if (!existing) throw AppError.conflict('The alert changed concurrently; retry');
+      // The key is the tenant's: an application principal evaluates (and sees) only its own alerts,
+      // as /kpi/record lets it replace only its own snapshots.
+      if (caller.app_id !== null && existing.app_id !== caller.app_id) {
+        throw AppError.forbidden(
+          'This alert was created by another application: an application principal can only evaluate its own',
+        );
+      }
       const cooldownUntil =
         existing.last_notified_at === null
           ? undefined
@@ -107,12 +114,16 @@ export class KpiAlertService {
     });
   }
 
-  /** The value of the stored snapshot of the alert's bucket; 404 when none was recorded. */
-  private async storedValue(em: EntityManager, orgcode: string, key: AlertKey): Promise<number> {
+  /**
+   * The value of the stored snapshot of the alert's bucket; 404 when none was recorded (for an
+   * application principal: none by its application, as /kpi/query shows it only its own).
+   */
+  private async storedValue(em: EntityManager, caller: Caller, key: AlertKey): Promise<number> {
     const rows = await em.query<Array<{ value: number }>>(
       `SELECT value FROM kpi_snapshots
-        WHERE orgcode = $1 AND kpi_code = $2 AND bucket = $3 AND scope = $4 AND bucket_start = $5`,
-      [orgcode, key.kpi_code, key.bucket, key.scope, key.bucket_start],
+        WHERE orgcode = $1 AND kpi_code = $2 AND bucket = $3 AND scope = $4 AND bucket_start = $5
+          AND ($6::text IS NULL OR app_id = $6)`,
+      [caller.orgcode, key.kpi_code, key.bucket, key.scope, key.bucket_start, caller.app_id],
     );
     if (rows.length) return rows[0].value;
     const message =
