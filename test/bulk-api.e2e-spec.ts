@@ -215,17 +215,20 @@ describe('/bulk routes (api side)', () => {
       });
     });
 
-    it('the token is single use: a replay is a 404', async () => {
+    it('the token is single use: a replay is a 401 saying so', async () => {
       const { upload_url } = await createImport();
       await put(upload_url, '{}\n').expect(200);
-      const replay = await put(upload_url, '{}\n').expect(404);
-      expect(replay.body).toMatchObject({ success: false, error: { code: 'not_found' } });
+      const replay = await put(upload_url, '{}\n').expect(401);
+      expect(replay.body).toMatchObject({
+        success: false,
+        error: { code: 'unauthorized', message: expect.stringContaining('already used') },
+      });
     });
 
     it('two PUTs racing on one token: exactly one is stored', async () => {
       const { job, upload_url } = await createImport();
       const [first, second] = await Promise.all([put(upload_url, '{"a":1}\n'), put(upload_url, '{"b":2}\n')]);
-      expect([first.status, second.status].sort()).toEqual([200, 404]);
+      expect([first.status, second.status].sort()).toEqual([200, 401]);
       const won = first.status === 200 ? '{"a":1}\n' : '{"b":2}\n';
       const parts: Buffer[] = [];
       for await (const part of storage().read({ orgcode: org, jobId: job.job_id, kind: 'upload' })) parts.push(part);
@@ -264,7 +267,7 @@ describe('/bulk routes (api side)', () => {
       await put(upload_url, '{}\n').expect(200);
     });
 
-    it('an expired, forged or foreign token is a 404', async () => {
+    it('an expired, forged, foreign or other-kind token is a 401 that says which', async () => {
       const tokens = api.app.get(BulkUrlTokens);
       const { job, upload_url } = await createImport();
       const [row] = await db().query('SELECT upload_token_id FROM bulk_jobs WHERE job_id = $1', [job.job_id]);
@@ -274,25 +277,30 @@ describe('/bulk routes (api side)', () => {
         orgcode: org,
         token_id: row.upload_token_id as string,
       };
-      await put(`/ipm/bulk/upload/${tokens.sign({ ...claims, expires_at: Date.now() - 1000 })}`, '{}\n').expect(404);
-      await put(`${upload_url.slice(0, -3)}AAA`, '{}\n').expect(404);
-      await put('/ipm/bulk/upload/nothing', '{}\n').expect(404);
+      const refused = async (path: string, reason: string): Promise<void> => {
+        const res = await put(path, '{}\n').expect(401);
+        expect(res.body).toMatchObject({
+          success: false,
+          error: { code: 'unauthorized', message: expect.stringContaining(reason) },
+        });
+      };
+      await refused(`/ipm/bulk/upload/${tokens.sign({ ...claims, expires_at: Date.now() - 1000 })}`, 'expired');
+      await refused(`${upload_url.slice(0, -3)}AAA`, 'not genuine');
+      await refused('/ipm/bulk/upload/nothing', 'malformed');
       // a genuine signature for another tenant's job: as unknown as a made-up one
       const theirs = await createImport({}, other, otherOrg);
       const [their] = await db().query('SELECT upload_token_id FROM bulk_jobs WHERE job_id = $1', [theirs.job.job_id]);
       const foreign = tokens.sign({ ...claims, job_id: theirs.job.job_id, token_id: their.upload_token_id as string });
-      await put(`/ipm/bulk/upload/${foreign}`, '{}\n').expect(404);
+      await refused(`/ipm/bulk/upload/${foreign}`, 'not genuine');
       // a token of another kind does not open the upload
-      await put(`/ipm/bulk/upload/${tokens.sign({ kind: 'report', job_id: job.job_id, orgcode: org })}`, '{}').expect(
-        404,
-      );
+      await refused(`/ipm/bulk/upload/${tokens.sign({ kind: 'report', job_id: job.job_id, orgcode: org })}`, 'kind');
       await put(upload_url, '{}\n').expect(200);
     });
 
-    it('a URL of a job no longer awaiting its upload is a 404', async () => {
+    it('a URL of a job no longer awaiting its upload is a 401', async () => {
       const { job, upload_url } = await createImport();
       await post('job/cancel', { job_id: job.job_id }).expect(200);
-      await put(upload_url, '{}\n').expect(404);
+      await put(upload_url, '{}\n').expect(401);
     });
 
     it('JSON routes still refuse the upload content types (415)', async () => {
@@ -501,13 +509,16 @@ describe('/bulk routes (api side)', () => {
 
       const tokens = api.app.get(BulkUrlTokens);
       const expired = tokens.sign({ kind: 'report', job_id: job.job_id, orgcode: org, expires_at: Date.now() - 1 });
-      const gone = await api.http().get(`/ipm/bulk/file/${expired}`).expect(404);
-      expect(gone.body).toMatchObject({ success: false, error: { code: 'not_found' } });
+      const gone = await api.http().get(`/ipm/bulk/file/${expired}`).expect(401);
+      expect(gone.body).toMatchObject({
+        success: false,
+        error: { code: 'unauthorized', message: expect.stringContaining('expired') },
+      });
       await api
         .http()
         .get(`/ipm/bulk/file/${tokens.sign({ kind: 'report', job_id: job.job_id, orgcode: otherOrg })}`)
-        .expect(404);
-      await api.http().get('/ipm/bulk/file/garbage').expect(404);
+        .expect(401);
+      await api.http().get('/ipm/bulk/file/garbage').expect(401);
       await setStatus(job.job_id, 'expired');
       await api.http().get(url).expect(404);
       expect((await post('job/get', { job_id: job.job_id }).expect(200)).body.data.report_url).toBeUndefined();

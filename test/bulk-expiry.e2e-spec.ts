@@ -97,7 +97,7 @@ describe('bulk expiry through HTTP (api + worker, real PostgreSQL and Redis)', (
     );
   }
 
-  it('an expired job has no download_url or report_url, its old URLs are 404 and its upload URL is dead', async () => {
+  it('an expired job has no download_url or report_url, its old URLs are 404 and its upload URL is dead (401)', async () => {
     const imported = await finishedImport();
     const exported = await finishedExport();
     const created = await post('import/create', { target: 'events', format: 'ndjson' }).expect(200);
@@ -136,7 +136,7 @@ describe('bulk expiry through HTTP (api + worker, real PostgreSQL and Redis)', (
       .put(neverUploaded.upload_url)
       .set('content-type', 'application/x-ndjson')
       .send(`${event(9)}\n`)
-      .expect(404);
+      .expect(401); // its job no longer awaits an upload
     // Nothing is left in storage, and an expired job is final: it cannot continue.
     const [{ parts }] = await db().query<Array<{ parts: number }>>(
       `SELECT count(*)::int AS parts FROM bulk_parts WHERE job_id = ANY($1)`,

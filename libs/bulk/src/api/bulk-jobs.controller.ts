@@ -101,11 +101,11 @@ export class BulkFilesController {
     summary: 'Upload an import file to its signed upload_url (streamed; single use)',
     description:
       `Body: the raw file (${UPLOAD_CONTENT_TYPES.join(', ')}). Larger than BULK_UPLOAD_MAX_BYTES: 413 and nothing kept. ` +
-      'An invalid, expired or already used URL, or one of a job no longer awaiting its upload: 404. ' +
+      'A malformed, forged, expired or already used URL, or one of a job no longer awaiting its upload: 401 saying which. ' +
       'A failed upload leaves the URL usable until it expires.',
   })
   @ApiParam({ name: 'token', description: 'The signed token of upload_url' })
-  @ApiEnvelope(BulkJobResultDto, { errors: [404, 409, 413, 415, 422] })
+  @ApiEnvelope(BulkJobResultDto, { errors: [401, 404, 409, 413, 415, 422] })
   async upload(@Param('token') token: string, @Req() req: FastifyRequest): Promise<BulkJobResultDto> {
     const length = req.headers['content-length'];
     try {
@@ -121,11 +121,14 @@ export class BulkFilesController {
   @RawResponse()
   @ApiOperation({
     summary: 'Download a job file (export or line report) from its signed URL; gzip when Accept-Encoding allows',
+    description:
+      'A malformed, forged, expired or foreign URL: 401 saying which. A genuine URL whose file is not there ' +
+      '(the job expired, the export is not finished, the report is empty): 404.',
   })
   @ApiParam({ name: 'token', description: 'The signed token of download_url or report_url' })
   @ApiProduces('application/x-ndjson', 'text/csv')
   @ApiResponse({ status: 200, description: 'The file, streamed (Content-Encoding: gzip when accepted)' })
-  @ApiErrors(404)
+  @ApiErrors(401, 404)
   async file(@Param('token') token: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const file = await this.bulk.file(token, req.headers['accept-encoding']);
     void reply

@@ -41,7 +41,14 @@ import {
   BulkJobListRequestDto,
   BulkJobResultDto,
 } from './bulk.dto';
-import { BulkUrlClaims, BulkUrlKind, BulkUrlTokens, newUploadTokenId } from './bulk-url-tokens';
+import {
+  BULK_URL_REFUSALS,
+  BulkUrlClaims,
+  BulkUrlKind,
+  BulkUrlRefusal,
+  BulkUrlTokens,
+  newUploadTokenId,
+} from './bulk-url-tokens';
 
 const TARGET_TYPE = 'bulk_job';
 
@@ -154,12 +161,12 @@ export class BulkJobsService {
    * Streams an upload into storage part by part (never whole in memory). The token is claimed
    * first (upload_token_id cleared), so two PUTs cannot both write; a failed upload (too large,
    * empty, broken) deletes what it wrote and gives the token back, so the same URL may be retried
-   * until it expires. After a successful upload the token is spent: a replay is a 404, like any
-   * URL that opens nothing.
+   * until it expires. After a successful upload the token is spent: a replay is a 401, like a forged,
+   * expired or malformed URL (the message says which).
    */
   async upload(token: string, body: Readable, declaredBytes: number | undefined): Promise<BulkJobResultDto> {
-    const claims = (await this.openToken(token, ['upload']))?.claims;
-    if (!claims?.token_id) throw AppError.notFound('Upload URL');
+    const { claims } = await this.openToken(token, ['upload']);
+    if (!claims.token_id) throw AppError.unauthorized(capitalized(BULK_URL_REFUSALS.wrong_kind));
     const { orgcode, job_id: jobId, token_id: tokenId } = claims;
     const max = this.config.BULK_UPLOAD_MAX_BYTES;
     const tooLarge = (): AppError =>
@@ -179,7 +186,9 @@ export class BulkJobsService {
         status: 'awaiting_upload',
       })
       .execute();
-    if (!claimed.affected) throw AppError.notFound('Upload URL');
+    if (!claimed.affected) {
+      throw AppError.unauthorized('The upload URL was already used, or its job no longer awaits an upload');
+    }
 
     const ref = { orgcode, jobId, kind: 'upload' as const };
     const writer = this.storage.createWriter(ref);
@@ -342,11 +351,9 @@ export class BulkJobsService {
     return { items: rows.map(toBulkJobDto), next_token: this.pages.write(scope, next) };
   }
 
-  /** The file a signed `/bulk/file/<token>` URL opens, or a 404 (bad, expired, foreign, gone). */
+  /** The file a signed `/bulk/file/<token>` URL opens: 401 for a bad, expired or foreign token, 404 when the file is gone. */
   async file(token: string, acceptEncoding: string | undefined): Promise<BulkFileResponse> {
-    const opened = await this.openToken(token, ['report', 'export']);
-    if (!opened) throw AppError.notFound('File');
-    const { claims, row } = opened;
+    const { claims, row } = await this.openToken(token, ['report', 'export']);
     if (row.status === 'expired') throw AppError.notFound('File');
     const kind: BulkObjectKind = claims.kind === 'export' ? 'export' : 'report';
     const ref = { orgcode: row.orgcode, jobId: row.job_id, kind };
@@ -364,21 +371,24 @@ export class BulkJobsService {
 
   /**
    * A genuine, unexpired token of one of `kinds`, checked against the tenant of the job it names,
-   * with that job; null otherwise.
+   * with that job; otherwise a 401 saying why (malformed, not genuine, another kind, expired).
    */
   private async openToken(
     token: string,
     kinds: readonly BulkUrlKind[],
-  ): Promise<{ claims: BulkUrlClaims; row: BulkJobEntity } | null> {
+  ): Promise<{ claims: BulkUrlClaims; row: BulkJobEntity }> {
     const jobId = this.tokens.jobIdOf(token);
-    if (!jobId) return null;
+    if (!jobId) throw AppError.unauthorized(capitalized(BULK_URL_REFUSALS.malformed));
     const row = await this.dataSource.manager.findOne(BulkJobEntity, { where: { job_id: jobId } });
-    if (!row) return null;
+    // No such job reads as a bad signature: a token names a job, and nothing here may tell which jobs exist.
+    if (!row) throw AppError.unauthorized(capitalized(BULK_URL_REFUSALS.forged));
+    let refusal: BulkUrlRefusal = 'wrong_kind';
     for (const kind of kinds) {
-      const claims = this.tokens.decode(token, kind, row.orgcode);
-      if (claims) return { claims, row };
+      const checked = this.tokens.check(token, kind, row.orgcode);
+      if (checked.ok) return { claims: checked.claims, row };
+      if (checked.reason !== 'wrong_kind') refusal = checked.reason;
     }
-    return null;
+    throw AppError.unauthorized(capitalized(BULK_URL_REFUSALS[refusal]));
   }
 
   /** Inserts a new job with its audit row. */
@@ -542,4 +552,8 @@ export function toBulkJobDto(j: BulkJobEntity): BulkJobDto {
     updated_by: j.updated_by,
     revision: formatRevision(j.revision),
   };
+}
+
+function capitalized(message: string): string {
+  return message.charAt(0).toUpperCase() + message.slice(1);
 }
