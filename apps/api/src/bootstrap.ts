@@ -33,6 +33,14 @@ export interface ApiAppOptions {
   logger?: LoggerService;
 }
 
+/** Fastify's router errors in our words (the path is what they are about). */
+function routerError(err: FastifyError): Error {
+  if (err.code === 'FST_ERR_BAD_URL')
+    return AppError.badRequest('The URL path is not valid percent-encoded UTF-8', 'path');
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return new AppError(414, 'uri_too_long', 'A path parameter is too long');
+  return err;
+}
+
 const PUBLISH_ROUTE = '/ipm/event/publish';
 const isEventPayload = (path: string): boolean => /^events\.\d+\.payload$/.test(path);
 const isStream = (body: object): boolean =>
@@ -48,7 +56,7 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
     // Errors Fastify's router raises before any route runs (a URL that does not decode, a path
     // parameter past maxParamLength): the envelope too, not Fastify's own error body.
     frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) =>
-      sendError(err, req, reply, bootConfig.BUILD_ID, new Logger('HTTP')),
+      sendError(routerError(err), req, reply, bootConfig.BUILD_ID, new Logger('HTTP')),
   });
   const app = await NestFactory.create<NestFastifyApplication>(options.module ?? ApiModule, adapter, {
     logger: options.logger ?? createAppLogger(bootConfig),
@@ -85,7 +93,18 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
       done(AppError.badRequest('The body is not valid UTF-8 (invalid_utf8)', 'body'), undefined);
       return;
     }
-    void parseJson(req, body.toString('utf8'), done);
+    // Its errors (empty, malformed) as 400s that name the body, like every other validation error.
+    void parseJson(req, body.toString('utf8'), (err: Error | null, value?: unknown) => {
+      if (!err) return done(null, value);
+      const empty = (err as { code?: string }).code === 'FST_ERR_CTP_EMPTY_JSON_BODY';
+      done(
+        AppError.badRequest(
+          empty ? 'Body must not be empty when Content-Type is application/json' : 'Malformed JSON body',
+          'body',
+        ),
+        undefined,
+      );
+    });
   });
   // Before validation, idempotency or a service recurses into the body: it must be an object (an
   // empty POST is one), nested at most MAX_JSON_DEPTH levels, and its text storable (no NUL, no
