@@ -1,5 +1,6 @@
 import { BUILD_TIMEOUT_MS } from './support/built-worker';
-import { ChaosLab, ChaosSize } from './chaos/lab';
+import { call } from './chaos/http-client';
+import { ChaosLab, ChaosSize, until } from './chaos/lab';
 import { ScenarioResult } from './chaos/ledger';
 import { SCENARIOS } from './chaos/scenarios';
 
@@ -41,4 +42,24 @@ describe('faults survived, nothing lost (built processes, dedicated PostgreSQL a
     },
     90_000,
   );
+
+  it('a stopping api whose request never ends exits anyway after SHUTDOWN_TIMEOUT_MS + 5 s (code 1)', async () => {
+    const slow = await lab.tenant('hang', 1, 0);
+    lab.receiver.on(`/${slow.org}/0`, { hang: true });
+    const api = await lab.startApi({ SHUTDOWN_TIMEOUT_MS: '1000', WEBHOOK_VERIFY_TIMEOUT_MS: '60000' });
+    const hanging = call(`${api.url}/ipm/webhook/verify`, {
+      headers: slow.headers,
+      body: { webhook_id: slow.webhookIds[0] },
+      timeoutMs: 30_000,
+    });
+    await until(() => lab.receiver.at(`/${slow.org}/0`).length > 0, 10_000);
+    const termAt = Date.now();
+    const code = await api.terminate();
+    lab.forgetApi(api);
+    expect(code).toBe(1);
+    expect(Date.now() - termAt).toBeGreaterThanOrEqual(6_000);
+    expect(Date.now() - termAt).toBeLessThan(15_000);
+    expect(api.output()).toMatch(/requests still in flight 6000 ms later; exiting anyway/);
+    expect((await hanging).kind).toBe('error'); // the connection went with the process
+  }, 30_000);
 });
