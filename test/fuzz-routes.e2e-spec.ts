@@ -118,6 +118,25 @@ describe('bad input on every route (generated from /docs-json)', () => {
     expect(doubled.map((o) => o.key)).toEqual([]);
   });
 
+  it('a caller with every permission but the documented one: 403 on the valid body', async () => {
+    const guarded = jsonOps.filter((o) => o.permission);
+    expect(guarded.length).toBeGreaterThan(25);
+    const f = new Findings();
+    for (const op of guarded) {
+      if (!op.statuses.includes(403)) f.list.push(`${op.key} documents a permission but no 403`);
+      const others = ALL_PERMISSIONS.filter((p) => p !== op.permission);
+      const jwt = await token(api.config, { sub: 'fuzzer-less', orgs: [org], permissions: others });
+      const res = await inject(api.app, {
+        method: op.method,
+        url: op.path,
+        headers: { ...bearer(jwt), 'x-orgcode': org },
+        json: base(op),
+      });
+      f.check(`${op.key} without ${op.permission}`, res, (r) => (r.status === 403 ? [] : ['expected 403']));
+    }
+    expect(f.list).toEqual([]);
+  });
+
   it('accepts the synthesized valid body of every JSON route', async () => {
     const f = new Findings();
     for (const op of jsonOps) {

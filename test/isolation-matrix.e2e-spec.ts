@@ -318,6 +318,18 @@ describe('isolation matrix (generated from /docs-json)', () => {
               ? r.status === 200 && (r.body as { data: { created: boolean } }).data.created
               : r.status === 403,
         ],
+        // The victim's event_id is not a duplicate of the attacker's: across tenants it is stored; within a
+        // tenant event ids are the tenant's, so another app's may be a duplicate (its payload never shown).
+        [
+          "event/publish with the victim's event_id",
+          call(op('POST /ipm/event/publish'), {
+            events: [{ event_type: a.own.event_type, payload: a.own.payload, event_id: a.victim.event_id }],
+          }),
+          (r) => {
+            const status = (r.body as { data?: { items?: Array<{ status: string }> } }).data?.items?.[0]?.status;
+            return r.status === 200 && (status === 'stored' || (a === appMatrix && status === 'duplicate'));
+          },
+        ],
         [
           'cdc/list by the victim logical_guid',
           call(op('POST /ipm/cdc/list'), { logical_guid: 'guid-' + tagOf(a.victim) }),

@@ -49,6 +49,7 @@ interface OpenApiOperation {
   requestBody?: { required?: boolean; content?: Record<string, { schema?: JsonSchema }> };
   responses: Record<string, unknown>;
   security?: Array<Record<string, string[]>>;
+  'x-required-permission'?: string;
 }
 
 export interface OpenApiDocument {
@@ -313,6 +314,8 @@ export interface RouteOperation {
   tenant: boolean;
   /** Accepts Idempotency-Key. */
   idempotent: boolean;
+  /** The permission the route needs, as documented (x-required-permission). */
+  permission?: string;
   pathParams: string[];
   /** Every documented parameter as `in:name` (a duplicate is a documentation bug). */
   parameters: string[];
@@ -349,6 +352,7 @@ export function describeRoutes(doc: OpenApiDocument): RouteOperation[] {
         secured: (op.security ?? []).length > 0,
         tenant: params.some((p) => p.in === 'header' && p.name.toLowerCase() === 'x-orgcode' && p.required),
         idempotent: params.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key'),
+        permission: op['x-required-permission'],
         pathParams: params.filter((p) => p.in === 'path').map((p) => p.name),
         parameters: params.map((p) => `${p.in}:${p.name.toLowerCase()}`),
         securitySchemes: (op.security ?? []).flatMap((r) => Object.keys(r)),
