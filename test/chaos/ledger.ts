@@ -272,6 +272,18 @@ export async function settle(
   }
   const storedNotAccepted = rows.length - owed.length;
   const notes: string[] = [];
+  if (process.env.CHAOS_TIMELINE && faultEndedAt !== null) {
+    // Diagnostic: first arrivals per second from the end of the fault.
+    const perSecond = new Map<number, number>();
+    for (const at of tally.firstAt.values()) {
+      const second = Math.floor((at - faultEndedAt) / 1000);
+      perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
+    }
+    const seconds = [...perSecond.keys()].sort((a, b) => a - b);
+    notes.push(
+      `first arrivals per second from the fault's end: ${seconds.map((t) => `${t}s:${perSecond.get(t)}`).join(' ')}`,
+    );
+  }
   if (storedNotAccepted > 0) notes.push(`${storedNotAccepted} deliveries of events stored without a 2xx reply`);
   return {
     scenario,

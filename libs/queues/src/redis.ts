@@ -10,6 +10,20 @@ export interface RedisConnectionSettings {
   tls?: Record<string, never>;
   maxRetriesPerRequest: null;
   enableReadyCheck: boolean;
+  /** Milliseconds before reconnect attempt `times` (1, 2, …). */
+  retryStrategy: (times: number) => number;
+}
+
+/** The longest pause between two reconnect attempts. */
+export const REDIS_RECONNECT_MAX_MS = 2000;
+
+/**
+ * Reconnect attempts every 200 ms, backing off to every REDIS_RECONNECT_MAX_MS. BullMQ's own default backs
+ * off to 20 s: after a Redis restart of 20 s the workers then resumed up to 20 s late (measured by
+ * `npm run chaos`); an attempt every 2 s costs a down Redis nothing.
+ */
+export function reconnectDelay(times: number): number {
+  return Math.min(200 * Math.max(1, times), REDIS_RECONNECT_MAX_MS);
 }
 
 /**
@@ -28,6 +42,7 @@ export function redisOptions(url: string): RedisConnectionSettings {
     tls: u.protocol === 'rediss:' ? {} : undefined,
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
+    retryStrategy: reconnectDelay,
   };
 }
 

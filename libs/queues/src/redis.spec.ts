@@ -1,0 +1,24 @@
+import { reconnectDelay, REDIS_RECONNECT_MAX_MS, redisOptions } from './redis';
+
+describe('redisOptions', () => {
+  it('reads host, port, credentials, database and TLS from the URL', () => {
+    expect(redisOptions('rediss://u%40x:p%3Aw@cache.internal:6380/3')).toMatchObject({
+      host: 'cache.internal',
+      port: 6380,
+      username: 'u@x',
+      password: 'p:w',
+      db: 3,
+      tls: {},
+      maxRetriesPerRequest: null,
+    });
+    expect(redisOptions('redis://127.0.0.1')).toMatchObject({ port: 6379, db: 0, tls: undefined });
+  });
+
+  it('reconnects soon after Redis comes back: at most REDIS_RECONNECT_MAX_MS between attempts', () => {
+    const delays = Array.from({ length: 50 }, (_, i) => reconnectDelay(i + 1));
+    expect(delays[0]).toBe(200);
+    expect(Math.max(...delays)).toBe(REDIS_RECONNECT_MAX_MS);
+    expect(delays.every((d, i) => i === 0 || d >= delays[i - 1])).toBe(true);
+    expect(redisOptions('redis://127.0.0.1').retryStrategy).toBe(reconnectDelay);
+  });
+});
