@@ -97,6 +97,11 @@ export class JobProducer {
     return true;
   }
 
+  /** Makes every delayed job of a queue due now (in rounds of 1,000). */
+  async promoteDelayed(queue: QueueName): Promise<void> {
+    await this.queue(queue).promoteJobs({ count: 1000 });
+  }
+
   /** Whether the queue of `name` holds a job with this id that is waiting, delayed or running. */
   async isQueued(name: JobName, jobId: string): Promise<boolean> {
     const existing = await this.queueFor(name).getJob(jobId);
