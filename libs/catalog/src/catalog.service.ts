@@ -203,7 +203,7 @@ export class CatalogService {
           version: 1,
           description: request.description,
           schema: request.schema,
-          specimen: request.specimen as object,
+          specimen: request.specimen,
           deprecated_at: request.deprecated_at ? new Date(request.deprecated_at) : null,
           created_at: now,
           created_by: caller.actor_id,
@@ -220,7 +220,7 @@ export class CatalogService {
           ...existing,
           description: request.description,
           schema: request.schema,
-          specimen: request.specimen as object,
+          specimen: request.specimen,
           deprecated_at:
             request.deprecated_at === undefined
               ? existing.deprecated_at
