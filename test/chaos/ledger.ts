@@ -36,6 +36,8 @@ export const RECOVERY_LEGEND =
 export function publishBody(markers: string[]): unknown {
   return {
     events: markers.map((rfp_id) => ({
+      // The client's own id: an event sent again (its reply lost) is reported a duplicate, not stored twice.
+      event_id: rfp_id.replace(/[^A-Za-z0-9_.:-]/g, '_'),
       event_type: 'rfp.created',
       payload: { rfp_id, title: 'chaos', buyer: { org_id: 'O', name: 'N' }, status: 'open' },
     })),
@@ -52,7 +54,18 @@ export interface PublishOptions {
   target: () => string;
   /** Called with each outcome (e.g. to fail over). */
   onOutcome?: (outcome: CallOutcome, startedAt: number) => void;
+  /**
+   * Like a careful client: a batch refused with a 503, a connection error or a timeout is sent again every
+   * 500 ms, for up to this long (its events carry their own event_id, so that a batch stored whose reply was
+   * lost is reported `duplicate`, not stored twice). 0: refused batches are given up (not accepted).
+   */
+  retryForMs?: number;
+  /** Also send an Idempotency-Key per batch (CHAOS_IDEMPOTENCY_KEYS=1; see the report on keys left in_progress). */
+  idempotencyKeys?: boolean;
 }
+
+/** Outcomes a careful client sends again: the api is unavailable, or the reply never came. */
+const retryable = (outcome: CallOutcome): boolean => outcome.kind === 'error' || outcome.status === 503;
 
 /**
  * A client publishing a tenant's events in batches, in parallel, paced; it never stops on an error (a
@@ -66,6 +79,8 @@ export class Publisher {
   /** Each call: when it started and ended, and its outcome label. */
   readonly calls: Array<{ startedAt: number; endedAt: number; label: string }> = [];
   readonly done: Promise<void>;
+  /** Batches sent again after a refusal. */
+  retries = 0;
   private next = 0;
   private readonly requests: number;
 
@@ -81,9 +96,9 @@ export class Publisher {
     );
   }
 
-  /** Resolves once this share of the requests has been answered (a fault then hits mid-publishing). */
+  /** Resolves once this share of the batches has been sent (a fault then hits mid-publishing). */
   async reached(share: number): Promise<void> {
-    while (this.calls.length < Math.ceil(share * this.requests)) await sleep(20);
+    while (this.next < Math.ceil(share * this.requests)) await sleep(20);
   }
 
   /** Records an event published outside the client's own batches (a probe) as accepted. */
@@ -100,24 +115,37 @@ export class Publisher {
         { length: Math.min(this.opts.batch, this.opts.events - from) },
         (_, i) => `${this.tenant.org}:${from + i}`,
       );
-      const startedAt = Date.now();
-      const outcome = await call(`${this.opts.target()}/ipm/event/publish`, {
-        headers: this.tenant.headers,
-        body: publishBody(markers),
-        timeoutMs: 20_000,
-      });
-      let label = outcomeLabel(outcome);
-      if (outcome.kind === 'response' && outcome.status === 200) {
-        const items = (outcome.body.data as { items?: Array<{ status: string }> } | undefined)?.items ?? [];
-        if (items.length === markers.length && items.every((i) => i.status === 'stored')) {
-          for (const m of markers) this.accept(m);
-        } else {
-          label = '200 not all stored';
+      const giveUpAt = Date.now() + (this.opts.retryForMs ?? 0);
+      for (;;) {
+        const startedAt = Date.now();
+        const outcome = await call(`${this.opts.target()}/ipm/event/publish`, {
+          headers: {
+            ...this.tenant.headers,
+            ...(this.opts.idempotencyKeys ? { 'idempotency-key': `${this.tenant.org}-${index}` } : {}),
+          },
+          body: publishBody(markers),
+          timeoutMs: 20_000,
+        });
+        let label = outcomeLabel(outcome);
+        if (outcome.kind === 'response' && outcome.status === 200) {
+          const items = (outcome.body.data as { items?: Array<{ status: string }> } | undefined)?.items ?? [];
+          // `duplicate`: stored by an earlier try whose reply was lost.
+          if (
+            items.length === markers.length &&
+            items.every((i) => i.status === 'stored' || i.status === 'duplicate')
+          ) {
+            for (const m of markers) this.accept(m);
+          } else {
+            label = '200 not all stored';
+          }
         }
+        this.outcomes[label] = (this.outcomes[label] ?? 0) + 1;
+        this.calls.push({ startedAt, endedAt: Date.now(), label });
+        this.opts.onOutcome?.(outcome, startedAt);
+        if (!retryable(outcome) || Date.now() > giveUpAt) break;
+        this.retries++;
+        await sleep(500);
       }
-      this.outcomes[label] = (this.outcomes[label] ?? 0) + 1;
-      this.calls.push({ startedAt, endedAt: Date.now(), label });
-      this.opts.onOutcome?.(outcome, startedAt);
       if (pauseMs > 0) await sleep(pauseMs);
     }
   }
@@ -253,6 +281,14 @@ export async function settle(
     )
   ).rows[0].n;
   if (twice > 0) problems.push(`${twice} (event, webhook) pairs have more than one delivery row`);
+  const storedTwice = (
+    await lab.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM (SELECT 1 FROM events WHERE orgcode = $1 AND event_type = 'rfp.created'
+         GROUP BY payload->>'rfp_id' HAVING count(*) > 1) t`,
+      [org],
+    )
+  ).rows[0].n;
+  if (storedTwice > 0) problems.push(`${storedTwice} events stored twice (a publish sent again was not idempotent)`);
   // The receiver always answers 2xx: an id it sees again was claimed again (a crashed or failed attempt).
   const reclaims = (
     await lab.db.query<{ n: number }>(
@@ -272,6 +308,7 @@ export async function settle(
   }
   const storedNotAccepted = rows.length - owed.length;
   const notes: string[] = [];
+  if (publisher.retries > 0) notes.push(`${publisher.retries} refused batches sent again`);
   if (process.env.CHAOS_TIMELINE && faultEndedAt !== null) {
     // Diagnostic: first arrivals per second from the end of the fault.
     const perSecond = new Map<number, number>();

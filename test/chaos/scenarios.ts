@@ -14,13 +14,16 @@ export interface Scenario {
 /** Deliveries that must have arrived before a fault counts as "mid-burst": a fifth of the burst. */
 const midBurst = (size: ChaosSize): number => Math.max(1, Math.floor((size.events * size.webhooks) / 5));
 
-function publisher(lab: ChaosLab, tenant: Tenant, size: ChaosSize, spanMs: number, target?: () => string): Publisher {
+/** A client publishing the tenant's events over about `spanMs`, sending refused batches again for up to a minute. */
+function publisher(lab: ChaosLab, tenant: Tenant, size: ChaosSize, spanMs: number): Publisher {
   return new Publisher(tenant, {
     events: size.events,
     batch: size.batch,
     concurrency: size.publishers,
     spanMs,
-    target: target ?? (() => lab.api.url),
+    target: () => lab.api.url,
+    retryForMs: 60_000,
+    idempotencyKeys: process.env.CHAOS_IDEMPOTENCY_KEYS === '1',
   });
 }
 
@@ -142,7 +145,15 @@ const pgRestart: Scenario = {
           `api 2xx again ${apiBackMs} ms after the restart`,
       );
       const bad = Object.keys(result.outcomes).filter((l) => l !== '200' && l !== '503 service_unavailable');
-      if (bad.length > 0) result.problems.push(`publish outcomes other than 200 and 503: ${bad.join(', ')}`);
+      if (bad.length > 0) {
+        const faults = lab.api
+          .output()
+          .split('\n')
+          .filter((l) => /error_id=|Error|error:/.test(l))
+          .slice(0, 12)
+          .join('\n');
+        result.problems.push(`publish outcomes other than 200 and 503: ${bad.join(', ')}; api log:\n${faults}`);
+      }
       return result;
     }),
 };
@@ -201,6 +212,8 @@ const apiSigterm: Scenario = {
         spanMs: 4000,
         // A load balancer's view: the doomed api until it refuses, then the other one.
         target: () => (failedOver ? lab.api.url : doomed.url),
+        retryForMs: 60_000,
+        idempotencyKeys: process.env.CHAOS_IDEMPOTENCY_KEYS === '1',
         onOutcome: (outcome, startedAt) => {
           if (outcome.kind === 'response' && outcome.status < 300) return;
           if (termAt === 0 || startedAt < termAt) {
