@@ -14,7 +14,7 @@ export class BuiltApi {
     readonly port: number,
   ) {
     const keep = (chunk: Buffer): void => {
-      this.log = (this.log + chunk.toString()).slice(-20_000);
+      this.log = (this.log + chunk.toString()).slice(-2_000_000);
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
