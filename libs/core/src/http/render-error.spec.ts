@@ -240,6 +240,16 @@ describe('renderError', () => {
       ['"Connection terminated unexpectedly"', new Error('Connection terminated unexpectedly')],
       ['a pool connect timeout', new Error('timeout exceeded when trying to connect')],
       ['ioredis "Connection is closed."', new Error('Connection is closed.')],
+      [
+        "TypeORM's QueryRunnerAlreadyReleasedError (a transaction whose connection died)",
+        new Error('Query runner already released. Cannot run queries anymore.'),
+      ],
+      [
+        "TypeORM's QueryRunnerProviderAlreadyReleasedError",
+        new Error(
+          'Database connection provided by a query runner was already released, cannot continue to use its querying methods anymore.',
+        ),
+      ],
       ['a cause chain', new Error('query failed', { cause: withCode('read ECONNRESET', 'ECONNRESET') })],
       [
         'an AggregateError of addresses',

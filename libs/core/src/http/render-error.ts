@@ -33,6 +33,9 @@ const MESSAGE_UNAVAILABLE = [
   /^Connection is closed\.?$/, // ioredis
   /^Reached the max retries per request limit/, // ioredis MaxRetriesPerRequestError
   /^Stream isn't writeable and enableOfflineQueue options is false$/, // ioredis, offline
+  // TypeORM, when a transaction goes on after its connection died (PostgreSQL restarted under it).
+  /^Query runner already released\. Cannot run queries anymore/,
+  /^Database connection provided by a query runner was already released/,
 ];
 
 /**
