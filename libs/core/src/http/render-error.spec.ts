@@ -139,7 +139,7 @@ describe('renderError', () => {
         body: {
           code: 'validation_failed',
           message: 'Malformed JSON body',
-          details: [{ message: 'Malformed JSON body' }],
+          details: [{ field: 'body', message: 'Malformed JSON body' }],
         },
       });
     });
@@ -163,7 +163,13 @@ describe('renderError', () => {
       const rendered = renderError(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY());
       expect(rendered.status).toBe(400);
       expect(rendered.body.code).toBe('validation_failed');
-      expect(rendered.body.details).toEqual([{ message: rendered.body.message }]);
+      expect(rendered.body.details).toEqual([{ field: 'body', message: rendered.body.message }]);
+    });
+
+    it('an overlong path parameter (414) keeps its status, as uri_too_long', () => {
+      const rendered = renderError({ statusCode: 414, code: 'FST_ERR_MAX_PARAM_LENGTH', message: 'too long' });
+      expect(rendered.status).toBe(414);
+      expect(rendered.body.code).toBe('uri_too_long');
     });
 
     it('wrong media type -> 415 unsupported_media_type', () => {

@@ -66,6 +66,7 @@ const CODE_BY_STATUS: Record<number, string> = {
   405: ErrorCode.MethodNotAllowed,
   409: ErrorCode.Conflict,
   413: ErrorCode.PayloadTooLarge,
+  414: 'uri_too_long',
   415: ErrorCode.UnsupportedMediaType,
   422: ErrorCode.Unprocessable,
   428: ErrorCode.PreconditionRequired,
@@ -135,7 +136,8 @@ export function renderError(err: unknown): RenderedError {
   if (isFrameworkClientError(err)) {
     const { code, message } = frameworkMessage(err);
     const status = code === ErrorCode.PayloadTooLarge ? 413 : err.statusCode;
-    return { status, body: { code, message, details: status === 400 ? [{ message }] : undefined } };
+    // Fastify's own 400s are all about the body (its length, its JSON): name it, like every validation error.
+    return { status, body: { code, message, details: status === 400 ? [{ field: 'body', message }] : undefined } };
   }
   if (err instanceof HttpException && err.getStatus() === 503) {
     // Health checks: say which dependency is down.
