@@ -29,7 +29,9 @@ export function storedIdempotencyKey(key: string, appId: string | null | undefin
 /**
  * Same key + same body within the TTL: the first response again (header
  * `idempotent-replayed: true`); same key + another body: 422; a failed first request
- * releases the key so that the client can retry.
+ * releases the key so that the client can retry. A request that could neither complete nor
+ * release its key (the database went away) leaves it in progress: after IDEMPOTENCY_LEASE_SECONDS
+ * a retry takes it over and runs again (see IdempotencyService).
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
@@ -60,13 +62,14 @@ export class IdempotencyInterceptor implements NestInterceptor {
           void reply.header('idempotent-replayed', 'true');
           return of(claim.body);
         }
+        const { claimedAt } = claim;
         return next.handle().pipe(
           mergeMap(async (data: unknown) => {
-            await this.store.complete(orgcode, stored, reply.statusCode, data ?? null);
+            await this.store.complete(orgcode, stored, claimedAt, reply.statusCode, data ?? null);
             return data;
           }),
           catchError((err: unknown) =>
-            from(this.store.release(orgcode, stored).catch(() => undefined)).pipe(
+            from(this.store.release(orgcode, stored, claimedAt).catch(() => undefined)).pipe(
               mergeMap(() => throwError(() => err)),
             ),
           ),
@@ -86,7 +89,10 @@ export function Idempotent(): MethodDecorator {
     ApiHeader({
       name: 'Idempotency-Key',
       required: false,
-      description: 'Same key and body within 24 h: the first response again; another body: 422',
+      description:
+        'Same key and body within 24 h: the first response again; another body: 422; while the first request ' +
+        'runs: 409 idempotency_key_in_progress; a key left in progress by a failure for longer than ' +
+        'IDEMPOTENCY_LEASE_SECONDS (60 s) is taken over and the request runs again',
     }),
   );
 }
