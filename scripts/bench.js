@@ -2,27 +2,7 @@
 // `npm run bench [-- http|micro|publish|webhooks|delivery|bulk]`: the benchmarks in bench/ (see README, "Benchmarks").
 // Builds the api and the cli first when dist/ is missing or older than their sources, then runs
 // bench/main.ts with ts-node. Needs PostgreSQL and Redis, like the api.
-const { spawnSync } = require('node:child_process');
-const { existsSync, readdirSync, statSync } = require('node:fs');
-const path = require('node:path');
-
-const root = path.resolve(__dirname, '..');
-
-/** Newest mtime (ms) of the non-test .ts files under `dirs`. */
-function newestSource(dirs) {
-  let newest = 0;
-  const walk = (dir) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (entry.name.endsWith('.ts') && !/\.(spec|e2e-spec|int-spec)\.ts$/.test(entry.name)) {
-        newest = Math.max(newest, statSync(full).mtimeMs);
-      }
-    }
-  };
-  for (const dir of dirs) if (existsSync(path.join(root, dir))) walk(path.join(root, dir));
-  return newest;
-}
+const { buildIfStale, runTs } = require('./build-if-stale');
 
 // `-- micro` needs no build; the delivery and bulk benches (alone or in the full run) need the worker too.
 const only = process.argv[2];
@@ -32,20 +12,5 @@ const apps =
     : only === undefined || only === 'delivery' || only === 'bulk' || only === 'noisy' || only === 'scale'
       ? ['api', 'cli', 'worker']
       : ['api', 'cli'];
-const stale = apps.filter((app) => {
-  const main = path.join(root, 'dist/apps', app, 'main.js');
-  return !existsSync(main) || statSync(main).mtimeMs < newestSource([`apps/${app}/src`, 'libs']);
-});
-if (stale.length) {
-  process.stderr.write(`building ${stale.join(' and ')} (dist/ is missing or older than the sources)...\n`);
-  const b = spawnSync(path.join(root, 'node_modules/.bin/nest'), ['build', ...stale], { cwd: root, stdio: 'inherit' });
-  if (b.status !== 0) process.exit(b.status ?? 1);
-}
-
-const env = { ...process.env, TS_NODE_PROJECT: path.join(root, 'tsconfig.json'), TS_NODE_TRANSPILE_ONLY: 'true' };
-const r = spawnSync(
-  process.execPath,
-  ['-r', 'ts-node/register', '-r', 'tsconfig-paths/register', 'bench/main.ts', ...process.argv.slice(2)],
-  { cwd: root, env, stdio: 'inherit' },
-);
-process.exit(r.status ?? 1);
+buildIfStale(apps);
+runTs('bench/main.ts', process.argv.slice(2));

@@ -384,7 +384,18 @@ describe('/kpi/record', () => {
       >;
     };
     const op = doc.paths['/ipm/kpi/record'].post;
-    expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '403', '404', '409', '413', '422', '428', '429']);
+    expect(Object.keys(op.responses).sort()).toEqual([
+      '200',
+      '400',
+      '401',
+      '403',
+      '404',
+      '409',
+      '413',
+      '422',
+      '428',
+      '429',
+    ]);
     expect(op.security).toEqual(expect.arrayContaining([{ jwt: [] }, { api_key: [] }]));
     expect(JSON.stringify(op.requestBody)).toContain('KpiRecordRequestDto');
   });

@@ -1,40 +1,17 @@
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { BUILD_TIMEOUT_MS, ensureBuilt as ensureAppsBuilt, freePort } from './built-worker';
+
+export { BUILD_TIMEOUT_MS, freePort };
 
 const ROOT = join(__dirname, '../..');
-export const BUILD_TIMEOUT_MS = 240_000;
 const MAINS = { api: join(ROOT, 'dist/apps/api/main.js'), worker: join(ROOT, 'dist/apps/worker/main.js') };
 export type AppName = keyof typeof MAINS;
 
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (entry.name.endsWith('.ts') && !/\.(spec|e2e-spec|int-spec)\.ts$/.test(entry.name)) {
-      newest = Math.max(newest, statSync(path).mtimeMs);
-    }
-  }
-  return newest;
-}
-
 /** Builds an app unless its bundle exists and is newer than its sources (and libs/). */
 export function ensureBuilt(app: AppName): void {
-  const sources = Math.max(newestSource(join(ROOT, 'apps', app, 'src')), newestSource(join(ROOT, 'libs')));
-  if (existsSync(MAINS[app]) && statSync(MAINS[app]).mtimeMs >= sources) return;
-  execFileSync('npx', ['nest', 'build', app], { cwd: ROOT, stdio: 'pipe', timeout: BUILD_TIMEOUT_MS });
-}
-
-/** A TCP port free right now on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  ensureAppsBuilt([app]);
 }
 
 /** A built app as a child process, everything it writes to stdout and stderr kept. */
