@@ -37,6 +37,27 @@ function expectEnvelopeError(body: Json, code: string): void {
   expect(body).toMatchObject({ success: false, error: { code }, build: expect.any(Object), stats: expect.any(Object) });
 }
 
+/** Claims every configuration accepts (issuer set, five minutes to live): the attacks start from them. */
+function acceptedClaims(api: TestApi, org: string, extra: Json = {}): Json {
+  return {
+    sub: 'attacker',
+    orgs: [org],
+    permissions: ['manage_api_keys'],
+    aud: api.config.JWT_AUDIENCE,
+    iss: ISSUER,
+    iat: now() - 10,
+    exp: now() + 300,
+    ...extra,
+  };
+}
+
+/** The token is refused: a 401 in the envelope. */
+async function expectRefused(api: TestApi, org: string, jwt: string): Promise<void> {
+  const res = await api.http().post(LIST).set('authorization', `Bearer ${jwt}`).set('x-orgcode', org).send({});
+  expect(res.status).toBe(401);
+  expectEnvelopeError(res.body, 'unauthorized');
+}
+
 interface Setup {
   api: TestApi;
   org: string;
@@ -188,25 +209,12 @@ describe('JWT attacks under HS256 (JWT_ISSUER set)', () => {
     process.env = saved;
   });
 
-  const claims = (extra: Json = {}): Json => ({
-    sub: 'attacker',
-    orgs: [org],
-    permissions: ['manage_api_keys'],
-    aud: api.config.JWT_AUDIENCE,
-    iss: ISSUER,
-    iat: now() - 10,
-    exp: now() + 300,
-    ...extra,
-  });
+  const claims = (extra: Json = {}): Json => acceptedClaims(api, org, extra);
   const genuine = (payload: Json, header: Json = {}): string =>
     hs256({ alg: 'HS256', typ: 'JWT', ...header }, payload, api.config.JWT_SECRET);
   commonAttacks(() => ({ api, org, claims, genuine }));
 
-  const refused = async (jwt: string): Promise<void> => {
-    const res = await api.http().post(LIST).set('authorization', `Bearer ${jwt}`).set('x-orgcode', org).send({});
-    expect(res.status).toBe(401);
-    expectEnvelopeError(res.body, 'unauthorized');
-  };
+  const refused = (jwt: string): Promise<void> => expectRefused(api, org, jwt);
 
   it('refuses an RS256 token (any key) and the right secret under another HMAC algorithm', async () => {
     await refused(rs256({ alg: 'RS256', typ: 'JWT' }, claims(), rsa.privateKey));
@@ -252,25 +260,12 @@ describe('JWT attacks under RS256 with JWT_PUBLIC_KEY (JWT_ISSUER set)', () => {
     process.env = saved;
   });
 
-  const claims = (extra: Json = {}): Json => ({
-    sub: 'attacker',
-    orgs: [org],
-    permissions: ['manage_api_keys'],
-    aud: api.config.JWT_AUDIENCE,
-    iss: ISSUER,
-    iat: now() - 10,
-    exp: now() + 300,
-    ...extra,
-  });
+  const claims = (extra: Json = {}): Json => acceptedClaims(api, org, extra);
   const genuine = (payload: Json, header: Json = {}): string =>
     rs256({ alg: 'RS256', typ: 'JWT', ...header }, payload, rsa.privateKey);
   commonAttacks(() => ({ api, org, claims, genuine }));
 
-  const refused = async (jwt: string): Promise<void> => {
-    const res = await api.http().post(LIST).set('authorization', `Bearer ${jwt}`).set('x-orgcode', org).send({});
-    expect(res.status).toBe(401);
-    expectEnvelopeError(res.body, 'unauthorized');
-  };
+  const refused = (jwt: string): Promise<void> => expectRefused(api, org, jwt);
 
   it('refuses HS256 signed with the public key as the HMAC secret (algorithm confusion)', async () => {
     const der = rsa.publicKey.export({ type: 'spki', format: 'der' });
@@ -327,25 +322,12 @@ describe('JWT attacks under RS256 with JWT_JWKS_URL (JWT_ISSUER set)', () => {
     process.env = saved;
   });
 
-  const claims = (extra: Json = {}): Json => ({
-    sub: 'attacker',
-    orgs: [org],
-    permissions: ['manage_api_keys'],
-    aud: api.config.JWT_AUDIENCE,
-    iss: ISSUER,
-    iat: now() - 10,
-    exp: now() + 300,
-    ...extra,
-  });
+  const claims = (extra: Json = {}): Json => acceptedClaims(api, org, extra);
   const genuine = (payload: Json, header: Json = {}): string =>
     rs256({ alg: 'RS256', typ: 'JWT', kid: 'k1', ...header }, payload, rsa.privateKey);
   commonAttacks(() => ({ api, org, claims, genuine }));
 
-  const refused = async (jwt: string): Promise<void> => {
-    const res = await api.http().post(LIST).set('authorization', `Bearer ${jwt}`).set('x-orgcode', org).send({});
-    expect(res.status).toBe(401);
-    expectEnvelopeError(res.body, 'unauthorized');
-  };
+  const refused = (jwt: string): Promise<void> => expectRefused(api, org, jwt);
 
   it('refuses a kid that names no key of the JWKS, and a bad kid does not make it refetch endlessly', async () => {
     const before = fetches;
