@@ -24,6 +24,54 @@ export const DEFAULT_JOB_OPTIONS = {
 
 type AnyQueue = Queue<unknown, unknown, string>;
 
+/** How long a request waits for Redis to take a job it enqueues after its commit. */
+export const AFTER_COMMIT_ENQUEUE_WAIT_MS = 2000;
+
+const afterCommitLogger = new Logger('JobProducer');
+
+/**
+ * Runs an enqueue whose work is already committed in PostgreSQL (the source of truth, which the
+ * worker's sweeper re-enqueues from), waiting for Redis at most `waitMs`: the queue connection
+ * retries forever (`maxRetriesPerRequest: null`), so while Redis is down a plain enqueue would hang
+ * the request. Past the wait, or on an error, it logs a warning and resolves `false`; the command
+ * may still run when Redis returns, which the job id makes harmless (BullMQ adds no second job
+ * with an id it holds). Resolves `true` once Redis has the job.
+ */
+export async function enqueueAfterCommit(
+  what: string,
+  enqueue: () => Promise<unknown>,
+  { waitMs = AFTER_COMMIT_ENQUEUE_WAIT_MS, logger = afterCommitLogger }: { waitMs?: number; logger?: Logger } = {},
+): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), waitMs);
+  });
+  const done = enqueue().then(
+    () => 'added' as const,
+    (err: unknown) => err,
+  );
+  try {
+    const outcome = await Promise.race([done, gaveUp]);
+    if (outcome === 'added') return true;
+    if (outcome === 'timeout') {
+      logger.warn(`${what}: Redis did not take it within ${waitMs} ms; the sweeper re-enqueues it`);
+      // Should it fail later (Redis back, or the queue closed), there is nothing more to do.
+      void done.then((late) => {
+        if (late !== 'added') logger.warn(`${what}: not enqueued: ${errorText(late)}`);
+      });
+    } else {
+      logger.warn(`${what}: not enqueued (the sweeper re-enqueues it): ${errorText(outcome)}`);
+    }
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** Job states in which a queue still holds the job's work. */
 const LIVE_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
 

@@ -22,7 +22,7 @@ import { AuditService } from '@ipm/audit/audit.service';
 import { initialState, transition } from '@ipm/lifecycle/lifecycle';
 import { BulkJobMachine, type BulkJobStatus, DeliveryMachine, WebhookMachine } from '@ipm/lifecycle/machines';
 import { fetchKeysetPage } from '@ipm/persistence';
-import { BULK_RUN_JOB_OPTIONS, JobProducer } from '@ipm/queues';
+import { BULK_RUN_JOB_OPTIONS, enqueueAfterCommit, JobProducer } from '@ipm/queues';
 import { LineCounter } from '../formats';
 import { BulkExportTarget, BulkImportTarget, BulkJobEntity, BulkJobOptions } from '../jobs/bulk-job.entity';
 import { BULK_STORAGE } from '../storage/bulk-storage';
@@ -468,14 +468,17 @@ export class BulkJobsService {
 
   /** Enqueues `bulk.run` (job id = bulk job id). `again`: a finished BullMQ job of the same id is replaced. */
   private async enqueue(jobId: string, again: boolean): Promise<void> {
-    try {
-      const opts = { ...BULK_RUN_JOB_OPTIONS, jobId };
-      if (again) await this.jobs.ensureQueued({ name: 'bulk.run', payload: { job_id: jobId }, opts });
-      else await this.jobs.add('bulk.run', { job_id: jobId }, opts);
-    } catch (err) {
-      // The job is queued in PostgreSQL, which is the source of truth: the sweeper re-enqueues it.
-      this.logger.warn(`bulk.run ${jobId} not enqueued (the sweeper will): ${(err as Error).message}`);
-    }
+    // The job is queued in PostgreSQL, which is the source of truth: if Redis does not take the run
+    // within a bounded wait, the sweeper re-enqueues it (job id = bulk job id: never queued twice).
+    const opts = { ...BULK_RUN_JOB_OPTIONS, jobId };
+    await enqueueAfterCommit(
+      `bulk.run ${jobId}`,
+      () =>
+        again
+          ? this.jobs.ensureQueued({ name: 'bulk.run', payload: { job_id: jobId }, opts })
+          : this.jobs.add('bulk.run', { job_id: jobId }, opts),
+      { logger: this.logger },
+    );
   }
 
   /** The caller's job (locked FOR UPDATE with a transaction's manager), or a 404. */

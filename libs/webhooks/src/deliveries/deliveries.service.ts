@@ -4,6 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { AppError, IdPrefix, newId, Page, PageTokens } from '@ipm/core';
 import type { Caller } from '@ipm/auth/principal';
 import { AuditService } from '@ipm/audit/audit.service';
+import { enqueueAfterCommit } from '@ipm/queues';
 import { DeliveryMachine, type DeliveryStatus } from '@ipm/lifecycle/machines';
 import { DeliveryScheduler, NewDelivery } from '../engine/delivery-scheduler';
 import type { DeliveryAttemptEntity } from '../entities/delivery-attempt.entity';
@@ -120,7 +121,8 @@ export class DeliveriesService {
       });
       return row;
     });
-    await this.scheduler.enqueue([fresh]);
+    // After commit, waiting for Redis a bounded time: the pending delivery is the sweeper's if Redis is away.
+    await enqueueAfterCommit(`delivery ${fresh.delivery_id}`, () => this.scheduler.enqueue([fresh]));
     return { delivery: toDeliveryDto(await this.require(caller, fresh.delivery_id)) };
   }
 

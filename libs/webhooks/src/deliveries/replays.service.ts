@@ -4,7 +4,7 @@ import type { DataSource } from 'typeorm';
 import { AppError, IdPrefix, newId } from '@ipm/core';
 import type { Caller } from '@ipm/auth/principal';
 import { AuditService } from '@ipm/audit/audit.service';
-import { JobProducer } from '@ipm/queues';
+import { enqueueAfterCommit, JobProducer } from '@ipm/queues';
 import { WebhookReplayEntity } from '../entities/webhook-replay.entity';
 import { WebhookRepository } from '../webhook.repository';
 import { DeliveryRepository, ReplayCounts } from './delivery.repository';
@@ -70,8 +70,11 @@ export class ReplaysService {
       });
       return row;
     });
-    // After commit: a lost enqueue leaves a queued replay in PostgreSQL (ix_webhook_replays_open) to pick up again.
-    await this.jobs.add('replay.run', { replay_id: replay.replay_id }, { jobId: replay.replay_id });
+    // After commit, waiting for Redis a bounded time: a lost enqueue leaves a queued replay in PostgreSQL
+    // (ix_webhook_replays_open) that the sweeper re-enqueues (job id = replay id: never queued twice).
+    await enqueueAfterCommit(`replay.run ${replay.replay_id}`, () =>
+      this.jobs.add('replay.run', { replay_id: replay.replay_id }, { jobId: replay.replay_id }),
+    );
     return { replay: toReplayDto(replay, { total: 0, delivered: 0, failed: 0 }) };
   }
 
