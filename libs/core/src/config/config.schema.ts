@@ -261,6 +261,17 @@ export class AppConfig {
   @Max(24 * 7)
   IDEMPOTENCY_TTL_HOURS = 24;
 
+  /**
+   * An Idempotency-Key still in progress after this many seconds is taken as abandoned (its request
+   * died with the database or the process): the next retry with it runs the request again. Longer
+   * than any request runs.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(3600)
+  IDEMPOTENCY_LEASE_SECONDS = 60;
+
   /** How long the worker waits for in-flight jobs on SIGTERM before giving up. */
   @Transform(toInt)
   @IsInt()
