@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
 import { AppConfig, AppError, IdPrefix, newId } from '@ipm/core';
+import { enqueueAfterCommit } from '@ipm/queues';
 import type { Caller } from '@ipm/auth/principal';
 import { AuditService } from '@ipm/audit/audit.service';
 import { CatalogRegistry } from '@ipm/catalog/catalog.registry';
@@ -87,7 +88,8 @@ export class WebhookChecksService {
       });
       return { row, webhook };
     });
-    await this.scheduler.enqueue([row]);
+    // Redis down: answer after the wait with the delivery still pending (the sweeper sends it), not hang.
+    await enqueueAfterCommit(`delivery ${row.delivery_id}`, () => this.scheduler.enqueue([row]));
     const deadline = Date.now() + webhook.retry_policy.timeout_ms + TEST_GRACE_MS;
     for (;;) {
       const current = await this.deliveries.findVisible(caller, row.delivery_id);
