@@ -4,12 +4,18 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 import { RawResponse } from '@ipm/core';
 import { Public } from '@ipm/auth';
 
-/** Prometheus metrics of the api process: its defaults plus requests by route, method and status. */
+/**
+ * Prometheus metrics of the api process: its defaults plus requests and their latency by method, route
+ * pattern and status. No tenant, id or raw URL in any label: the series stay bounded.
+ */
+/** Any other method a client sends is counted as `OTHER`, so that it cannot mint label values. */
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
 @Injectable()
 export class ApiMetrics {
   readonly registry = new Registry();
   private readonly requests: Counter<'method' | 'route' | 'status'>;
-  private readonly duration: Histogram<'method' | 'route'>;
+  private readonly duration: Histogram<'method' | 'route' | 'status'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -21,8 +27,8 @@ export class ApiMetrics {
     });
     this.duration = new Histogram({
       name: 'ipm_http_request_duration_seconds',
-      help: 'Time to answer, by method and route pattern',
-      labelNames: ['method', 'route'],
+      help: 'Time to answer, by method, route pattern and status',
+      labelNames: ['method', 'route', 'status'],
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [this.registry],
     });
@@ -30,9 +36,13 @@ export class ApiMetrics {
 
   /** `route` is the pattern (`/ipm/event/schema/:event_type`), never the raw URL, to bound label values. */
   observe(method: string, route: string | undefined, status: number, elapsedMs: number): void {
-    const r = route ?? 'unmatched';
-    this.requests.inc({ method, route: r, status: String(status) });
-    this.duration.observe({ method, route: r }, elapsedMs / 1000);
+    const labels = {
+      method: KNOWN_METHODS.has(method) ? method : 'OTHER',
+      route: route ?? 'unmatched',
+      status: String(status),
+    };
+    this.requests.inc(labels);
+    this.duration.observe(labels, elapsedMs / 1000);
   }
 }
 

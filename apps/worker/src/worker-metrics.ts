@@ -3,38 +3,81 @@ import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { Job, Queue } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { ALL_QUEUES, QueueWorkers } from '@ipm/queues';
+import { DataSource } from 'typeorm';
+import { ALL_QUEUES, EngineMetrics, QueueName, QueueWorkers } from '@ipm/queues';
 
 const COUNTED_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 
+/** The oldest unrelayed outbox row's age, by the partial index on pending rows (one row read). */
+const OUTBOX_LAG_SQL = `
+SELECT GREATEST(0, EXTRACT(EPOCH FROM now() - created_at))::float8 AS lag
+  FROM event_outbox WHERE processed_at IS NULL ORDER BY seq LIMIT 1`;
+
+/** What a queue reports at scrape time. */
+export interface QueueSnapshot {
+  counts: Partial<Record<(typeof COUNTED_STATES)[number], number>>;
+  /** Creation time (ms) of the job that has waited longest, if any waits. */
+  oldestWaitingAt: number | null;
+}
+
+/** Reads one queue's counts and its oldest waiting job (two cheap Redis reads). */
+export async function snapshotQueue(queue: Pick<Queue, 'getJobCounts' | 'getJobs'>): Promise<QueueSnapshot> {
+  const [counts, oldest] = await Promise.all([
+    queue.getJobCounts(...COUNTED_STATES),
+    // Ascending: the head of the wait list, the next job a worker would take.
+    queue.getJobs(['waiting'], 0, 0, true),
+  ]);
+  return { counts, oldestWaitingAt: oldest[0]?.timestamp ?? null };
+}
+
 /**
- * Prometheus metrics of the worker: the process (prom-client defaults), the job counts of every
- * queue (read from Redis at scrape time) and the jobs this process finished, by name and outcome.
- * Own registry, not prom-client's global one, so that several app instances can share a process.
+ * Prometheus metrics of the worker: the process (prom-client defaults), per queue its job counts and
+ * the age of its oldest waiting job (read from Redis at scrape time), the outbox lag (read from
+ * PostgreSQL at scrape time), the jobs this process finished, and the engine's counters
+ * (EngineMetrics: deliveries by outcome, attempt latency, relay, sweeper, bulk lines), all in one
+ * registry, not prom-client's global one, so that several app instances can share a process.
  */
 @Injectable()
 export class WorkerMetrics implements OnModuleInit {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   private readonly logger = new Logger(WorkerMetrics.name);
   private readonly processed: Counter<'queue' | 'job' | 'outcome'>;
+  private queuesRead?: Promise<void>;
 
   constructor(
     private readonly workers: QueueWorkers,
     private readonly moduleRef: ModuleRef,
+    private readonly dataSource: DataSource,
+    engine: EngineMetrics,
   ) {
+    this.registry = engine.registry;
+    const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.processed = new Counter({
       name: 'ipm_worker_jobs_processed_total',
       help: 'Jobs this worker process finished, by queue, job name and outcome (completed or failed)',
       labelNames: ['queue', 'job', 'outcome'],
-      registers: [this.registry],
+      registers,
     });
     const counts: Gauge<'queue' | 'state'> = new Gauge({
       name: 'ipm_queue_jobs',
       help: 'Jobs in each queue by state (waiting, active, delayed, failed), read at scrape time',
       labelNames: ['queue', 'state'],
-      registers: [this.registry],
-      collect: () => this.collectCounts(counts),
+      registers,
+      collect: () => this.refreshQueues(counts, oldest),
+    });
+    const oldest: Gauge<'queue'> = new Gauge({
+      name: 'ipm_queue_oldest_waiting_seconds',
+      help: 'Age of the oldest job waiting in each queue (0 when none waits), read at scrape time',
+      labelNames: ['queue'],
+      registers,
+      collect: () => this.refreshQueues(counts, oldest),
+    });
+    const lag: Gauge = new Gauge({
+      name: 'ipm_outbox_lag_seconds',
+      help: 'Age of the oldest outbox row not yet relayed into deliveries (0 when none), read at scrape time',
+      registers,
+      collect: () => this.collectOutboxLag(lag),
     });
   }
 
@@ -56,21 +99,46 @@ export class WorkerMetrics implements OnModuleInit {
     return this.registry.contentType;
   }
 
-  private async collectCounts(gauge: Gauge<'queue' | 'state'>): Promise<void> {
-    gauge.reset();
+  /**
+   * Both queue gauges' collect: prom-client collects every metric of a scrape at once, so the two
+   * share one read of the queues (the one under way, if any).
+   */
+  private refreshQueues(counts: Gauge<'queue' | 'state'>, oldest: Gauge<'queue'>): Promise<void> {
+    this.queuesRead ??= this.collectQueues(counts, oldest).finally(() => {
+      this.queuesRead = undefined;
+    });
+    return this.queuesRead;
+  }
+
+  private async collectQueues(counts: Gauge<'queue' | 'state'>, oldest: Gauge<'queue'>): Promise<void> {
+    counts.reset();
+    oldest.reset();
+    const now = Date.now();
     await Promise.all(
-      ALL_QUEUES.map(async (name) => {
+      ALL_QUEUES.map(async (name: QueueName) => {
         try {
           const queue = this.moduleRef.get<Queue>(getQueueToken(name), { strict: false });
-          const counts = await queue.getJobCounts(...COUNTED_STATES);
-          for (const state of COUNTED_STATES) gauge.set({ queue: name, state }, counts[state] ?? 0);
+          const snapshot = await snapshotQueue(queue);
+          for (const state of COUNTED_STATES) counts.set({ queue: name, state }, snapshot.counts[state] ?? 0);
+          const age = snapshot.oldestWaitingAt === null ? 0 : Math.max(0, now - snapshot.oldestWaitingAt) / 1000;
+          oldest.set({ queue: name }, age);
         } catch (err) {
           // Redis down: the process metrics are still worth serving; readiness reports the outage.
           this.logger.warn(
-            `job counts of queue ${name} unavailable: ${err instanceof Error ? err.message : String(err)}`,
+            `queue ${name} unavailable for metrics: ${err instanceof Error ? err.message : String(err)}`,
           );
         }
       }),
     );
+  }
+
+  private async collectOutboxLag(gauge: Gauge): Promise<void> {
+    try {
+      const rows = await this.dataSource.query<Array<{ lag: number }>>(OUTBOX_LAG_SQL);
+      gauge.set(rows[0]?.lag ?? 0);
+    } catch (err) {
+      gauge.reset();
+      this.logger.warn(`outbox lag unavailable for metrics: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 }

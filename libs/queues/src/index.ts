@@ -8,3 +8,5 @@ export * from './job-handler.registry';
 export * from './queue.processors';
 export * from './queue-workers';
 export * from './queues.worker.module';
+export * from './worker-queues';
+export * from './engine-metrics';

@@ -22,7 +22,13 @@ function queueWorkers(make: () => FakeWorker): { workers: QueueWorkers; fakes: F
     ALL_QUEUES.map((queue, i) => [QUEUE_PROCESSORS[queue], { worker: fakes[i] }]),
   );
   const moduleRef = { get: (type: unknown) => byType.get(type) } as unknown as ModuleRef;
-  return { workers: new QueueWorkers(moduleRef, { SHUTDOWN_TIMEOUT_MS: 1000 } as AppConfig), fakes };
+  return {
+    workers: new QueueWorkers(moduleRef, {
+      SHUTDOWN_TIMEOUT_MS: 1000,
+      WORKER_QUEUES: ALL_QUEUES.join(','),
+    } as AppConfig),
+    fakes,
+  };
 }
 
 describe('QueueWorkers.drain', () => {

@@ -4,6 +4,7 @@ import { type Job, Worker } from 'bullmq';
 import { AppConfig } from '@ipm/core';
 import { ALL_QUEUES, QueueName } from './queue-names';
 import { QUEUE_PROCESSORS } from './queue.processors';
+import { servedQueues } from './worker-queues';
 
 export interface QueueWorker {
   queue: QueueName;
@@ -33,10 +34,11 @@ export class QueueWorkers implements OnModuleInit, OnApplicationBootstrap, Befor
    * initialises, which Nest does before any feature module's onModuleInit. The `delivery` queue
    * gets DELIVERY_FETCHERS of them in all (the extra ones made here, same processor and options,
    * concurrency split between them): a BullMQ worker fetches jobs one round trip after another, so
-   * a burst of fan-out jobs is picked up that many times faster.
+   * a burst of fan-out jobs is picked up that many times faster. Only the queues in WORKER_QUEUES:
+   * the others' workers are never started (and closed at bootstrap, see onApplicationBootstrap).
    */
   get workers(): readonly QueueWorker[] {
-    this.resolved ??= ALL_QUEUES.flatMap((queue) => {
+    this.resolved ??= servedQueues(this.config).flatMap((queue) => {
       const processor = this.moduleRef.get(QUEUE_PROCESSORS[queue]);
       const main = processor.worker;
       const extra = queue === QueueName.Delivery ? this.config.DELIVERY_FETCHERS - 1 : 0;
@@ -69,8 +71,18 @@ export class QueueWorkers implements OnModuleInit, OnApplicationBootstrap, Befor
         this.logger.error(`queue ${queue}: worker stopped: ${err instanceof Error ? err.message : String(err)}`);
       });
     }
+    const served = new Set(this.workers.map((w) => w.queue));
+    const ignored = ALL_QUEUES.filter((queue) => !served.has(queue));
+    for (const queue of ignored) {
+      // Created stopped by @nestjs/bullmq; closing frees its Redis connection (closing again at shutdown is a no-op).
+      const worker = this.moduleRef.get(QUEUE_PROCESSORS[queue]).worker;
+      worker.close().catch((err: unknown) => {
+        this.logger.warn(`queue ${queue}: close failed: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    }
     this.logger.log(
-      `consuming ${this.workers.map((w) => `${w.queue} (concurrency ${w.worker.concurrency})`).join(', ')}`,
+      `consuming ${this.workers.map((w) => `${w.queue} (concurrency ${w.worker.concurrency})`).join(', ')}` +
+        (ignored.length ? `; not consuming ${ignored.join(', ')} (WORKER_QUEUES)` : ''),
     );
   }
 

@@ -48,9 +48,9 @@ export function configureQueueWorkers(config: AppConfig): Readonly<Record<QueueN
   const concurrency: Record<QueueName, number> = {
     [QueueName.Delivery]: Math.ceil(config.DELIVERY_CONCURRENCY / config.DELIVERY_FETCHERS),
     [QueueName.Retry]: config.RETRY_CONCURRENCY,
-    [QueueName.Replay]: 2,
-    [QueueName.Bulk]: 2,
-    [QueueName.Maintenance]: 1,
+    [QueueName.Replay]: config.REPLAY_CONCURRENCY,
+    [QueueName.Bulk]: config.BULK_CONCURRENCY,
+    [QueueName.Maintenance]: config.MAINTENANCE_CONCURRENCY,
   };
   for (const [queue, options] of Object.entries(QUEUE_WORKER_OPTIONS) as [QueueName, QueueWorkerOptions][]) {
     options.concurrency = concurrency[queue];

@@ -2,6 +2,7 @@ import { BullModule } from '@nestjs/bullmq';
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import type IORedis from 'ioredis';
 import { AppConfig } from '@ipm/core';
+import { EngineMetrics } from './engine-metrics';
 import { JobProducer } from './job-producer';
 import { ALL_QUEUES } from './queue-names';
 import { createRedis, redisOptions } from './redis';
@@ -32,8 +33,9 @@ export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
       useFactory: (config: AppConfig): IORedis => createRedis(config.REDIS_URL, 'ipm-client'),
     },
     JobProducer,
+    EngineMetrics,
   ],
-  exports: [BullModule, REDIS_CLIENT, JobProducer],
+  exports: [BullModule, REDIS_CLIENT, JobProducer, EngineMetrics],
 })
 export class QueuesModule implements OnApplicationShutdown {
   constructor(@Inject(REDIS_CLIENT) private readonly redis: IORedis) {}

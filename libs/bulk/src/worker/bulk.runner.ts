@@ -6,7 +6,7 @@ import { AppConfig } from '@ipm/core';
 import { PlatformEvents } from '@ipm/events/platform-events.service';
 import { transition } from '@ipm/lifecycle/lifecycle';
 import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle/machines';
-import { JobHandler } from '@ipm/queues';
+import { EngineMetrics, JobHandler } from '@ipm/queues';
 import type { BulkRunJob, JobContext } from '@ipm/queues';
 import {
   BulkFormatError,
@@ -72,6 +72,7 @@ export class BulkRunner {
     private readonly config: AppConfig,
     private readonly targets: BulkTargets,
     private readonly platformEvents: PlatformEvents,
+    private readonly metrics: EngineMetrics,
   ) {}
 
   @JobHandler('bulk.run')
@@ -190,7 +191,8 @@ export class BulkRunner {
     write: ChunkWrite,
     last: boolean,
   ): Promise<number> {
-    return this.dataSource.transaction(async (em) => {
+    let committed: { job: BulkJobEntity; succeeded: number; failed: number } | undefined;
+    const done = this.dataSource.transaction(async (em) => {
       const job = await em.findOne(BulkJobEntity, { where: { job_id: jobId }, lock: { mode: 'pessimistic_write' } });
       if (!job) throw new Stopped('missing');
       if (job.status !== 'running') throw new Stopped(job.status);
@@ -223,8 +225,20 @@ export class BulkRunner {
       }
       await em.update(BulkJobEntity, { job_id: jobId }, changes);
       if (last) await this.emitFinished(em, { ...job, ...changes });
+      committed = { job, succeeded: applied.succeeded, failed: errors.length };
       return checkpoint;
     });
+    // Counted per chunk, once it has committed.
+    return done.then((checkpoint) => {
+      if (committed) this.countLines(committed.job, committed.succeeded, committed.failed);
+      return checkpoint;
+    });
+  }
+
+  private countLines(job: BulkJobEntity, succeeded: number, failed: number): void {
+    const labels = { type: job.job_type, target: job.target };
+    if (succeeded > 0) this.metrics.bulkLines.inc({ ...labels, result: 'succeeded' }, succeeded);
+    if (failed > 0) this.metrics.bulkLines.inc({ ...labels, result: 'failed' }, failed);
   }
 
   /**
@@ -294,8 +308,13 @@ export class BulkRunner {
    * One transaction: a chunk read from the job's cursor `expected`, written as the export's next
    * part, with the new cursor and counters (and, for the last chunk, the final status).
    */
-  private commitExportChunk(jobId: string, expected: string | null, chunk: ExportChunk, last: boolean): Promise<void> {
-    return this.dataSource.transaction(async (em) => {
+  private async commitExportChunk(
+    jobId: string,
+    expected: string | null,
+    chunk: ExportChunk,
+    last: boolean,
+  ): Promise<void> {
+    const job = await this.dataSource.transaction(async (em) => {
       const job = await em.findOne(BulkJobEntity, { where: { job_id: jobId }, lock: { mode: 'pessimistic_write' } });
       if (!job) throw new Stopped('missing');
       if (job.status !== 'running') throw new Stopped(job.status);
@@ -317,7 +336,9 @@ export class BulkRunner {
       if (last) Object.assign(changes, this.finish(job, 'completed'), { total_lines: job.processed + chunk.count });
       await em.update(BulkJobEntity, { job_id: jobId }, changes);
       if (last) await this.emitFinished(em, { ...job, ...changes });
+      return job;
     });
+    this.countLines(job, chunk.count, 0);
   }
 
   /** The final status change: the files live BULK_FILE_TTL_DAYS from now. */

@@ -154,6 +154,37 @@ export class AppConfig {
   @Max(2000)
   RETRY_CONCURRENCY = 64;
 
+  /** Concurrent jobs per worker process on the `replay` queue (window replays). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  REPLAY_CONCURRENCY = 2;
+
+  /** Concurrent jobs per worker process on the `bulk` queue (imports and exports). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  BULK_CONCURRENCY = 2;
+
+  /** Concurrent jobs per worker process on the `maintenance` queue (housekeeping). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  MAINTENANCE_CONCURRENCY = 1;
+
+  /**
+   * The queues this worker process consumes, comma-separated (default: all). The outbox relay runs only
+   * where `delivery` is served; the sweeper runs in every worker (one at a time, elected by a lock).
+   */
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.replace(/\s+/g, '') : value))
+  @Matches(/^(delivery|retry|replay|bulk|maintenance)(,(delivery|retry|replay|bulk|maintenance))*$/, {
+    message: 'WORKER_QUEUES must be a comma-separated list of: delivery, retry, replay, bulk, maintenance',
+  })
+  WORKER_QUEUES = 'delivery,retry,replay,bulk,maintenance';
+
   /** Finished deliveries and their attempts older than this are deleted by the retention job. */
   @Transform(toInt)
   @IsInt()

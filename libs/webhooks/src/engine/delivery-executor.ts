@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import { DelayedError } from 'bullmq';
 import { AppConfig, SecretBox } from '@ipm/core';
-import { JobHandler, JobProducer, QueueName } from '@ipm/queues';
+import { EngineMetrics, JobHandler, JobProducer, QueueName, servesQueue } from '@ipm/queues';
 import type { BulkJob, DeliveryBatchJob, DeliveryJob, JobContext } from '@ipm/queues';
 import { AttemptResult, DeliveryClient } from '../delivery-client';
 import { signDelivery } from '../signing';
@@ -71,6 +71,7 @@ export class DeliveryExecutor implements OnApplicationBootstrap, BeforeApplicati
     private readonly box: SecretBox,
     private readonly jobs: JobProducer,
     private readonly config: AppConfig,
+    private readonly metrics: EngineMetrics,
   ) {
     this.client = new DeliveryClient({
       allowlist: config.allowlist,
@@ -95,6 +96,8 @@ export class DeliveryExecutor implements OnApplicationBootstrap, BeforeApplicati
     this.records = new MicroBatcher(
       async (records) => {
         const updated = await this.store.record(records);
+        // Counted once per batch, and only what was written (a stale record changes nothing).
+        this.metrics.recordAttempts(records.filter((r) => updated.has(r.delivery_id)));
         return records.map((r) => updated.has(r.delivery_id));
       },
       { maxBatch: 512, maxConcurrent: 1 },
@@ -140,6 +143,8 @@ export class DeliveryExecutor implements OnApplicationBootstrap, BeforeApplicati
    * engine-failure backoffs, which merely run sooner. Retries (queue `retry`) keep their schedule.
    */
   async onApplicationBootstrap(): Promise<void> {
+    // Only a worker that serves `delivery` takes them over (WORKER_QUEUES).
+    if (!servesQueue(this.config, QueueName.Delivery)) return;
     await this.jobs.promoteDelayed(QueueName.Delivery).catch((err: unknown) => {
       this.logger.warn(`could not promote parked deliveries: ${err instanceof Error ? err.message : String(err)}`);
     });

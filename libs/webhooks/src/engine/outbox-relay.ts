@@ -4,6 +4,7 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { OUTBOX_CHANNEL } from '@ipm/events/event-store.service';
 import { AppConfig, IdPrefix, newId } from '@ipm/core';
+import { EngineMetrics, QueueName, servesQueue } from '@ipm/queues';
 import type { EventFilter } from '../entities/webhook.entity';
 import { matchesFilters } from '../event-filters';
 import { BackgroundLoop } from './background-loop';
@@ -77,9 +78,18 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly dataSource: DataSource,
     private readonly scheduler: DeliveryScheduler,
     private readonly config: AppConfig,
+    private readonly metrics: EngineMetrics,
   ) {}
 
+  /**
+   * Runs where the `delivery` queue is served (WORKER_QUEUES): the relay feeds that queue, so it
+   * scales with the delivery workers, and a worker dedicated to other queues stays off the outbox.
+   */
   onApplicationBootstrap(): void {
+    if (!servesQueue(this.config, QueueName.Delivery)) {
+      this.logger.log('outbox relay off: this worker does not serve the delivery queue (WORKER_QUEUES)');
+      return;
+    }
     this.loop.start();
     this.listening = this.listen();
   }
@@ -165,6 +175,10 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       await this.scheduler.insert(em, rows);
       return { events: claimed.length, deliveries: rows };
     });
+    if (events > 0) {
+      this.metrics.outboxEvents.inc(events);
+      this.metrics.deliveriesCreated.inc(deliveries.length);
+    }
     for (let i = 0; i < deliveries.length; i += ENQUEUE_CHUNK) {
       try {
         await this.scheduler.enqueue(deliveries.slice(i, i + ENQUEUE_CHUNK));

@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '@ipm/core';
-import { BULK_RUN_JOB_OPTIONS, BulkJob, JobProducer } from '@ipm/queues';
+import { BULK_RUN_JOB_OPTIONS, BulkJob, EngineMetrics, JobProducer } from '@ipm/queues';
 import { BackgroundLoop } from './background-loop';
 import { retryJobId } from './delivery-executor';
 import { DELIVERY_JOB_OPTIONS, sendJob } from './delivery-scheduler';
@@ -63,6 +63,7 @@ export class Sweeper implements OnApplicationBootstrap, BeforeApplicationShutdow
     private readonly jobs: JobProducer,
     private readonly retention: DeliveryRetention,
     private readonly config: AppConfig,
+    private readonly metrics: EngineMetrics,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -117,7 +118,9 @@ export class Sweeper implements OnApplicationBootstrap, BeforeApplicationShutdow
           wanted.slice(i, i + LOOKUP_PARALLELISM).map(async ({ job, batch }) => {
             // A first attempt may still wait in its fan-out's batch job: then it is held.
             if (batch !== null && (await this.jobs.isQueued('delivery.batch', batch))) return false;
-            return this.jobs.ensureQueued(job);
+            const queued = await this.jobs.ensureQueued(job);
+            if (queued) this.metrics.sweeperRequeued.inc({ job: job.name });
+            return queued;
           }),
         );
         added += results.filter(Boolean).length;
