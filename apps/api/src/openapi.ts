@@ -7,8 +7,21 @@ import { API_KEY_SCHEME, AUTH_METADATA, AuthMetadata, JWT_SCHEME } from '@ipm/au
 /** The extension naming the permission a route needs (what the global guard enforces: 403 without it). */
 export const PERMISSION_EXTENSION = 'x-required-permission';
 
+/** The tags the controllers use (@ApiTags), described once for the document's global `tags` list. */
+const TAGS: Record<string, string> = {
+  health: 'Liveness, readiness and Prometheus metrics (no auth)',
+  'api keys': "A tenant's API keys: create, list, revoke",
+  audit: "The tenant's audit records",
+  events: 'Publishing events, and the change feed',
+  catalog: 'Event types, their JSON Schemas and specimens, export contracts, pagination conventions',
+  webhooks: 'Webhook subscriptions, their deliveries, replays, tests and signing secrets',
+  bulk: 'Bulk import and export jobs, their uploads and files',
+  kpis: 'KPI snapshots, series queries and threshold alerts',
+  lifecycle: 'The state machines the services enforce',
+};
+
 export function buildOpenApiDocument(app: INestApplication, buildId: string): OpenAPIObject {
-  const config = new DocumentBuilder()
+  const builder = new DocumentBuilder()
     .setTitle('IPM API')
     .setDescription(
       'Multi-tenant integration platform: signed webhooks, event store and change feed, bulk jobs, KPIs, catalog. ' +
@@ -17,12 +30,31 @@ export function buildOpenApiDocument(app: INestApplication, buildId: string): Op
     .setVersion(buildId)
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, JWT_SCHEME)
     .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key' }, API_KEY_SCHEME)
-    .build();
+    // Relative: the document describes the server that serves it.
+    .addServer('/', 'This server');
+  for (const [name, description] of Object.entries(TAGS)) builder.addTag(name, description);
+  const config = builder.build();
   const doc = SwaggerModule.createDocument(app, config, {
     operationIdFactory: (controller, method) => `${controller.replace(/Controller$/, '')}_${method}`,
   });
   documentPermissions(app, doc);
+  declareTags(doc);
   return doc;
+}
+
+/** Every tag an operation uses is in the global list (those missing from TAGS without a description). */
+function declareTags(doc: OpenAPIObject): void {
+  const declared = new Set((doc.tags ?? []).map((t) => t.name));
+  for (const item of Object.values(doc.paths)) {
+    for (const op of Object.values(item as Record<string, { tags?: unknown }>)) {
+      if (!Array.isArray(op?.tags)) continue;
+      for (const tag of op.tags as string[]) {
+        if (declared.has(tag)) continue;
+        declared.add(tag);
+        (doc.tags ??= []).push({ name: tag });
+      }
+    }
+  }
 }
 
 /**
