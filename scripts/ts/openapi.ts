@@ -3,13 +3,12 @@
 import 'reflect-metadata';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { format, resolveConfig } from 'prettier';
 import { ApiModule } from '../../apps/api/src/api.module';
-import { buildOpenApiDocument } from '../../apps/api/src/openapi';
+import { API_PREFIX, API_PREFIX_EXCLUDE, buildOpenApiDocument } from '../../apps/api/src/openapi';
 
 const root = path.resolve(__dirname, '../..');
 const target = path.join(root, 'openapi.json');
@@ -27,19 +26,13 @@ function sortKeys<T>(obj: Record<string, T> | undefined): Record<string, T> | un
 /**
  * The document the api serves at /docs-json, built without a database or Redis: Nest's preview mode
  * resolves the module graph (controllers, DTO metadata) without instantiating providers. The global
- * prefix and its exclusions are those of apps/api/src/bootstrap.ts (test/openapi-artifact.e2e-spec.ts
- * compares this file with what a running api serves). The version is the package's, not BUILD_ID,
+ * prefix and its exclusions are those of apps/api/src/openapi.ts, which bootstrap.ts sets too
+ * (test/openapi-artifact.e2e-spec.ts compares this file with what a running api serves). The version is the package's, not BUILD_ID,
  * so that the file depends on the code only.
  */
 async function generate(): Promise<OpenAPIObject> {
   const app = await NestFactory.create(ApiModule, new FastifyAdapter(), { preview: true, logger: false });
-  app.setGlobalPrefix('ipm', {
-    exclude: [
-      { path: 'health/live', method: RequestMethod.GET },
-      { path: 'health/ready', method: RequestMethod.GET },
-      { path: 'metrics', method: RequestMethod.GET },
-    ],
-  });
+  app.setGlobalPrefix(API_PREFIX, { exclude: API_PREFIX_EXCLUDE });
   const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
   const doc = buildOpenApiDocument(app, version);
   await app.close();

@@ -4,6 +4,18 @@ import { ModulesContainer, Reflector } from '@nestjs/core';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { API_KEY_SCHEME, AUTH_METADATA, AuthMetadata, JWT_SCHEME } from '@ipm/auth';
 
+/**
+ * The api's global prefix and the routes outside it (health and metrics, for probes and scrapers).
+ * scripts/ts/openapi.ts builds openapi.json with these; bootstrap.ts sets the same.
+ */
+export const API_PREFIX = 'ipm';
+type GlobalPrefixOptions = NonNullable<Parameters<INestApplication['setGlobalPrefix']>[1]>;
+export const API_PREFIX_EXCLUDE: NonNullable<GlobalPrefixOptions['exclude']> = [
+  { path: 'health/live', method: RequestMethod.GET },
+  { path: 'health/ready', method: RequestMethod.GET },
+  { path: 'metrics', method: RequestMethod.GET },
+];
+
 /** The extension naming the permission a route needs (what the global guard enforces: 403 without it). */
 export const PERMISSION_EXTENSION = 'x-required-permission';
 
