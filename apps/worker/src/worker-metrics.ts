@@ -8,6 +8,9 @@ import { ALL_QUEUES, EngineMetrics, QueueName, QueueWorkers } from '@ipm/queues'
 
 const COUNTED_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 
+/** A scrape-time read of Redis or PostgreSQL gives up after this long (an outage must not hang /metrics). */
+export const SCRAPE_READ_TIMEOUT_MS = 2000;
+
 /** The oldest unrelayed outbox row's age, by the partial index on pending rows (one row read). */
 const OUTBOX_LAG_SQL = `
 SELECT GREATEST(0, EXTRACT(EPOCH FROM now() - created_at))::float8 AS lag
@@ -118,7 +121,7 @@ export class WorkerMetrics implements OnModuleInit {
       ALL_QUEUES.map(async (name: QueueName) => {
         try {
           const queue = this.moduleRef.get<Queue>(getQueueToken(name), { strict: false });
-          const snapshot = await snapshotQueue(queue);
+          const snapshot = await within(SCRAPE_READ_TIMEOUT_MS, snapshotQueue(queue));
           for (const state of COUNTED_STATES) counts.set({ queue: name, state }, snapshot.counts[state] ?? 0);
           const age = snapshot.oldestWaitingAt === null ? 0 : Math.max(0, now - snapshot.oldestWaitingAt) / 1000;
           oldest.set({ queue: name }, age);
@@ -134,11 +137,24 @@ export class WorkerMetrics implements OnModuleInit {
 
   private async collectOutboxLag(gauge: Gauge): Promise<void> {
     try {
-      const rows = await this.dataSource.query<Array<{ lag: number }>>(OUTBOX_LAG_SQL);
+      const rows = await within(SCRAPE_READ_TIMEOUT_MS, this.dataSource.query<Array<{ lag: number }>>(OUTBOX_LAG_SQL));
       gauge.set(rows[0]?.lag ?? 0);
     } catch (err) {
       gauge.reset();
       this.logger.warn(`outbox lag unavailable for metrics: ${err instanceof Error ? err.message : String(err)}`);
     }
+  }
+}
+
+/** `work`, or a rejection once `ms` have passed (the work itself goes on, its result then ignored). */
+export async function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
