@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { Logger, LoggerService, RequestMethod, Type } from '@nestjs/common';
+import { Logger, LoggerService, Type } from '@nestjs/common';
 import { NestFactory, Reflector } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
@@ -18,7 +18,7 @@ import {
 import { registerUploadContentTypes } from '@ipm/bulk/api/upload-content-types';
 import { ApiModule } from './api.module';
 import { ApiMetrics } from './metrics';
-import { setupOpenApi } from './openapi';
+import { API_PREFIX, API_PREFIX_EXCLUDE, setupOpenApi } from './openapi';
 
 /**
  * Builds the api (not listening): Fastify, the /ipm prefix, the envelope on every response
@@ -65,13 +65,7 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
     bodyParser: false,
   });
   const config = app.get(AppConfig);
-  app.setGlobalPrefix('ipm', {
-    exclude: [
-      { path: 'health/live', method: RequestMethod.GET },
-      { path: 'health/ready', method: RequestMethod.GET },
-      { path: 'metrics', method: RequestMethod.GET },
-    ],
-  });
+  app.setGlobalPrefix(API_PREFIX, { exclude: API_PREFIX_EXCLUDE });
   app.useGlobalFilters(new EnvelopeExceptionFilter(config.BUILD_ID));
   app.useGlobalInterceptors(new EnvelopeInterceptor(app.get(Reflector), config.BUILD_ID));
   app.useGlobalPipes(createValidationPipe());
