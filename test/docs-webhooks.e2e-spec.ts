@@ -1,10 +1,26 @@
+import type { INestApplicationContext } from '@nestjs/common';
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { DataSource } from 'typeorm';
 import { signDelivery, type SignatureHeaders } from '@ipm/webhooks/signing';
 import { generateWebhookSecret } from '@ipm/webhooks/webhook-secrets';
+import { createWorkerApp } from '../apps/worker/src/bootstrap';
+import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
+import { quietDatabase } from './support/receiver';
+import { waitFor } from './support/wait';
+
+// For the engine block: a BullMQ prefix of its own (under the run's, which the teardown deletes), loopback
+// receivers allowed, the worker's HTTP port free.
+process.env.QUEUE_PREFIX = `${process.env.QUEUE_PREFIX ?? 'ipm-test-local'}:docs`;
+process.env.WORKER_PORT = '0';
+process.env.WEBHOOK_TARGET_ALLOWLIST = '127.0.0.1/32';
+process.env.RELAY_POLL_MS = '10';
+
+jest.setTimeout(30_000);
 
 /**
  * Keeps docs/receiving-webhooks.md honest: its two marked code blocks (the `standardwebhooks` receiver
@@ -37,6 +53,58 @@ function deliveryId(): string {
 }
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
+interface Processed {
+  processed: string;
+  type: string;
+}
+
+interface RunningReceiver {
+  port: number;
+  /** What the receiver printed after answering, one entry per delivery it processed. */
+  processed: Processed[];
+  stop: () => Promise<void>;
+}
+
+/** Writes the guide's receiver to `file` and runs it with node, as its comment says: WEBHOOK_SECRET and PORT. */
+async function runReceiver(file: string, source: string, secret: string, port: number): Promise<RunningReceiver> {
+  writeFileSync(file, source);
+  const child: ChildProcess = spawn(process.execPath, [file], {
+    // The guide's `npm install standardwebhooks`: the repository's copy.
+    env: { PATH: process.env.PATH, WEBHOOK_SECRET: secret, PORT: String(port), NODE_PATH: join(ROOT, 'node_modules') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stderr: string[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
+  const processed: Processed[] = [];
+  const listening = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`receiver.js exited (${code}): ${stderr.join('')}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const message = JSON.parse(line) as { listening?: number } & Partial<Processed>;
+      if (message.listening !== undefined) resolve(message.listening);
+      else processed.push(message as Processed);
+    });
+  });
+  return {
+    port: listening,
+    processed,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** A port free now (for a webhook URL that must be known before its receiver starts). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 describe('docs/receiving-webhooks.md', () => {
   const markdown = readFileSync(GUIDE, 'utf8');
   const dir = mkdtempSync(join(tmpdir(), 'ipm-docs-'));
@@ -44,37 +112,15 @@ describe('docs/receiving-webhooks.md', () => {
 
   describe('the standardwebhooks receiver (receiver.js), run as its own node process', () => {
     const secret = generateWebhookSecret();
-    let child: ChildProcess;
+    let receiver: RunningReceiver;
     let port = 0;
-    const processed: Array<{ processed: string; type: string }> = [];
-    const stderr: string[] = [];
+    let processed: Processed[] = [];
 
     beforeAll(async () => {
-      const file = join(dir, 'receiver.js');
-      writeFileSync(file, taggedBlock(markdown, 'receiver.js'));
-      child = spawn(process.execPath, [file], {
-        // The guide's `npm install standardwebhooks`: the repository's copy.
-        env: { PATH: process.env.PATH, WEBHOOK_SECRET: secret, PORT: '0', NODE_PATH: join(ROOT, 'node_modules') },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
-      port = await new Promise<number>((resolve, reject) => {
-        child.once('exit', (code) => reject(new Error(`receiver.js exited (${code}): ${stderr.join('')}`)));
-        createInterface({ input: child.stdout! }).on('line', (line) => {
-          const message = JSON.parse(line) as { listening?: number; processed?: string; type?: string };
-          if (message.listening !== undefined) resolve(message.listening);
-          else processed.push(message as { processed: string; type: string });
-        });
-      });
+      receiver = await runReceiver(join(dir, 'receiver.js'), taggedBlock(markdown, 'receiver.js'), secret, 0);
+      ({ port, processed } = receiver);
     });
-
-    afterAll(async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await exited;
-      }
-    });
+    afterAll(() => receiver.stop());
 
     async function post(body: string, headers: Partial<SignatureHeaders>): Promise<{ status: number; text: string }> {
       const res = await fetch(`http://127.0.0.1:${port}/`, {
@@ -204,6 +250,93 @@ describe('docs/receiving-webhooks.md', () => {
       expect(() => verifyWebhook(secret, headers, body, ts + 301)).toThrow();
       expect(() => verifyWebhook(secret, headers, body, ts - 301)).toThrow();
       expect(verifyWebhook(secret, headers, body, ts + 299)).toEqual(JSON.parse(body));
+    });
+  });
+
+  describe('receiver.js receiving real deliveries from the engine (api + worker)', () => {
+    let api: TestApi;
+    let worker: INestApplicationContext;
+    let db: DataSource;
+    let receiver: RunningReceiver;
+    let org: string;
+    let jwt: string;
+    let webhookId: string;
+
+    beforeAll(async () => {
+      api = await startApi();
+      db = api.app.get(DataSource);
+      await quietDatabase(db);
+      worker = await createWorkerApp();
+      await worker.init();
+      org = uniqueOrg('docs');
+      jwt = await token(api.config, { orgs: [org], permissions: ['manage_webhooks', 'publish_events'] });
+      const port = await freePort();
+      const created = await call('/ipm/webhook/create', {
+        endpoint_url: `http://127.0.0.1:${port}/hooks/ipm`,
+        event_filters: [{ service: 'rfp' }],
+      });
+      webhookId = created.webhook_id as string;
+      const source = taggedBlock(markdown, 'receiver.js');
+      receiver = await runReceiver(join(dir, 'engine-receiver.js'), source, created.secret as string, port);
+    });
+    afterAll(async () => {
+      await receiver?.stop();
+      await worker?.close();
+      await api?.close();
+    });
+
+    async function call(route: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+      const res = await api.http().post(route).set(bearer(jwt)).set('x-orgcode', org).send(body);
+      expect(res.body.error).toBeUndefined();
+      return res.body.data as Record<string, unknown>;
+    }
+
+    /** Publishes one rfp.created event; resolves with its delivery once it succeeded. */
+    async function deliverOne(rfpId: string): Promise<{ delivery_id: string; attempt_count: number }> {
+      await call('/ipm/event/publish', {
+        events: [
+          {
+            event_type: 'rfp.created',
+            event_id: `${org}-${rfpId}`,
+            payload: {
+              rfp_id: rfpId,
+              title: 'Chaises – été',
+              buyer: { org_id: 'ORG-1', name: 'Acme' },
+              status: 'open',
+            },
+          },
+        ],
+      });
+      return waitFor(`the delivery of ${rfpId}`, async () => {
+        const rows: Array<{ delivery_id: string; attempt_count: number; status: string }> = await db.query(
+          `SELECT d.delivery_id, d.attempt_count, d.status FROM deliveries d JOIN events e ON e.seq = d.event_seq
+            WHERE d.webhook_id = $1 AND e.event_id = $2`,
+          [webhookId, `${org}-${rfpId}`],
+        );
+        return rows[0]?.status === 'success' ? rows[0] : undefined;
+      });
+    }
+
+    it('verifies, answers and processes a delivery as the worker sends it, on the first attempt', async () => {
+      const delivery = await deliverOne('RFP-1');
+      expect(delivery.attempt_count).toBe(1);
+      await waitFor('receiver.js to process it', () =>
+        receiver.processed.some((p) => p.processed === delivery.delivery_id) ? true : undefined,
+      );
+      expect(receiver.processed.filter((p) => p.processed === delivery.delivery_id)).toEqual([
+        { processed: delivery.delivery_id, type: 'rfp.created' },
+      ]);
+    });
+
+    it('passes /webhook/verify (the challenge echoed)', async () => {
+      const result = await call('/ipm/webhook/verify', { webhook_id: webhookId });
+      expect(result).toMatchObject({ webhook_id: webhookId, verified: true });
+    });
+
+    it('still verifies with the previous secret during a rotation grace period', async () => {
+      await call('/ipm/webhook/secret/rotate', { webhook_id: webhookId, grace_period_seconds: 3600 });
+      const delivery = await deliverOne('RFP-2');
+      expect(delivery.attempt_count).toBe(1);
     });
   });
 });
