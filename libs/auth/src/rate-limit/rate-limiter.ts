@@ -74,6 +74,8 @@ export class RateLimiter implements OnApplicationShutdown {
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
       commandTimeout: COMMAND_TIMEOUT_MS,
+      // Concurrent requests' checks leave in one write (and their answers arrive in one read).
+      enableAutoPipelining: true,
       lazyConnect: false,
     });
     redis.on('error', () => undefined); // reconnects by itself; check() reports what matters
