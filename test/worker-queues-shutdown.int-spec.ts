@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
-import { BUILD_TIMEOUT_MS, ensureWorkerBuilt, spawnWorker } from './support/built-worker';
+import { BUILD_TIMEOUT_MS, ensureWorkerBuilt, exitOf, spawnWorker } from './support/built-worker';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 import { TestReceiver } from './support/receiver';
 import { waitFor } from './support/wait';
@@ -10,16 +10,6 @@ import { waitFor } from './support/wait';
 // database and queue prefix, a loopback receiver that answers slowly or never.
 process.env.QUEUE_PREFIX = `${process.env.QUEUE_PREFIX ?? 'ipm-test-local'}:wqstop`;
 process.env.WEBHOOK_TARGET_ALLOWLIST = '127.0.0.1/32';
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-const exitOf = (child: ChildProcess): Promise<Exit> =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve({ code: child.exitCode, signal: child.signalCode })
-    : new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 
 describe('worker shutdown on SIGTERM: in-flight deliveries get SHUTDOWN_TIMEOUT_MS (built worker process)', () => {
   let api: TestApi;

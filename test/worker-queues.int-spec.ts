@@ -3,17 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { IdPrefix, loadConfig, newId } from '../libs/core/src';
 import { redisOptions } from '../libs/queues/src';
-import { BUILD_TIMEOUT_MS, ensureWorkerBuilt, spawnWorker } from './support/built-worker';
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-const exitOf = (child: ChildProcess): Promise<Exit> =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve({ code: child.exitCode, signal: child.signalCode })
-    : new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+import { BUILD_TIMEOUT_MS, ensureWorkerBuilt, exitOf, spawnWorker } from './support/built-worker';
 
 describe('a worker dedicated to some queues (WORKER_QUEUES, built worker process)', () => {
   const prefix = `${process.env.QUEUE_PREFIX ?? 'ipm-test-local'}:wq`;

@@ -61,3 +61,15 @@ export function spawnWorker(env: NodeJS.ProcessEnv): { child: ChildProcess; outp
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   return { child, output: () => output };
 }
+
+/** How a child process ended. */
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** The child's exit (at once if it has already exited). */
+export const exitOf = (child: ChildProcess): Promise<Exit> =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve({ code: child.exitCode, signal: child.signalCode })
+    : new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
