@@ -5,8 +5,7 @@ import {
   HealthIndicatorService,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
-import type IORedis from 'ioredis';
-import { REDIS_CLIENT } from '@ipm/queues';
+import { REDIS_CLIENT, type RedisClient } from '@ipm/queues';
 
 const CHECK_TIMEOUT_MS = 1500;
 
@@ -17,7 +16,7 @@ export class HealthService {
     private readonly health: HealthCheckService,
     private readonly db: TypeOrmHealthIndicator,
     private readonly indicators: HealthIndicatorService,
-    @Inject(REDIS_CLIENT) private readonly redis: IORedis,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
   ) {}
 
   live(): Promise<HealthCheckResult> {

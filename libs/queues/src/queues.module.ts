@@ -1,46 +1,56 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import type IORedis from 'ioredis';
 import { AppConfig } from '@ipm/core';
 import { EngineMetrics } from './engine-metrics';
 import { JobProducer } from './job-producer';
 import { ALL_QUEUES } from './queue-names';
-import { createRedis, redisOptions } from './redis';
+import { bullPrefix, clusterNodes, connectRedis, RedisClient, redisOptions } from './redis';
 
 /** A plain ioredis client (health checks, small reads): not the one BullMQ blocks on. */
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
 
 /**
- * The BullMQ connection (REDIS_URL, key prefix QUEUE_PREFIX) and every queue, for both apps:
- * the api produces (through JobProducer), the worker also consumes (QueuesWorkerModule).
+ * The plain client. On a Redis Cluster it is also BullMQ's shared connection (BullMQ takes a cluster only
+ * as a client instance; its workers duplicate it for their blocking connections).
  */
-@Global()
 @Module({
-  imports: [
-    BullModule.forRootAsync({
-      inject: [AppConfig],
-      useFactory: (config: AppConfig) => ({
-        connection: redisOptions(config.REDIS_URL),
-        prefix: config.QUEUE_PREFIX,
-      }),
-    }),
-    BullModule.registerQueue(...ALL_QUEUES.map((name) => ({ name }))),
-  ],
   providers: [
     {
       provide: REDIS_CLIENT,
       inject: [AppConfig],
-      useFactory: (config: AppConfig): IORedis => createRedis(config.REDIS_URL, 'ipm-client'),
+      useFactory: (config: AppConfig): RedisClient => connectRedis(config, 'ipm-client'),
     },
-    JobProducer,
-    EngineMetrics,
   ],
-  exports: [BullModule, REDIS_CLIENT, JobProducer, EngineMetrics],
+  exports: [REDIS_CLIENT],
 })
-export class QueuesModule implements OnApplicationShutdown {
-  constructor(@Inject(REDIS_CLIENT) private readonly redis: IORedis) {}
+export class RedisClientModule implements OnApplicationShutdown {
+  constructor(@Inject(REDIS_CLIENT) private readonly redis: RedisClient) {}
 
   async onApplicationShutdown(): Promise<void> {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }
+
+/**
+ * The BullMQ connection (REDIS_URL, or the cluster of REDIS_CLUSTER_NODES; key prefix QUEUE_PREFIX, a hash
+ * tag on a cluster) and every queue, for both apps: the api produces (through JobProducer), the worker also
+ * consumes (QueuesWorkerModule).
+ */
+@Global()
+@Module({
+  imports: [
+    RedisClientModule,
+    BullModule.forRootAsync({
+      imports: [RedisClientModule],
+      inject: [AppConfig, REDIS_CLIENT],
+      useFactory: (config: AppConfig, redis: RedisClient) => ({
+        connection: clusterNodes(config.REDIS_CLUSTER_NODES).length > 0 ? redis : redisOptions(config.REDIS_URL),
+        prefix: bullPrefix(config),
+      }),
+    }),
+    BullModule.registerQueue(...ALL_QUEUES.map((name) => ({ name }))),
+  ],
+  providers: [JobProducer, EngineMetrics],
+  exports: [BullModule, RedisClientModule, JobProducer, EngineMetrics],
+})
+export class QueuesModule {}

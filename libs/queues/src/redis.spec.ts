@@ -1,4 +1,4 @@
-import { reconnectDelay, REDIS_RECONNECT_MAX_MS, redisOptions } from './redis';
+import { bullPrefix, clusterNodes, reconnectDelay, REDIS_RECONNECT_MAX_MS, redisOptions } from './redis';
 
 describe('redisOptions', () => {
   it('reads host, port, credentials, database and TLS from the URL', () => {
@@ -20,5 +20,25 @@ describe('redisOptions', () => {
     expect(Math.max(...delays)).toBe(REDIS_RECONNECT_MAX_MS);
     expect(delays.every((d, i) => i === 0 || d >= delays[i - 1])).toBe(true);
     expect(redisOptions('redis://127.0.0.1').retryStrategy).toBe(reconnectDelay);
+  });
+});
+
+describe('Redis Cluster settings', () => {
+  const target = { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '', QUEUE_PREFIX: 'ipm' };
+
+  it('reads the seed nodes of REDIS_CLUSTER_NODES, and none when it is empty', () => {
+    expect(clusterNodes('10.0.0.1:7000, redis-b:7001')).toEqual([
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-b', port: 7001 },
+    ]);
+    expect(clusterNodes('')).toEqual([]);
+    expect(() => clusterNodes('redis-b')).toThrow('REDIS_CLUSTER_NODES');
+    expect(() => clusterNodes('redis-b:70000')).toThrow('REDIS_CLUSTER_NODES');
+  });
+
+  it('hash-tags the BullMQ prefix on a cluster only (one slot for every queue key)', () => {
+    expect(bullPrefix(target)).toBe('ipm');
+    expect(bullPrefix({ ...target, REDIS_CLUSTER_NODES: 'a:7000' })).toBe('{ipm}');
+    expect(bullPrefix({ ...target, REDIS_CLUSTER_NODES: 'a:7000', QUEUE_PREFIX: '{x}:y' })).toBe('{x}:y');
   });
 });

@@ -1,4 +1,4 @@
-import IORedis from 'ioredis';
+import IORedis, { Cluster, type RedisOptions } from 'ioredis';
 
 /** Connection settings both ioredis and BullMQ accept. */
 export interface RedisConnectionSettings {
@@ -46,6 +46,78 @@ export function redisOptions(url: string): RedisConnectionSettings {
   };
 }
 
-export function createRedis(url: string, name: string): IORedis {
-  return new IORedis({ ...redisOptions(url), connectionName: name, lazyConnect: false });
+/** The configuration the Redis connections are made from. */
+export interface RedisTarget {
+  REDIS_URL: string;
+  /** `host:port,host:port,…`: Redis Cluster seed nodes; empty = one server at REDIS_URL. */
+  REDIS_CLUSTER_NODES: string;
+  QUEUE_PREFIX: string;
+}
+
+/** A client of one server or of a cluster: both run the commands IPM sends. */
+export type RedisClient = IORedis | Cluster;
+
+/** The seed nodes of REDIS_CLUSTER_NODES (empty when not a cluster). */
+export function clusterNodes(list: string): { host: string; port: number }[] {
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => {
+      const at = s.lastIndexOf(':');
+      const port = Number(s.slice(at + 1));
+      if (at <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new Error(`REDIS_CLUSTER_NODES: "${s}" is not host:port`);
+      }
+      return { host: s.slice(0, at), port };
+    });
+}
+
+/**
+ * The BullMQ key prefix. On a cluster it is a hash tag, `{ipm}`, so that every key of every queue lands on
+ * one slot: BullMQ's scripts touch several keys of a queue (and flows several queues) at once, which a
+ * cluster allows only within one slot. On one server the prefix is left as it is (no key moves on upgrade).
+ */
+export function bullPrefix(target: RedisTarget): string {
+  if (clusterNodes(target.REDIS_CLUSTER_NODES).length === 0 || target.QUEUE_PREFIX.includes('{')) {
+    return target.QUEUE_PREFIX;
+  }
+  return `{${target.QUEUE_PREFIX}}`;
+}
+
+/** Per-connection options the callers override (the rate limiter fails fast, for one). */
+export type RedisOverrides = Partial<Pick<RedisOptions, 'maxRetriesPerRequest' | 'commandTimeout'>> & {
+  enableOfflineQueue?: boolean;
+  enableAutoPipelining?: boolean;
+};
+
+/**
+ * A connection to REDIS_URL, or, when REDIS_CLUSTER_NODES is set, an ioredis Cluster of those seed nodes
+ * (credentials and TLS from REDIS_URL; the cluster finds its other nodes itself).
+ */
+export function connectRedis(target: RedisTarget, name: string, overrides: RedisOverrides = {}): RedisClient {
+  const { enableOfflineQueue = true, enableAutoPipelining = false, ...perNode } = overrides;
+  const nodes = clusterNodes(target.REDIS_CLUSTER_NODES);
+  const base = { ...redisOptions(target.REDIS_URL), connectionName: name, ...perNode };
+  if (nodes.length === 0) {
+    return new IORedis({ ...base, enableOfflineQueue, enableAutoPipelining, lazyConnect: false });
+  }
+  // A cluster has no databases but 0, and finds its nodes itself: the URL gives credentials and TLS only.
+  const { retryStrategy, username, password, tls, maxRetriesPerRequest, enableReadyCheck, commandTimeout } = base;
+  return new Cluster(nodes, {
+    redisOptions: {
+      username,
+      password,
+      tls,
+      maxRetriesPerRequest,
+      enableReadyCheck,
+      connectionName: name,
+      commandTimeout,
+    },
+    clusterRetryStrategy: retryStrategy,
+    enableOfflineQueue,
+    enableAutoPipelining,
+    enableReadyCheck,
+    lazyConnect: false,
+  });
 }

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import IORedis from 'ioredis';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '@ipm/core';
-import { redisOptions } from '@ipm/queues/redis';
+import { connectRedis, type RedisClient } from '@ipm/queues/redis';
 import { BucketShape, GCRA_SCRIPT } from './gcra';
 
 /** The two families of buckets: every route's, and publish's own (higher) pair. */
@@ -33,11 +32,13 @@ export interface RateLimitDecision {
 
 /** Evaluates within this long or lets the request through: a slow or absent Redis never stalls the api. */
 const COMMAND_TIMEOUT_MS = 250;
+/** How long the api waits at start-up for the limiter's connection (a Redis Cluster takes a moment to map). */
+const READY_WAIT_MS = 3000;
 const WARN_EVERY_MS = 10_000;
 
-interface GcraClient extends IORedis {
+type GcraClient = RedisClient & {
   ipmGcra(...args: Array<string | number>): Promise<[number, number, number, number]>;
-}
+};
 
 /**
  * Redis-backed rate limits, shared by every api replica: one GCRA bucket per caller (API key or JWT subject)
@@ -46,7 +47,7 @@ interface GcraClient extends IORedis {
  * every ten seconds). Keys share the tenant's hash tag, so both buckets sit in one Redis Cluster slot.
  */
 @Injectable()
-export class RateLimiter implements OnApplicationShutdown {
+export class RateLimiter implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(RateLimiter.name);
   private readonly redis: GcraClient;
   private readonly shapes: Record<RateLimitClass, { caller: BucketShape | null; tenant: BucketShape | null }>;
@@ -67,16 +68,13 @@ export class RateLimiter implements OnApplicationShutdown {
       },
     };
     this.rates = { default: config.RATE_LIMIT_PER_SECOND, publish: config.RATE_LIMIT_PUBLISH_PER_SECOND };
-    const redis = new IORedis({
-      ...redisOptions(config.REDIS_URL),
-      connectionName: 'ipm-rate-limit',
+    const redis = connectRedis(config, 'ipm-rate-limit', {
       // Fail fast instead of queueing while disconnected: the limiter must never hold a request up.
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
       commandTimeout: COMMAND_TIMEOUT_MS,
       // Concurrent requests' checks leave in one write (and their answers arrive in one read).
       enableAutoPipelining: true,
-      lazyConnect: false,
     });
     redis.on('error', () => undefined); // reconnects by itself; check() reports what matters
     redis.defineCommand('ipmGcra', { lua: GCRA_SCRIPT });
@@ -121,6 +119,20 @@ export class RateLimiter implements OnApplicationShutdown {
       }
       return { allowed: true, limit, remaining: 0 };
     }
+  }
+
+  /**
+   * Waits (at most READY_WAIT_MS) for the connection before the api listens: with no offline queue, checks
+   * made before it is ready would fail open. A Redis that is down does not stop the api from starting.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, READY_WAIT_MS);
+      this.redis.once('ready', () => resolve());
+    });
+    clearTimeout(timer);
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -39,6 +39,16 @@ export class AppConfig {
   @IsUrl({ protocols: ['redis', 'rediss'], require_tld: false, require_protocol: true })
   REDIS_URL = 'redis://127.0.0.1:6379';
 
+  /**
+   * Redis Cluster seed nodes, `host:port` comma separated; empty = one Redis server (REDIS_URL). When set,
+   * REDIS_URL gives only the credentials and TLS, and BullMQ keys are hash-tagged: `{QUEUE_PREFIX}:…`.
+   */
+  @Transform(trim)
+  @Matches(/^$|^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, {
+    message: 'REDIS_CLUSTER_NODES must be empty or "host:port" comma separated',
+  })
+  REDIS_CLUSTER_NODES = '';
+
   /** BullMQ key prefix: lets several deployments (or test runs) share one Redis. */
   @Transform(trim)
   @Matches(/^[A-Za-z0-9:_-]{1,64}$/, { message: 'QUEUE_PREFIX must be 1-64 of A-Z a-z 0-9 : _ -' })
