@@ -1,7 +1,7 @@
 // Builds those of `apps` whose dist/apps/<app>/main.js is missing or older than their sources (apps/<app>/src
 // and libs/), in one `nest build`; exits the process if the build fails. Used by scripts/bench.js and chaos.js.
 const { spawnSync } = require('node:child_process');
-const { existsSync, readdirSync, statSync } = require('node:fs');
+const { existsSync, readdirSync, statSync, utimesSync } = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
@@ -31,6 +31,9 @@ function buildIfStale(apps) {
   process.stderr.write(`building ${stale.join(' and ')} (dist/ is missing or older than the sources)...\n`);
   const b = spawnSync(path.join(root, 'node_modules/.bin/nest'), ['build', ...stale], { cwd: root, stdio: 'inherit' });
   if (b.status !== 0) process.exit(b.status ?? 1);
+  // webpack leaves a bundle whose content did not change untouched: mark it fresh, or every run rebuilds it.
+  const now = new Date();
+  for (const app of stale) utimesSync(path.join(root, 'dist/apps', app, 'main.js'), now, now);
 }
 
 /** Runs a TypeScript entry point under ts-node (transpile only) from the repository root; exits with its status. */

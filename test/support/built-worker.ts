@@ -1,5 +1,5 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -33,6 +33,9 @@ export function ensureBuilt(apps: ReadonlyArray<'api' | 'worker' | 'cli'>): void
     stdio: 'pipe',
     timeout: BUILD_TIMEOUT_MS,
   });
+  // webpack leaves a bundle whose content did not change untouched: mark it fresh, or every run rebuilds it.
+  const now = new Date();
+  for (const app of stale) utimesSync(join(ROOT, 'dist/apps', app, 'main.js'), now, now);
 }
 
 /** Builds the worker unless dist/apps/worker/main.js exists and is newer than its sources. */
