@@ -49,11 +49,11 @@ describe('a worker dedicated to some queues (WORKER_QUEUES, built worker process
     expect((await retry.getJob(later.id!))?.returnvalue).toMatchObject({ status: 'skipped' });
     // The delivery job was there first and the worker has been consuming since: nobody took it.
     expect(await first.getState()).toBe('waiting');
-    expect(await delivery.getJobCounts('waiting', 'active', 'completed')).toEqual({
-      waiting: 1,
-      active: 0,
-      completed: 0,
-    });
+    // Nothing on the delivery queue ran. (More may wait there: this worker's sweeper re-enqueues due deliveries
+    // that earlier test files left in the run's shared database.)
+    const counts = await delivery.getJobCounts('waiting', 'active', 'completed');
+    expect({ active: counts.active, completed: counts.completed }).toEqual({ active: 0, completed: 0 });
+    expect(counts.waiting).toBeGreaterThanOrEqual(1);
     expect(worker.output()).toContain(
       'consuming retry (concurrency 3); not consuming delivery, replay, bulk, maintenance (WORKER_QUEUES)',
     );
