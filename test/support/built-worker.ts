@@ -1,7 +1,10 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../../bench/processes';
+
+/** A TCP port nobody listens on right now (the benchmarks' helper). */
+export { freePort };
 
 export const ROOT = join(__dirname, '../..');
 export const WORKER_MAIN = join(ROOT, 'dist/apps/worker/main.js');
@@ -41,19 +44,6 @@ export function ensureBuilt(apps: ReadonlyArray<'api' | 'worker' | 'cli'>): void
 /** Builds the worker unless dist/apps/worker/main.js exists and is newer than its sources. */
 export function ensureWorkerBuilt(): void {
   ensureBuilt(['worker']);
-}
-
-/** A TCP port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The built worker as a child process, its output collected. */
