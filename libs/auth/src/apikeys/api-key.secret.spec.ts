@@ -93,7 +93,9 @@ describe('apiKeyMatches (timing-safe)', () => {
     const key = generateApiKey();
     expect(apiKeyMatches(key, hashApiKey(key))).toBe(true);
     expect(apiKeyMatches(generateApiKey(), hashApiKey(key))).toBe(false);
-    expect(apiKeyMatches(`${key.slice(0, -1)}x`, hashApiKey(key))).toBe(false);
+    // One character changed: a random key may itself end in 'x', so pick another.
+    const last = key.endsWith('x') ? 'y' : 'x';
+    expect(apiKeyMatches(`${key.slice(0, -1)}${last}`, hashApiKey(key))).toBe(false);
   });
 
   it('compares with crypto.timingSafeEqual on two 32-byte buffers', () => {
