@@ -77,6 +77,15 @@ export class QueueDashboard implements OnModuleInit {
         });
         void dashboard.register((guarded, _o, ready) => {
           guarded.addHook('onRequest', (req, reply) => this.guard(req, reply));
+          // Operators' changes (pause, clean, retry, obliterate, …) touch every tenant: say who made them.
+          guarded.addHook('onResponse', (req, reply, next) => {
+            if (req.principal && req.method !== 'GET' && req.method !== 'HEAD') {
+              this.logger.log(
+                `queue dashboard: ${req.principal.actor_id} ${req.method} ${pathOf(req)} -> ${reply.statusCode}`,
+              );
+            }
+            next();
+          });
           // Unknown paths under the prefix are checked too, then answered 404 in the envelope.
           guarded.setNotFoundHandler((req, reply) => {
             sendError(
