@@ -303,8 +303,8 @@ describe('secrets never leak (built api + worker, verbose JSON logs)', () => {
     expect(receiver.at('/ok').length).toBeGreaterThanOrEqual(3);
     expect(String(receiver.at('/ok')[0].headers['webhook-signature'])).toMatch(/^v1,/);
     // the logs are the verbose JSON ones
-    expect(api?.output()).toMatch(/"level":"(verbose|debug|log)"/);
-    expect(worker?.output()).toMatch(/"level":"(verbose|debug|log)"/);
+    expect(api?.output()).toMatch(/"level":"(trace|debug|info)"/);
+    expect(worker?.output()).toMatch(/"level":"(trace|debug|info)"/);
   });
 
   it('no secret in the api, worker or test logs', () => {

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { AppConfigModule, IdempotencyModule } from '@ipm/core';
+import { AppConfigModule, AppLoggingModule, IdempotencyModule } from '@ipm/core';
 import { AuthApiModule } from '@ipm/auth';
 import { AuditApiModule } from '@ipm/audit';
 import { CatalogApiModule } from '@ipm/catalog';
@@ -11,6 +11,7 @@ import { BulkApiModule } from '@ipm/bulk/bulk.api.module';
 import { KpisApiModule } from '@ipm/kpis/kpis.api.module';
 import { PersistenceModule } from '@ipm/persistence';
 import { QueuesModule } from '@ipm/queues';
+import { QueueDashboardModule } from './admin/queue-dashboard.module';
 import { ApiMetrics, MetricsController } from './metrics';
 import { StatController } from './stat.controller';
 
@@ -18,6 +19,7 @@ import { StatController } from './stat.controller';
 @Module({
   imports: [
     AppConfigModule,
+    AppLoggingModule.forApp('api'),
     PersistenceModule,
     QueuesModule,
     AuthApiModule,
@@ -30,6 +32,7 @@ import { StatController } from './stat.controller';
     WebhooksApiModule,
     BulkApiModule,
     KpisApiModule,
+    QueueDashboardModule,
   ],
   controllers: [StatController, MetricsController],
   providers: [ApiMetrics],

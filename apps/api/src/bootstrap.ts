@@ -1,11 +1,12 @@
 import { isUtf8 } from 'node:buffer';
+import type { IncomingMessage } from 'node:http';
 import { Logger, LoggerService, Type } from '@nestjs/common';
 import { NestFactory, Reflector } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { Logger as PinoNestLogger, PinoLogger } from 'nestjs-pino';
 import {
   AppConfig,
-  createAppLogger,
   createValidationPipe,
   EnvelopeExceptionFilter,
   EnvelopeInterceptor,
@@ -13,6 +14,9 @@ import {
   inspectJson,
   MAX_JSON_DEPTH,
   loadConfig,
+  REQUEST_ID_HEADER,
+  requestIdOf,
+  requestLogLine,
   sendError,
 } from '@ipm/core';
 import { registerUploadContentTypes } from '@ipm/bulk/api/upload-content-types';
@@ -29,7 +33,7 @@ import { API_PREFIX, API_PREFIX_EXCLUDE, setupOpenApi } from './openapi';
 export interface ApiAppOptions {
   /** The root module (tests may wrap ApiModule to add their own pieces). */
   module?: Type<unknown>;
-  /** A logger to use instead of Nest's console logger. */
+  /** A logger for Nest's records instead of pino's (request lines still go to pino). */
   logger?: LoggerService;
 }
 
@@ -53,31 +57,53 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
     trustProxy: true,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true },
+    // The request id: the caller's x-request-id when it is acceptable, else a new UUID (echoed below).
+    requestIdHeader: false,
+    genReqId: (raw: IncomingMessage) => requestIdOf(raw.headers[REQUEST_ID_HEADER]),
     // Errors Fastify's router raises before any route runs (a URL that does not decode, a path
     // parameter past maxParamLength): the envelope too, not Fastify's own error body.
     frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) =>
       sendError(routerError(err), req, reply, bootConfig.BUILD_ID, new Logger('HTTP')),
   });
   const app = await NestFactory.create<NestFastifyApplication>(options.module ?? ApiModule, adapter, {
-    logger: options.logger ?? createAppLogger(bootConfig),
-    bufferLogs: false,
+    logger: options.logger,
+    // Until pino is the logger (below), Nest's records wait in a buffer.
+    bufferLogs: options.logger === undefined,
     // Fastify parses JSON itself (with bodyLimit); without this Nest would also accept form bodies.
     bodyParser: false,
   });
+  if (options.logger === undefined) app.useLogger(app.get(PinoNestLogger));
   const config = app.get(AppConfig);
   app.setGlobalPrefix(API_PREFIX, { exclude: API_PREFIX_EXCLUDE });
   app.useGlobalFilters(new EnvelopeExceptionFilter(config.BUILD_ID));
   app.useGlobalInterceptors(new EnvelopeInterceptor(app.get(Reflector), config.BUILD_ID));
   app.useGlobalPipes(createValidationPipe());
   const metrics = app.get(ApiMetrics);
-  app
-    .getHttpAdapter()
-    .getInstance()
-    .addHook('onResponse', (req, reply, done) => {
-      metrics.observe(req.method, req.routeOptions.url, reply.statusCode, reply.elapsedTime);
-      done();
-    });
   const fastify = app.getHttpAdapter().getInstance();
+  // Every response carries its request id.
+  fastify.addHook('onRequest', (req, reply, done) => {
+    void reply.header(REQUEST_ID_HEADER, req.id);
+    done();
+  });
+  // Every response, unknown routes and framework errors included: its latency metric and its log line.
+  fastify.addHook('onResponse', (req, reply, done) => {
+    const route = req.routeOptions.url ?? null;
+    metrics.observe(req.method, req.routeOptions.url, reply.statusCode, reply.elapsedTime);
+    if (config.LOG_REQUESTS && PinoLogger.root) {
+      const line = requestLogLine({
+        requestId: req.id,
+        method: req.method,
+        route,
+        url: req.url,
+        status: reply.statusCode,
+        durationMs: reply.elapsedTime,
+        tenant: req.caller?.orgcode ?? null,
+        appId: req.principal?.app_id ?? null,
+      });
+      PinoLogger.root[line.level](line.fields, line.msg);
+    }
+    done();
+  });
   // JSON bodies must be UTF-8: Fastify's own parser decodes with replacement, so invalid bytes would
   // silently become U+FFFD. Check the bytes (one native pass), then parse as Fastify does.
   const parseJson = fastify.getDefaultJsonParser('error', 'error');

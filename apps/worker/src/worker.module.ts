@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { AppConfigModule, IdempotencyModule } from '@ipm/core';
+import { AppConfigModule, AppLoggingModule, IdempotencyModule } from '@ipm/core';
 import { BulkMaintenanceModule } from '@ipm/bulk/bulk-maintenance.module';
 import { BulkWorkerModule } from '@ipm/bulk/bulk.worker.module';
 import { HealthModule } from '@ipm/health';
@@ -15,6 +15,7 @@ import { WorkerMetrics } from './worker-metrics';
 @Module({
   imports: [
     AppConfigModule,
+    AppLoggingModule.forApp('worker'),
     PersistenceModule,
     QueuesModule,
     QueuesWorkerModule,

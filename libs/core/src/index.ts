@@ -23,3 +23,5 @@ export * from './crypto/secret-box';
 export * from './json-depth';
 export * from './net/ssrf';
 export * from './net/safe-lookup';
+export * from './logging/pino-options';
+export * from './logging/logging.module';

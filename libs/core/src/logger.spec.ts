@@ -1,35 +1,10 @@
-import { Logger } from '@nestjs/common';
-import { createAppLogger, REDACTED, redactStrings, redactText } from './logger';
+import { REDACTED, redactedKeySet, redactText, redactValue } from './logger';
 
 const WHSEC = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const API_KEY = 'ipm_abcdefghijABCDEFGHIJ0123456789_-abcdefgh';
 const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEiLCJvcmdzIjpbImFjbWUiXX0.Zm9vYmFyYmF6cXV4cXV1eGZvb2JhcmJhenF1eA';
 const UPLOAD = '/ipm/bulk/upload/AQAAAABnM1MzMDFKRDNWNVQwSzZaOFE5VzJYNFk3QjFDM0WqqqqqqqqqqqqqqqqqqqqqqqqqA';
 const SIGNATURE = 'v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=';
-const ALL = [WHSEC, WHSEC.slice(6), API_KEY, JWT, JWT.split('.')[2], UPLOAD.slice(18), SIGNATURE.slice(3)];
-
-function capture(run: () => void): string {
-  let out = '';
-  const write = (chunk: string | Uint8Array): boolean => {
-    out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    return true;
-  };
-  const stdout = jest.spyOn(process.stdout, 'write').mockImplementation(write);
-  const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(write);
-  try {
-    run();
-  } finally {
-    stdout.mockRestore();
-    stderr.mockRestore();
-  }
-  return out;
-}
-
-function expectClean(out: string): void {
-  expect(out.length).toBeGreaterThan(0);
-  for (const secret of ALL) expect(out).not.toContain(secret);
-  expect(out).toContain(REDACTED);
-}
 
 describe('redactText', () => {
   it.each([
@@ -51,11 +26,11 @@ describe('redactText', () => {
   });
 });
 
-describe('redactStrings', () => {
+describe('redactValue', () => {
   it('scrubs nested strings and errors without mutating them', () => {
     const err = new Error(`bad ${API_KEY}`);
     const value = { nested: [{ text: `x ${WHSEC}` }], err, n: 1, ok: true, none: null };
-    const out = redactStrings(value) as typeof value;
+    const out = redactValue(value) as typeof value;
     expect(out.nested[0].text).toBe(`x whsec_${REDACTED}`);
     expect(out.err).toBeInstanceOf(Error);
     expect(out.err.message).toBe(`bad ipm_${REDACTED}`);
@@ -64,53 +39,41 @@ describe('redactStrings', () => {
     expect(value.nested[0].text).toContain(WHSEC);
     expect(err.message).toContain(API_KEY);
   });
-});
 
-describe.each(['json', 'text'] as const)('createAppLogger (LOG_FORMAT=%s)', (format) => {
-  const logger = createAppLogger({ LOG_LEVEL: 'verbose', LOG_FORMAT: format }, 'spec');
-
-  it('masks credentials in string messages at every level', () => {
-    expectClean(
-      capture(() => {
-        logger.log(`created with ${WHSEC} and ${API_KEY}`);
-        logger.warn(`rejected Bearer ${JWT}`);
-        logger.debug(`PUT ${UPLOAD}`);
-        logger.verbose(`signed ${SIGNATURE}`);
-        logger.fatal(`fatal whsec_${WHSEC.slice(6)}`);
-      }),
-    );
-  });
-
-  it('masks credential properties of logged objects by name, at any depth', () => {
-    const out = capture(() =>
-      logger.log({
-        headers: { Authorization: `Bearer ${JWT}`, 'X-Api-Key': API_KEY, 'content-type': 'application/json' },
-        webhook: { secret: WHSEC.slice(6), webhook_id: 'whk_1' },
-        next_token: 'opaque',
-        upload_url: UPLOAD,
-      }),
-    );
-    expectClean(out);
-    expect(out).toContain('application/json');
-    expect(out).toContain('whk_1');
-    expect(out).not.toContain('opaque');
-  });
-
-  it('masks errors: message and stack', () => {
-    const out = capture(() => {
-      const err = new Error(`failed with ${API_KEY}`);
-      logger.error(err);
-      logger.error(`request failed: ${WHSEC}`, err.stack?.replace('failed with', `failed for ${JWT}`));
+  it('masks properties named in REDACTED_KEYS at any depth, case-insensitively', () => {
+    const out = redactValue({
+      headers: { Authorization: `Bearer ${JWT}`, 'X-Api-Key': API_KEY, 'content-type': 'application/json' },
+      webhook: { secret: 'opaque-1', webhook_id: 'whk_1' },
+      list: [{ Next_Token: 'opaque-2' }],
     });
-    expectClean(out);
+    expect(out).toEqual({
+      headers: { Authorization: REDACTED, 'X-Api-Key': REDACTED, 'content-type': 'application/json' },
+      webhook: { secret: REDACTED, webhook_id: 'whk_1' },
+      list: [{ Next_Token: REDACTED }],
+    });
   });
 
-  it('is what static Logger calls go through once it is the app logger', () => {
-    Logger.overrideLogger(logger);
-    try {
-      expectClean(capture(() => new Logger('Ctx').log(`via the static logger ${JWT}`)));
-    } finally {
-      Logger.overrideLogger(false);
+  it('masks the extra names of LOG_REDACT_KEYS too, and keeps the built-in ones', () => {
+    const keys = redactedKeySet(' customer_ssn , Phone,');
+    expect(redactValue({ customer_ssn: '123', nested: { PHONE: '555' }, token: 't', name: 'n' }, keys)).toEqual({
+      customer_ssn: REDACTED,
+      nested: { PHONE: REDACTED },
+      token: REDACTED,
+      name: 'n',
+    });
+  });
+
+  it("keeps an error's type and scrubs its own properties", () => {
+    class DriverError extends Error {
+      code = 'E1';
+      password = 'hunter2';
+      detail = `key ${API_KEY}`;
     }
+    const out = redactValue(new DriverError(`failed ${WHSEC}`)) as DriverError;
+    expect(out).toBeInstanceOf(DriverError);
+    expect(out.message).toBe(`failed whsec_${REDACTED}`);
+    expect(out.code).toBe('E1');
+    expect(out.password).toBe(REDACTED);
+    expect(out.detail).toBe(`key ipm_${REDACTED}`);
   });
 });

@@ -1,16 +1,6 @@
-import { ConsoleLogger, LogLevel } from '@nestjs/common';
-import type { AppConfig } from './config/config.schema';
-
-const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
-
-/** The levels at or above LOG_LEVEL. */
-export function logLevels(level: AppConfig['LOG_LEVEL']): LogLevel[] {
-  return LEVELS.slice(0, LEVELS.indexOf(level) + 1);
-}
-
 /**
  * Property names whose values never reach a log line, at any depth of a logged object (compared
- * case-insensitively by Nest's `redact` option): credentials, signatures, secrets and tokens.
+ * case-insensitively; LOG_REDACT_KEYS adds more): credentials, signatures, secrets and tokens.
  */
 export const REDACTED_KEYS: readonly string[] = [
   'authorization',
@@ -69,61 +59,50 @@ export function redactText(text: string): string {
 
 const MAX_DEPTH = 8;
 
+/** Lower-cased property names to mask: {@link REDACTED_KEYS} and `extra` (LOG_REDACT_KEYS, comma-separated). */
+export function redactedKeySet(extra = ''): ReadonlySet<string> {
+  const more = extra
+    .split(',')
+    .map((k) => k.trim().toLowerCase())
+    .filter((k) => k !== '');
+  return new Set([...REDACTED_KEYS.map((k) => k.toLowerCase()), ...more]);
+}
+
+const DEFAULT_KEYS = redactedKeySet();
+
+function isPlainObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
 /**
- * Strings anywhere inside `value` scrubbed by {@link redactText}; errors copied with a scrubbed
- * message and stack. Values are never mutated: what changes is copied.
+ * `value` with every credential masked: properties named in `keys` (case-insensitive, at any depth)
+ * become {@link REDACTED}, and strings anywhere inside are scrubbed by {@link redactText}. Errors are
+ * copied (same prototype, so their type survives) with a scrubbed message, stack and own properties.
+ * Values are never mutated: what changes is copied. Other class instances pass as they are.
  */
-export function redactStrings(value: unknown, depth = 0): unknown {
+export function redactValue(value: unknown, keys: ReadonlySet<string> = DEFAULT_KEYS, depth = 0): unknown {
   if (typeof value === 'string') return redactText(value);
   if (value === null || typeof value !== 'object' || depth >= MAX_DEPTH) return value;
+  if (Array.isArray(value)) return value.map((v) => redactValue(v, keys, depth + 1));
   if (value instanceof Error) {
-    const copy = new Error(redactText(value.message));
-    copy.name = value.name;
-    copy.stack = value.stack === undefined ? undefined : redactText(value.stack);
+    const copy = Object.create(Object.getPrototypeOf(value) as object) as Error & Record<string, unknown>;
+    for (const [k, v] of Object.entries(value)) {
+      copy[k] = keys.has(k.toLowerCase()) ? REDACTED : redactValue(v, keys, depth + 1);
+    }
+    Object.defineProperty(copy, 'message', { value: redactText(value.message), writable: true, configurable: true });
+    Object.defineProperty(copy, 'stack', {
+      value: value.stack === undefined ? undefined : redactText(value.stack),
+      writable: true,
+      configurable: true,
+    });
+    if (value.cause !== undefined) copy.cause = redactValue(value.cause, keys, depth + 1);
     return copy;
   }
-  if (Array.isArray(value)) return value.map((v) => redactStrings(v, depth + 1));
-  if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return value;
+  if (!isPlainObject(value)) return value;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = redactStrings(v, depth + 1);
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = keys.has(k.toLowerCase()) ? REDACTED : redactValue(v, keys, depth + 1);
+  }
   return out;
-}
-
-/**
- * Nest's console logger that never prints a credential: properties named in
- * {@link REDACTED_KEYS} are masked (Nest's `redact`), and credentials recognised by their shape are
- * scrubbed from string messages, errors and stack traces, which `redact` leaves as they are.
- */
-export class RedactingLogger extends ConsoleLogger {
-  protected override printMessages(
-    messages: unknown[],
-    context?: string,
-    logLevel?: LogLevel,
-    writeStreamType?: 'stdout' | 'stderr',
-    errorStack?: unknown,
-    params?: Record<string, unknown>,
-  ): void {
-    super.printMessages(
-      messages.map((m) => redactStrings(m)),
-      context,
-      logLevel,
-      writeStreamType,
-      redactStrings(errorStack),
-      params === undefined ? undefined : (redactStrings(params) as Record<string, unknown>),
-    );
-  }
-
-  protected override printStackTrace(stack: string): void {
-    super.printStackTrace(stack ? redactText(stack) : stack);
-  }
-}
-
-/** The process logger for both apps, from LOG_LEVEL and LOG_FORMAT; it redacts credentials. */
-export function createAppLogger(config: Pick<AppConfig, 'LOG_LEVEL' | 'LOG_FORMAT'>, context?: string): ConsoleLogger {
-  return new RedactingLogger(context ?? 'ipm', {
-    logLevels: logLevels(config.LOG_LEVEL),
-    json: config.LOG_FORMAT === 'json',
-    colors: config.LOG_FORMAT === 'text' && process.stdout.isTTY,
-    redact: [...REDACTED_KEYS],
-  });
 }

@@ -1,8 +1,10 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { type Job, UnrecoverableError } from 'bullmq';
+import { withLogFields } from '@ipm/core';
 import { JOB_HANDLER_METADATA, JobContext } from './job-handler.decorator';
 import { isJobName, JOB_NAMES, JOB_QUEUE, JobName } from './jobs';
+import { jobLogFields } from './job-log-fields';
 
 type BoundHandler = (payload: unknown, context: JobContext) => Promise<unknown>;
 
@@ -87,7 +89,10 @@ export class JobHandlerRegistry implements OnModuleInit {
     if (!handler || JOB_QUEUE[job.name as JobName] !== job.queueName) {
       return Promise.reject(new UnknownJobError(job.name, job.queueName));
     }
-    return handler.call(job.data, { job: job as JobContext['job'], signal, token });
+    // Every record logged while the job runs carries the queue, the job and the ids its payload names.
+    return withLogFields(jobLogFields(job), () =>
+      handler.call(job.data, { job: job as JobContext['job'], signal, token }),
+    );
   }
 
   private discover(): Map<string, FoundHandler[]> {

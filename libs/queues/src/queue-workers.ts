@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap, 
 import { ModuleRef } from '@nestjs/core';
 import { type Job, Worker } from 'bullmq';
 import { AppConfig } from '@ipm/core';
+import { jobLogFields } from './job-log-fields';
 import { ALL_QUEUES, QueueName } from './queue-names';
 import { QUEUE_PROCESSORS } from './queue.processors';
 import { servedQueues } from './worker-queues';
@@ -60,7 +61,11 @@ export class QueueWorkers implements OnModuleInit, OnApplicationBootstrap, Befor
       // A Worker is an EventEmitter: an 'error' without a listener would crash the process.
       worker.on('error', (err: Error) => this.logger.error(`queue ${queue}: ${err.message}`));
       worker.on('failed', (job: Job | undefined, err: Error) =>
-        this.logger.warn(`queue ${queue}: job ${job?.name ?? '?'} #${job?.id ?? '?'} failed: ${err.message}`),
+        this.logger.warn({
+          msg: `queue ${queue}: job ${job?.name ?? '?'} #${job?.id ?? '?'} failed: ${err.message}`,
+          ...(job ? jobLogFields(job) : { queue }),
+          error: err.message,
+        }),
       );
     }
   }

@@ -285,9 +285,26 @@ export class AppConfig {
   @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose' = 'log';
 
-  /** `text` for people, `json` (one object per line) for log shippers. */
+  /** `json` (pino: one object per line, for log shippers) or `text` (the same records, pretty-printed for people). */
   @IsIn(['text', 'json'])
-  LOG_FORMAT: 'text' | 'json' = 'text';
+  LOG_FORMAT: 'text' | 'json' = 'json';
+
+  /**
+   * More property names whose values are masked (`[REDACTED]`) at any depth of every log record,
+   * comma-separated, case-insensitive: added to the built-in ones (authorization, secret, token, key...).
+   */
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.replace(/\s+/g, '') : value))
+  @Matches(/^([A-Za-z0-9_.-]{1,64}(,[A-Za-z0-9_.-]{1,64}){0,63})?$/, {
+    message: 'LOG_REDACT_KEYS must be a comma-separated list of property names (letters, digits, _ . -)',
+  })
+  LOG_REDACT_KEYS = '';
+
+  /** Log one line per HTTP request on the api (request id, route, status, duration, tenant), at `log` (info) level. */
+  @Transform(({ value }: { value: unknown }) =>
+    value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value,
+  )
+  @IsBoolean({ message: 'LOG_REQUESTS must be true or false' })
+  LOG_REQUESTS = true;
 
   /** Largest accepted request body, in bytes (above: 413). */
   @Transform(toInt)

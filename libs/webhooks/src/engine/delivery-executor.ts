@@ -6,7 +6,7 @@ import {
   OnApplicationShutdown,
 } from '@nestjs/common';
 import { DelayedError } from 'bullmq';
-import { AppConfig, SecretBox } from '@ipm/core';
+import { AppConfig, SecretBox, withLogFields } from '@ipm/core';
 import { EngineMetrics, JobHandler, JobProducer, QueueName, servesQueue } from '@ipm/queues';
 import type { BulkJob, DeliveryBatchJob, DeliveryJob, JobContext } from '@ipm/queues';
 import { AttemptResult, DeliveryClient } from '../delivery-client';
@@ -121,7 +121,11 @@ export class DeliveryExecutor implements OnApplicationBootstrap, BeforeApplicati
     context: JobContext<'delivery.batch'>,
   ): Promise<{ deliveries: DeliveryJobResult[] }> {
     const reclaim = mayReclaim(context.job);
-    const settled = await Promise.allSettled(payload.deliveries.map((d) => this.runInBatch(d, reclaim)));
+    const settled = await Promise.allSettled(
+      payload.deliveries.map((d) =>
+        withLogFields({ delivery_id: d.delivery_id, webhook_id: d.webhook_id }, () => this.runInBatch(d, reclaim)),
+      ),
+    );
     const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) throw failure.reason;
     return {
@@ -252,7 +256,9 @@ export class DeliveryExecutor implements OnApplicationBootstrap, BeforeApplicati
    * an `in_flight` row: then its safety-net job fired meanwhile and that attempt is under way.
    */
   private runParked(parked: ParkedDelivery): void {
-    const run = this.inSlot(parked.webhook_id, 'free', () => this.attempt(parked.delivery_id, false)).then(
+    const fields = { delivery_id: parked.delivery_id, webhook_id: parked.webhook_id, parked: true };
+    const attempt = (): Promise<DeliveryJobResult> => this.attempt(parked.delivery_id, false);
+    const run = withLogFields(fields, () => this.inSlot(parked.webhook_id, 'free', attempt)).then(
       () => undefined,
       (err: unknown) => {
         // Its row is still due or in flight: the sweeper enqueues it again.
@@ -336,6 +342,16 @@ export class DeliveryExecutor implements OnApplicationBootstrap, BeforeApplicati
     if (written && decision.status === 'retrying' && decision.retryDelayMs !== null) {
       await this.enqueueRetry(claimed, decision.retryDelayMs);
     }
+    this.logger.debug({
+      msg: 'delivery attempted',
+      tenant: claimed.orgcode,
+      attempt: claimed.attempt,
+      outcome: decision.status,
+      status_code: result.status,
+      error_kind: decision.errorKind,
+      duration_ms: Date.now() - startedAt.getTime(),
+      next_attempt_at: nextAt?.toISOString() ?? null,
+    });
     return { delivery_id: deliveryId, status: decision.status, attempt: claimed.attempt, status_code: result.status };
   }
 
