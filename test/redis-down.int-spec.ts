@@ -62,6 +62,14 @@ describe('api routes while Redis is down', () => {
 
     await redis.stop('SIGKILL');
 
+    // The api stays ready (it serves without Redis): Redis is reported down, PostgreSQL up.
+    const ready = await api.http().get('/health/ready');
+    expect(ready.status).toBe(200);
+    expect(ready.body.data).toMatchObject({
+      status: 'ok',
+      details: { postgres: { status: 'up' }, redis: { status: 'down', required: false } },
+    });
+
     const replay = await timed('webhook/replay', { webhook_id: webhookId });
     expect(replay.res.status).toBe(200);
     expect(replay.ms).toBeLessThan(ANSWER_WITHIN_MS);
@@ -105,6 +113,9 @@ describe('api routes while Redis is down', () => {
       state = await queued();
     }
     expect(state).toEqual({ replay: true, delivery: true, bulk: true });
+    const readyAgain = await api.http().get('/health/ready').expect(200);
+    expect(readyAgain.body.data.details).toMatchObject({ postgres: { status: 'up' }, redis: { status: 'up' } });
+    expect(readyAgain.body.data.details.redis).not.toHaveProperty('required');
     // an enqueue repeated (by the sweeper, or a late command) adds no second job: the job id is the row's id
     const replayQueue = api.app.get<Queue>(getQueueToken(QueueName.Replay), { strict: false });
     expect(

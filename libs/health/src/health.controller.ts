@@ -21,10 +21,13 @@ export class HealthController {
 
   @Get('ready')
   @HttpCode(200)
-  @ApiOperation({ summary: 'PostgreSQL and Redis answer (503 otherwise)' })
+  @ApiOperation({
+    summary:
+      'PostgreSQL answers (503 otherwise); Redis is reported, and does not make the api unready (it serves without it)',
+  })
   @ApiOkResponse({ description: 'Envelope whose data is the terminus result, per dependency' })
   @ApiErrors(503)
   ready(): Promise<HealthCheckResult> {
-    return this.health.ready();
+    return this.health.apiReady();
   }
 }
