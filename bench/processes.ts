@@ -106,7 +106,10 @@ export class Server {
   }
 }
 
-/** The api's environment for one benchmark: its own database and queue prefix, a free port, quiet logs. */
+/**
+ * The api's environment for one benchmark: its own database and queue prefix, a free port, and quiet logs
+ * unless BENCH_LOG_LEVEL says otherwise (`log` measures the api with its production request log on).
+ */
 export function benchEnv(database: string, queuePrefix: string, port: number): NodeJS.ProcessEnv {
   const url = new URL(loadConfig(process.env).DATABASE_URL);
   url.pathname = `/${database}`;
@@ -117,7 +120,7 @@ export function benchEnv(database: string, queuePrefix: string, port: number): N
     API_PORT: String(port),
     API_HOST: '127.0.0.1',
     BUILD_ID: 'bench',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
     // Benchmarks load one tenant far past its limits: the limiter still runs (its cost is measured), never refuses.
     RATE_LIMIT_PER_SECOND: '1000000',
     RATE_LIMIT_TENANT_PER_SECOND: '1000000',
