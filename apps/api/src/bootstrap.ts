@@ -16,8 +16,10 @@ import {
   loadConfig,
   REQUEST_ID_HEADER,
   requestIdOf,
+  requestLogLevel,
   requestLogLine,
   sendError,
+  withLogFields,
 } from '@ipm/core';
 import { registerUploadContentTypes } from '@ipm/bulk/api/upload-content-types';
 import { ApiModule } from './api.module';
@@ -80,16 +82,17 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
   app.useGlobalPipes(createValidationPipe());
   const metrics = app.get(ApiMetrics);
   const fastify = app.getHttpAdapter().getInstance();
-  // Every response carries its request id.
+  // Every response carries its request id, and every record logged while the request runs.
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header(REQUEST_ID_HEADER, req.id);
-    done();
+    withLogFields({ request_id: req.id }, done);
   });
   // Every response, unknown routes and framework errors included: its latency metric and its log line.
   fastify.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? null;
     metrics.observe(req.method, req.routeOptions.url, reply.statusCode, reply.elapsedTime);
-    if (config.LOG_REQUESTS && PinoLogger.root) {
+    const log = config.LOG_REQUESTS ? PinoLogger.root : undefined;
+    if (log?.isLevelEnabled(requestLogLevel(route, reply.statusCode))) {
       const line = requestLogLine({
         requestId: req.id,
         method: req.method,
@@ -100,7 +103,7 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
         tenant: req.caller?.orgcode ?? null,
         appId: req.principal?.app_id ?? null,
       });
-      PinoLogger.root[line.level](line.fields, line.msg);
+      log[line.level](line.fields, line.msg);
     }
     done();
   });

@@ -1,10 +1,8 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { REDACTED } from '../logger';
-import { pinoHttpOptions, requestIdOf, requestLogLine } from './pino-options';
+import { pinoHttpOptions, requestIdOf, requestLogLine, withLogFields } from './pino-options';
 
 const WHSEC = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const API_KEY = 'ipm_abcdefghijABCDEFGHIJ0123456789_-abcdefgh';
@@ -162,25 +160,59 @@ describe('requestLogLine', () => {
   });
 });
 
-describe("pinoHttpOptions: a request's logging context", () => {
-  it('binds the request id to records made while the request is handled, and writes no line of its own', async () => {
-    const { http, lines } = build();
-    const server = createServer((req, res) => {
-      req.id = requestIdOf(req.headers['x-request-id']);
-      http(req, res);
-      req.log.info('inside the handler');
-      res.end('ok');
+describe('withLogFields', () => {
+  it('adds its fields to every record made inside, across awaits, and nests on top of the outer ones', async () => {
+    const { logger, lines } = build();
+    logger.info('before');
+    await withLogFields({ request_id: 'req-9', tenant: 'acme' }, async () => {
+      logger.info('inside');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await withLogFields({ job_id: 'j-1', tenant: 'other' }, async () => {
+        await flush();
+        logger.info('nested');
+      });
+      logger.info({ request_id: 'own' }, 'own fields win');
+      logger.info('after nesting');
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      const { port } = server.address() as AddressInfo;
-      await fetch(`http://127.0.0.1:${port}/x`, { headers: { 'x-request-id': 'req-9' } }).then((r) => r.text());
-      await flush();
-    } finally {
-      await new Promise((resolve) => server.close(resolve));
-    }
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ request_id: 'req-9', msg: 'inside the handler' });
-    expect(lines[0]).not.toHaveProperty('req');
+    logger.info('after');
+    await flush();
+    const seen = lines.map((l) => [l.msg, l.request_id, l.tenant, l.job_id]);
+    expect(seen).toEqual([
+      ['before', undefined, undefined, undefined],
+      ['inside', 'req-9', 'acme', undefined],
+      ['nested', 'req-9', 'other', 'j-1'],
+      ['own fields win', 'own', 'acme', undefined],
+      ['after nesting', 'req-9', 'acme', undefined],
+      ['after', undefined, undefined, undefined],
+    ]);
+  });
+
+  it('keeps concurrent contexts apart', async () => {
+    const { logger, lines } = build();
+    await Promise.all(
+      ['a', 'b', 'c'].map((id, i) =>
+        withLogFields({ request_id: id }, async () => {
+          await new Promise((resolve) => setTimeout(resolve, 10 - i * 3));
+          logger.info(`from ${id}`);
+        }),
+      ),
+    );
+    await flush();
+    expect(lines.map((l) => `${String(l.msg)}=${String(l.request_id)}`).sort()).toEqual([
+      'from a=a',
+      'from b=b',
+      'from c=c',
+    ]);
+  });
+
+  it('redacts context fields like any other', async () => {
+    const { logger, lines } = build();
+    withLogFields({ token: 'opaque', note: `Bearer ${JWT}` }, () => logger.info('x'));
+    await flush();
+    expect(lines[0]).toMatchObject({ token: REDACTED, note: `Bearer ${REDACTED}` });
+  });
+
+  it('returns what its function returns', () => {
+    expect(withLogFields({ a: 1 }, () => 42)).toBe(42);
   });
 });

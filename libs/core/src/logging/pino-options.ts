@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
@@ -56,13 +57,19 @@ const PROBE_ROUTE = /^\/(health|metrics)(\/|$)/;
 
 const MAX_PATH = 200;
 
+/** The level of a request's line: 5xx `error`, successful probes `debug`, the rest `info`. */
+export function requestLogLevel(route: string | null, status: number): Level {
+  if (status >= 500) return 'error';
+  return status < 400 && PROBE_ROUTE.test(route ?? '') ? 'debug' : 'info';
+}
+
 /**
  * A request's log line: level (5xx `error`, successful probes `debug`, the rest `info`), fields and
  * message. The URL is never logged as such: its query may carry anything and a signed bulk URL's path
  * is a credential. The route pattern is; only a request no route matched gets its path, scrubbed and cut.
  */
 export function requestLogLine(r: FinishedRequest): { level: Level; fields: Record<string, unknown>; msg: string } {
-  const level: Level = r.status >= 500 ? 'error' : PROBE_ROUTE.test(r.route ?? '') && r.status < 400 ? 'debug' : 'info';
+  const level = requestLogLevel(r.route, r.status);
   const fields: Record<string, unknown> = {
     request_id: r.requestId,
     method: r.method,
@@ -87,14 +94,34 @@ export function logDestination(config: Pick<AppConfig, 'LOG_FORMAT'>): Destinati
       messageKey: 'msg',
     });
   }
-  return pino.destination({ dest: 1, sync: true });
+  // Asynchronous writes: a record never blocks the event loop on stdout, and records logged while a write
+  // is under way go out together in the next one (under load, one write for many request lines; idle, at
+  // once). What is buffered is flushed synchronously when the process exits (pino registers it); only a
+  // SIGKILL can lose the records of the write in flight.
+  return pino.destination({ dest: 1, sync: false });
 }
 
+/** The fields bound to the records of the work under way (a request, a job), across its awaits. */
+const logFields = new AsyncLocalStorage<Readonly<Record<string, unknown>>>();
+
 /**
- * pino's and pino-http's options for one app: level from LOG_LEVEL, ISO times, level names, and every record
- * redacted (property names from REDACTED_KEYS and LOG_REDACT_KEYS at any depth; credentials recognised by
- * shape in messages, values and stacks). Logs made while a request is handled carry its `request_id`
- * (nestjs-pino's request context).
+ * Runs `fn` with `fields` added to every log record made inside it, across its awaits, on top of the
+ * surrounding work's (a job started inside a request keeps the request id). The api binds each request's
+ * `request_id` this way, the worker a job's queue, id and delivery ids. Nothing is computed until a record
+ * is written: pino's `mixin` reads the fields then.
+ */
+export function withLogFields<T>(fields: Readonly<Record<string, unknown>>, fn: () => T): T {
+  const outer = logFields.getStore();
+  return logFields.run(outer ? { ...outer, ...fields } : fields, fn);
+}
+
+const NO_FIELDS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/**
+ * pino's options for one app (given to nestjs-pino as its pino-http options; its request middleware is not
+ * used): level from LOG_LEVEL, ISO times, level names, the fields of {@link withLogFields} on every record,
+ * and every record redacted (property names from REDACTED_KEYS and LOG_REDACT_KEYS at any depth;
+ * credentials recognised by shape in messages, values and stacks).
  */
 export function pinoHttpOptions(
   config: Pick<AppConfig, 'LOG_LEVEL' | 'LOG_REDACT_KEYS' | 'BUILD_ID'>,
@@ -105,6 +132,11 @@ export function pinoHttpOptions(
     level: PINO_LEVEL[config.LOG_LEVEL],
     base: { app, build: config.BUILD_ID, pid: process.pid, hostname: hostname() },
     timestamp: pino.stdTimeFunctions.isoTime,
+    mixin: () => logFields.getStore() ?? NO_FIELDS,
+    // A new object (pino's default assigns into the mixin's, which is the shared context); a record's own
+    // fields win over the context's. Object.assign, not a spread: measured 2x faster per record here.
+    mixinMergeStrategy: (record: object, fields: object) =>
+      fields === NO_FIELDS ? record : Object.assign({}, fields, record),
     formatters: {
       level: (label) => ({ level: label }),
       log: (record) => redactValue(record, keys) as Record<string, unknown>,
@@ -117,14 +149,6 @@ export function pinoHttpOptions(
       },
     },
     serializers: { err: pino.stdSerializers.err },
-    // Fastify's request id (from x-request-id, see requestIdOf), which @fastify/middie puts on the raw request.
-    genReqId: (req) => req.id ?? randomUUID(),
-    customAttributeKeys: { reqId: 'request_id' },
-    // pino-http only opens each request's logging context here: records made while a route runs carry
-    // its request id. The request line itself is the api's (requestLogLine), written for every response,
-    // unknown routes included, which Nest's middleware never sees.
-    quietReqLogger: true,
-    quietResLogger: true,
     autoLogging: false,
   };
 }
