@@ -194,12 +194,17 @@ describe('a server fault', () => {
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
     try {
-      const res = await request(app.getHttpServer()).post('/ipm/test-boom').send({}).expect(500);
+      const res = await request(app.getHttpServer())
+        .post('/ipm/test-boom')
+        .set('x-request-id', 'boom-req-1')
+        .send({})
+        .expect(500);
+      expect(res.headers['x-request-id']).toBe('boom-req-1');
       expect(res.body).toMatchObject({ success: false, error: { code: 'internal_error' } });
       const errorId = res.body.error.error_id as string;
       expect(errorId).toMatch(/^err_[0-9A-Z]{26}$/);
       expect(JSON.stringify(res.body)).not.toContain('hunter2');
-      expect(lines.some((l) => l.includes(`error_id=${errorId}`))).toBe(true);
+      expect(lines.some((l) => l.includes(`error_id=${errorId} request_id=boom-req-1 POST /ipm/test-boom`))).toBe(true);
     } finally {
       await app.close();
     }

