@@ -93,18 +93,22 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
     const route = req.routeOptions.url ?? null;
     metrics.observe(req.method, req.routeOptions.url, reply.statusCode, reply.elapsedTime);
     const log = config.LOG_REQUESTS ? PinoLogger.root : undefined;
-    if (log?.isLevelEnabled(requestLogLevel(route, reply.statusCode))) {
-      const line = requestLogLine({
-        requestId: req.id,
-        method: req.method,
-        route,
-        url: req.url,
-        status: reply.statusCode,
-        durationMs: reply.elapsedTime,
-        tenant: req.caller?.orgcode ?? null,
-        appId: req.principal?.app_id ?? null,
-      });
-      log[line.level](line.fields, line.msg);
+    const level = requestLogLevel(route, reply.statusCode);
+    if (log?.isLevelEnabled(level)) {
+      const line = requestLogLine(
+        {
+          requestId: req.id,
+          method: req.method,
+          route,
+          url: req.url,
+          status: reply.statusCode,
+          durationMs: reply.elapsedTime,
+          tenant: req.caller?.orgcode ?? null,
+          appId: req.principal?.app_id ?? null,
+        },
+        level,
+      );
+      log[level](line.fields, line.msg);
     }
     done();
   });

@@ -3,15 +3,11 @@ import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, ErrorCode, ORGCODE_PATTERN } from '@ipm/core';
 import { ApiKeysService } from './apikeys/api-keys.service';
+import { firstHeader, presentedCredential } from './credentials';
 import { AUTH_METADATA, AuthMetadata, ORG_HEADER } from './authenticated.decorator';
 import { JwtVerifier } from './jwt.verifier';
 import type { Principal } from './principal';
 import { RateLimitClass, RateLimiter } from './rate-limit/rate-limiter';
-
-function header(req: FastifyRequest, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
 
 /**
  * The one guard. Routes are closed unless marked: @Public() opens one, @Authenticated() says
@@ -41,7 +37,7 @@ export class AuthGuard implements CanActivate {
     if (!meta) throw AppError.forbidden('This route is not open to callers');
 
     if (meta.tenant) {
-      const orgcode = header(req, ORG_HEADER)?.trim();
+      const orgcode = firstHeader(req.headers, ORG_HEADER)?.trim();
       if (!orgcode) throw AppError.badRequest(`The ${ORG_HEADER} header is required`, ORG_HEADER);
       if (!ORGCODE_PATTERN.test(orgcode))
         throw AppError.badRequest(`The ${ORG_HEADER} header is malformed`, ORG_HEADER);
@@ -97,14 +93,16 @@ export class AuthGuard implements CanActivate {
   }
 
   private async authenticate(req: FastifyRequest): Promise<Principal> {
-    const authorization = header(req, 'authorization');
-    if (authorization) {
-      const match = /^Bearer\s+(\S+)$/i.exec(authorization);
-      if (!match) throw AppError.unauthorized('Authorization must be "Bearer <jwt>"');
-      return this.jwt.verify(match[1]);
+    const credential = presentedCredential(req.headers);
+    switch (credential.kind) {
+      case 'jwt':
+        return this.jwt.verify(credential.token);
+      case 'api_key':
+        return this.apiKeys.authenticate(credential.key);
+      case 'malformed':
+        throw AppError.unauthorized(credential.message);
+      case 'none':
+        throw AppError.unauthorized('Credentials required: Authorization: Bearer <jwt>, or x-api-key');
     }
-    const apiKey = header(req, 'x-api-key');
-    if (apiKey) return this.apiKeys.authenticate(apiKey.trim());
-    throw AppError.unauthorized('Credentials required: Authorization: Bearer <jwt>, or x-api-key');
   }
 }

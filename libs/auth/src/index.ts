@@ -8,3 +8,4 @@ export * from './apikeys/api-key.entity';
 export * from './apikeys/api-key.dto';
 export * from './apikeys/api-key.secret';
 export * from './apikeys/api-keys.service';
+export * from './credentials';

@@ -1,3 +1,5 @@
+import { firstHeader, type PresentedCredential, presentedCredential, type RequestHeaders } from '@ipm/auth';
+
 /**
  * The pure pieces of the queue dashboard's access check: where it lives, how a request's credential is
  * found, which answer (HTML or the JSON envelope) a refused request gets, and the session cookie.
@@ -13,13 +15,6 @@ export const SESSION_COOKIE = 'ipm_queue_dashboard';
 export const MAX_SESSION_SECONDS = 12 * 3600;
 /** Browsers drop cookies past ~4 KB; a longer token could not be kept in one. */
 export const MAX_TOKEN_LENGTH = 3800;
-
-type Headers = Record<string, string | string[] | undefined>;
-
-function header(headers: Headers, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
 
 /** The value of cookie `name` in a Cookie header (undefined when absent or empty). */
 export function readCookie(cookieHeader: string | undefined, name: string): string | undefined {
@@ -41,23 +36,14 @@ export function looksLikeJwt(value: string): boolean {
 
 /** What a request presents, in order of precedence: an Authorization header, an API key, the session cookie. */
 export type Credential =
-  | { kind: 'none' }
-  | { kind: 'malformed'; message: string }
-  | { kind: 'jwt'; token: string; source: 'header' | 'cookie' }
-  | { kind: 'api_key'; key: string };
+  Exclude<PresentedCredential, { kind: 'jwt' }> | { kind: 'jwt'; token: string; source: 'header' | 'cookie' };
 
-export function extractCredential(headers: Headers): Credential {
-  const authorization = header(headers, 'authorization');
-  if (authorization) {
-    const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
-    if (!match) return { kind: 'malformed', message: 'Authorization must be "Bearer <jwt>"' };
-    return { kind: 'jwt', token: match[1], source: 'header' };
-  }
-  const apiKey = header(headers, 'x-api-key')?.trim();
-  if (apiKey) return { kind: 'api_key', key: apiKey };
-  const cookie = readCookie(header(headers, 'cookie'), SESSION_COOKIE);
-  if (cookie) return { kind: 'jwt', token: cookie, source: 'cookie' };
-  return { kind: 'none' };
+export function extractCredential(headers: RequestHeaders): Credential {
+  const presented = presentedCredential(headers);
+  if (presented.kind === 'jwt') return { ...presented, source: 'header' };
+  if (presented.kind !== 'none') return presented;
+  const cookie = readCookie(firstHeader(headers, 'cookie'), SESSION_COOKIE);
+  return cookie ? { kind: 'jwt', token: cookie, source: 'cookie' } : presented;
 }
 
 /** A token as pasted into the login form: trimmed, and without a leading "Bearer ". */

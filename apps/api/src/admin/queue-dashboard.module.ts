@@ -7,6 +7,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig, AppError, sendError } from '@ipm/core';
+import { firstHeader } from '@ipm/auth';
 import { ALL_QUEUES } from '@ipm/queues';
 import { DashboardAccess } from './dashboard-access';
 import {
@@ -28,11 +29,6 @@ export const DASHBOARD_QUEUES = Symbol('DASHBOARD_QUEUES');
 
 /** The login form's body: a pasted token is short; anything bigger is not one. */
 const LOGIN_BODY_LIMIT = 16 * 1024;
-
-function firstHeader(req: FastifyRequest, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
 
 const pathOf = (req: FastifyRequest): string => req.url.split('?', 1)[0];
 const isHttps = (req: FastifyRequest): boolean => req.protocol === 'https';
@@ -113,7 +109,7 @@ export class QueueDashboard implements OnModuleInit {
     if (
       credential.kind === 'jwt' &&
       credential.source === 'cookie' &&
-      crossOriginWrite(req.method, firstHeader(req, 'sec-fetch-site'))
+      crossOriginWrite(req.method, firstHeader(req.headers, 'sec-fetch-site'))
     ) {
       return this.refuse(req, reply, AppError.forbidden('Cross-origin requests to the queue dashboard are refused'));
     }
@@ -124,7 +120,7 @@ export class QueueDashboard implements OnModuleInit {
   private refuse(req: FastifyRequest, reply: FastifyReply, error: AppError, clearCookie = false): FastifyReply {
     if (clearCookie) void reply.header('set-cookie', clearSessionCookie(isHttps(req)));
     if (error.status === 401) void reply.header('www-authenticate', 'Bearer realm="ipm-queue-dashboard"');
-    if (wantsHtml(req.method, pathOf(req), firstHeader(req, 'accept'))) {
+    if (wantsHtml(req.method, pathOf(req), firstHeader(req.headers, 'accept'))) {
       const problem = clearCookie ? `Your session has ended (${error.message}): log in again` : undefined;
       const html = error.status === 401 ? loginPage(problem) : forbiddenPage(error.message);
       return reply.code(error.status).type('text/html; charset=utf-8').send(html);
@@ -146,7 +142,7 @@ export class QueueDashboard implements OnModuleInit {
       reply.code(303).header('location', DASHBOARD_PATH).send();
 
     session.post('/login', async (req, reply) => {
-      if (crossOriginWrite(req.method, firstHeader(req, 'sec-fetch-site'))) {
+      if (crossOriginWrite(req.method, firstHeader(req.headers, 'sec-fetch-site'))) {
         return html(
           reply,
           403,

@@ -68,8 +68,10 @@ export function requestLogLevel(route: string | null, status: number): Level {
  * message. The URL is never logged as such: its query may carry anything and a signed bulk URL's path
  * is a credential. The route pattern is; only a request no route matched gets its path, scrubbed and cut.
  */
-export function requestLogLine(r: FinishedRequest): { level: Level; fields: Record<string, unknown>; msg: string } {
-  const level = requestLogLevel(r.route, r.status);
+export function requestLogLine(
+  r: FinishedRequest,
+  level: Level = requestLogLevel(r.route, r.status),
+): { level: Level; fields: Record<string, unknown>; msg: string } {
   const fields: Record<string, unknown> = {
     request_id: r.requestId,
     method: r.method,
