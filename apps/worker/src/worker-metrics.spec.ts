@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import { snapshotQueue, within } from './worker-metrics';
+import { snapshotQueue } from './worker-metrics';
 
 type QueueReads = Pick<Queue, 'getJobCounts' | 'getJobs'>;
 
@@ -23,15 +23,5 @@ describe('snapshotQueue', () => {
       getJobs: jest.fn().mockResolvedValue([]),
     } as unknown as QueueReads;
     await expect(snapshotQueue(queue)).resolves.toMatchObject({ oldestWaitingAt: null });
-  });
-});
-
-describe('within', () => {
-  it('passes a prompt answer through', async () => {
-    await expect(within(1000, Promise.resolve(7))).resolves.toBe(7);
-  });
-
-  it('gives up on a read that never answers (Redis or PostgreSQL down), so a scrape still answers', async () => {
-    await expect(within(20, new Promise<never>(() => undefined))).rejects.toThrow('no answer within 20 ms');
   });
 });

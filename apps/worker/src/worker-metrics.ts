@@ -4,6 +4,7 @@ import { ModuleRef } from '@nestjs/core';
 import type { Job, Queue } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
+import { within } from '@ipm/core';
 import { ALL_QUEUES, EngineMetrics, QueueName, QueueWorkers } from '@ipm/queues';
 
 const COUNTED_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
@@ -143,18 +144,5 @@ export class WorkerMetrics implements OnModuleInit {
       gauge.reset();
       this.logger.warn(`outbox lag unavailable for metrics: ${err instanceof Error ? err.message : String(err)}`);
     }
-  }
-}
-
-/** `work`, or a rejection once `ms` have passed (the work itself goes on, its result then ignored). */
-export async function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

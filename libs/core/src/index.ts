@@ -25,3 +25,4 @@ export * from './net/ssrf';
 export * from './net/safe-lookup';
 export * from './logging/pino-options';
 export * from './logging/logging.module';
+export * from './within';

@@ -1,6 +1,7 @@
 import { getQueueToken } from '@nestjs/bullmq';
 import { Injectable, Logger } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
+import { TimeoutError, within } from '@ipm/core';
 import type { BulkJobOptions, Job, JobSchedulerTemplateOptions, JobsOptions, Queue, RepeatOptions } from 'bullmq';
 import { JOB_QUEUE, JobName, JobPayloads } from './jobs';
 import { QueueName } from './queue-names';
@@ -42,29 +43,19 @@ export async function enqueueAfterCommit(
   enqueue: () => Promise<unknown>,
   { waitMs = AFTER_COMMIT_ENQUEUE_WAIT_MS, logger = afterCommitLogger }: { waitMs?: number; logger?: Logger } = {},
 ): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const gaveUp = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), waitMs);
-  });
-  const done = enqueue().then(
-    () => 'added' as const,
-    (err: unknown) => err,
-  );
+  const work = enqueue();
   try {
-    const outcome = await Promise.race([done, gaveUp]);
-    if (outcome === 'added') return true;
-    if (outcome === 'timeout') {
+    await within(waitMs, work);
+    return true;
+  } catch (err) {
+    if (err instanceof TimeoutError) {
       logger.warn(`${what}: Redis did not take it within ${waitMs} ms; the sweeper re-enqueues it`);
       // Should it fail later (Redis back, or the queue closed), there is nothing more to do.
-      void done.then((late) => {
-        if (late !== 'added') logger.warn(`${what}: not enqueued: ${errorText(late)}`);
-      });
+      work.catch((late: unknown) => logger.warn(`${what}: not enqueued: ${errorText(late)}`));
     } else {
-      logger.warn(`${what}: not enqueued (the sweeper re-enqueues it): ${errorText(outcome)}`);
+      logger.warn(`${what}: not enqueued (the sweeper re-enqueues it): ${errorText(err)}`);
     }
     return false;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

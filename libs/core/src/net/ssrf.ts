@@ -2,6 +2,7 @@ import { promises as dnsPromises } from 'node:dns';
 import { isIP } from 'node:net';
 
 import { AppError } from '../errors';
+import { within } from '../within';
 
 /**
  * Why an address is not a public unicast address. `null` from {@link classifyAddress} means public.
@@ -397,17 +398,11 @@ export class EndpointUrlGuard {
   }
 
   private async resolve(host: string): Promise<string[]> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('DNS timeout')), this.dnsTimeoutMs);
-    });
     let addresses: string[];
     try {
-      addresses = await Promise.race([this.resolver(host), timeout]);
+      addresses = await within(this.dnsTimeoutMs, this.resolver(host));
     } catch {
       throw refuse('dns', `endpoint_url host ${host} could not be resolved`);
-    } finally {
-      clearTimeout(timer);
     }
     if (!Array.isArray(addresses) || addresses.length === 0) {
       throw refuse('dns', `endpoint_url host ${host} could not be resolved`);
