@@ -18,6 +18,10 @@ export const ErrorCode = {
   PayloadTooLarge: 'payload_too_large',
   UnsupportedMediaType: 'unsupported_media_type',
   Unprocessable: 'unprocessable',
+  /** A tenant's JSON Schema uses a feature whose validation cost is not bounded (refused at upsert). */
+  SchemaTooCostly: 'schema_too_costly',
+  /** Validating one value against a tenant's schema ran past its deadline and was cut off. */
+  ValidationBudgetExceeded: 'validation_budget_exceeded',
   IdempotencyMismatch: 'idempotency_key_reused',
   IdempotencyInProgress: 'idempotency_key_in_progress',
   PreconditionRequired: 'precondition_required',
