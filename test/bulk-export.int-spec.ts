@@ -268,6 +268,43 @@ describe('bulk export runner (events, deliveries, audit)', () => {
     expect(await ndjsonDocs(jobId)).toEqual(rows.map((r) => JSON.parse(JSON.stringify(toAuditRecord(r))) as Doc));
   });
 
+  it('escapes formula-like tenant text in CSV (a leading quote, inside quotes), not JSON cells; NDJSON stays exact', async () => {
+    const hostile = ['=HYPERLINK("https://evil.example","x")', '+1+1', '-2', '@SUM(A1)', '\tcmd', "'=quoted"];
+    for (const [i, reason] of hostile.entries()) {
+      await ds.query(
+        `INSERT INTO audit_log (audit_id, orgcode, actor_type, actor_id, app_id, action, target_type, target_id,
+           reason, source_refs, metadata, created_at)
+         VALUES ($1, $2, 'user', '=actor', NULL, 'webhook.create', 'webhook', '-whk', $3, '[]', $4, $5)`,
+        [
+          newId(IdPrefix.Audit, Date.UTC(2026, 6, 1, 0, i)),
+          orgcode,
+          reason,
+          { n: -(i + 1) },
+          new Date(Date.UTC(2026, 6, 1, 0, i)),
+        ],
+      );
+    }
+    const csv = await createJob('audit', 'csv');
+    const ndjson = await createJob('audit', 'ndjson');
+    await expect(runner.runJob(csv)).resolves.toBe('completed');
+    await expect(runner.runJob(ndjson)).resolves.toBe('completed');
+
+    const text = await file(csv);
+    expect(text).toContain(`"'=HYPERLINK(""https://evil.example"",""x"")"`);
+    expect(text).toContain(`,"'=actor",`);
+    expect(text).toContain(`,"'-whk",`);
+    expect(text).toContain(`,"''=quoted",`);
+    // No cell of the file starts a formula: every one is quoted or starts with something else.
+    for (const line of text.split('\r\n').slice(1, -1)) expect(line).not.toMatch(/(^|,)[=+\-@\t]/);
+    // Reading the file back (as an import does) gives the stored text, quote removed.
+    const { rows } = await csvRecords(csv);
+    expect(rows.map((r) => r.reason)).toEqual(hostile);
+    expect(rows.map((r) => JSON.parse(r.metadata) as Doc)).toEqual(hostile.map((_, i) => ({ n: -(i + 1) })));
+    // NDJSON is byte for byte the JSON of the records.
+    expect((await ndjsonDocs(ndjson)).map((d) => d.reason)).toEqual(hostile);
+    expect(await file(ndjson)).toContain('"reason":"=HYPERLINK(\\"https://evil.example\\",\\"x\\")"');
+  });
+
   it('a run that dies mid-export resumes from the stored cursor: every row exactly once', async () => {
     await publish(orgcode, 47);
     const jobId = await createJob('events');

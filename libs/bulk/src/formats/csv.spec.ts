@@ -89,6 +89,11 @@ describe('parseCsv', () => {
     expect(record.fields?.['constructor']).toBe('2');
   });
 
+  it('takes off the formula escape of our exports, and only that', async () => {
+    const file = `a,b,c,d\n"'=1+2",'-5,''@x,'plain\n`;
+    expect(summary(await parse(file))).toEqual([[2, { a: '=1+2', b: '-5', c: "'@x", d: "'plain" }]]);
+  });
+
   it.each([
     ['a,b,a\n1,2,3\n', 'invalid CSV header (line 1): header column 3 duplicates the name "a"'],
     ['a, ,c\n', 'invalid CSV header (line 1): header column 2 has an empty name'],

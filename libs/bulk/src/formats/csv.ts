@@ -1,6 +1,7 @@
 import { BulkFormatError } from './errors';
 import { type Chunk, type Line, readLines, tooLongMessage } from './lines';
 import { cutText, RAW_REPORT_CHARS } from './report';
+import { unescapeCsvText } from './writers';
 
 export interface CsvOptions {
   /** Per line, and per record when a quoted field spans lines. */
@@ -15,7 +16,10 @@ export interface CsvRecord {
   /** The record's text, cut to 1,000 characters; `rawBytes` is the full size. */
   raw: string;
   rawBytes: number;
-  /** Column name -> value (a null-prototype object, so any header name is safe). */
+  /**
+   * Column name -> value (a null-prototype object, so any header name is safe), with the formula
+   * escape of our exports taken off (`'=x` reads as `=x`; see unescapeCsvText).
+   */
   fields?: Record<string, string>;
   error?: string;
 }
@@ -193,6 +197,7 @@ export function checkCsvHeader(
  * Parses a CSV file: the first record is the header (trimmed, non-empty, unique names, else the
  * file is invalid and this throws a {@link BulkFormatError}); every later record is yielded with
  * its fields by name, or with `error` (wrong column count, unterminated quote, line too long).
+ * A cell's leading `'` before formula-like text is removed, so a file we exported imports as it was.
  */
 export async function* parseCsv(source: AsyncIterable<Chunk>, options: CsvOptions): AsyncGenerator<CsvRecord> {
   const reader = new CsvRowReader(options.maxLineBytes);
@@ -207,7 +212,7 @@ export async function* parseCsv(source: AsyncIterable<Chunk>, options: CsvOption
       record.error = `expected ${columns.length} columns, got ${row.values.length}`;
     } else {
       const fields = Object.create(null) as Record<string, string>;
-      for (let i = 0; i < columns.length; i++) fields[columns[i]] = row.values[i];
+      for (let i = 0; i < columns.length; i++) fields[columns[i]] = unescapeCsvText(row.values[i]);
       record.fields = fields;
     }
     return record;

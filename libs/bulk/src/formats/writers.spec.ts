@@ -2,7 +2,7 @@ import { parseCsv } from './csv';
 import { readLines } from './lines';
 import { parseNdjson } from './ndjson';
 import { chunked, collect, CHUNK_SIZES } from './spec-helpers';
-import { csvHeader, csvRow, ndjsonLine } from './writers';
+import { csvHeader, csvRow, escapeCsvText, ndjsonLine, unescapeCsvText } from './writers';
 
 describe('ndjsonLine', () => {
   it('writes one line whatever the strings hold', () => {
@@ -47,6 +47,32 @@ describe('csvRow / csvHeader', () => {
     expect(() => csvRow([() => 1])).toThrow(TypeError);
   });
 
+  it.each([
+    ['=HYPERLINK("http://x","y")', `"'=HYPERLINK(""http://x"",""y"")"`],
+    ['+1 555', `"'+1 555"`],
+    ['-5', `"'-5"`],
+    ['@SUM(A1)', `"'@SUM(A1)"`],
+    ['\tcmd', `"'\tcmd"`],
+    ['\rcmd', `"'\rcmd"`],
+    ['\ncmd', `"'\ncmd"`],
+    ["'=already", `"''=already"`],
+    ["'plain", "'plain"],
+    ['a=b', 'a=b'],
+  ])('escapes formula-like text %j as OWASP says: a leading quote inside a quoted cell', (text, cell) => {
+    expect(csvRow([text, 'x'])).toBe(`${cell},x\r\n`);
+  });
+
+  it('leaves numbers, booleans, dates and JSON alone: a negative number is data', () => {
+    expect(csvRow([-5, -0.5, -10n, new Date('2026-01-02T03:04:05.000Z'), { a: '=1' }, ['-1']])).toBe(
+      '-5,-0.5,-10,2026-01-02T03:04:05.000Z,"{""a"":""=1""}","[""-1""]"\r\n',
+    );
+  });
+
+  it.each(['=1+2', '-5', "'=x", "''+y", "'plain", "'", '', 'a', '@', "'\t"])(
+    'unescapeCsvText undoes escapeCsvText for %j',
+    (text) => expect(unescapeCsvText(escapeCsvText(text))).toBe(text),
+  );
+
   it('writes a header like a row', () => {
     expect(csvHeader(['id', 'a,b'])).toBe('id,"a,b"\r\n');
   });
@@ -58,17 +84,20 @@ describe('csvRow / csvHeader', () => {
       ['2', 'multi\r\nline\nwith "quotes", commas', [1, 'x,y'], ''],
       ['3', 'é😀', null, undefined],
       ['4', '"', '""', ','],
+      ['5', "=cmd|' /C calc'!A0", '-5', "'@x"],
     ];
     const file = csvHeader(columns) + rows.map(csvRow).join('');
     const records = await collect(parseCsv(chunked(file, size), { maxLineBytes: 1024 }));
-    expect(records.map((r) => r.error)).toEqual([undefined, undefined, undefined, undefined]);
-    expect(records.map((r) => r.line)).toEqual([2, 3, 6, 7]);
+    expect(records.map((r) => r.error)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    expect(records.map((r) => r.line)).toEqual([2, 3, 6, 7, 8]);
     expect(records.map((r) => ({ ...r.fields }))).toEqual([
       { id: '1', text: 'plain', json: '{"a":1}', empty: '' },
       { id: '2', text: 'multi\r\nline\nwith "quotes", commas', json: '[1,"x,y"]', empty: '' },
       { id: '3', text: 'é😀', json: '', empty: '' },
       { id: '4', text: '"', json: '""', empty: ',' },
+      { id: '5', text: "=cmd|' /C calc'!A0", json: '-5', empty: "'@x" },
     ]);
+    expect(file).toContain(`5,"'=cmd|' /C calc'!A0","'-5","''@x"\r\n`);
   });
 
   it('round-trips a one-column file with empty values', async () => {

@@ -7,11 +7,31 @@ export function ndjsonLine(value: object): string {
 
 const NEEDS_QUOTES = /[",\r\n]/;
 
+/**
+ * Text a spreadsheet would read as a formula (OWASP's CSV injection list: `=`, `+`, `-`, `@`, tab,
+ * CR, and LF too), behind any number of `'`. The quotes are counted so that escaping stays
+ * reversible: `'=x` becomes `''=x` and {@link unescapeCsvText} gives `'=x` back.
+ */
+const FORMULA_LIKE = /^'*[=+\-@\t\r\n]/;
+
+/** A text cell as exported: a `'` before formula-like text (the cell is then always quoted). */
+export function escapeCsvText(text: string): string {
+  return FORMULA_LIKE.test(text) ? `'${text}` : text;
+}
+
+/** The inverse of {@link escapeCsvText}, applied to every CSV cell an import reads. */
+export function unescapeCsvText(text: string): string {
+  return text.charCodeAt(0) === 0x27 && FORMULA_LIKE.test(text.slice(1)) ? text.slice(1) : text;
+}
+
 function csvField(value: unknown): string {
   let text: string;
   switch (typeof value) {
     case 'string':
-      text = value;
+      // Only text is escaped: numbers, booleans and dates are written from their values (a KPI's -5
+      // is data), JSON text starts with { or [.
+      text = escapeCsvText(value);
+      if (text !== value) return `"${text.replaceAll('"', '""')}"`;
       break;
     case 'undefined':
       return '';
@@ -32,7 +52,8 @@ function csvField(value: unknown): string {
 
 /**
  * One RFC 4180 record with its CRLF: fields holding a comma, quote, CR or LF are quoted, quotes
- * doubled; null and undefined are empty, dates ISO 8601, other objects JSON.
+ * doubled; null and undefined are empty, dates ISO 8601, other objects JSON. Strings that a
+ * spreadsheet would run as a formula get a leading `'`, inside quotes (see {@link escapeCsvText}).
  */
 export function csvRow(values: readonly unknown[]): string {
   if (values.length === 1) {
