@@ -255,4 +255,132 @@ describe('/apikey routes', () => {
       .send({ limit: 'ten' })
       .expect(400);
   });
+  describe('keys made by keys', () => {
+    const byKey = (key: string, body: Record<string, unknown>) =>
+      api.http().post('/ipm/apikey/create').set('x-api-key', key).set('x-orgcode', org).send(body);
+    const revoke = (key_id: string) =>
+      api.http().post('/ipm/apikey/revoke').set(bearer(admin)).set('x-orgcode', org).send({ key_id }).expect(200);
+    const status = async (keyId: string): Promise<string> => {
+      const res = await api
+        .http()
+        .post('/ipm/apikey/list')
+        .set(bearer(admin))
+        .set('x-orgcode', org)
+        .send({ include_revoked: true, limit: 256 })
+        .expect(200);
+      return (res.body.data.items as Array<{ key_id: string; status: string }>).find((k) => k.key_id === keyId)!.status;
+    };
+    const inHours = (h: number) => new Date(Date.now() + h * 3_600_000).toISOString();
+    type Made = { key: string; api_key: { key_id: string; expires_at: string | null; created_by: string } };
+
+    it('end no later than their creator: later is a 422 naming expires_at, none inherits the creator’s', async () => {
+      const expiresAt = new Date(Date.parse(inHours(1)) - (Date.now() % 1000)).toISOString();
+      const parent = await create(admin, { name: 'hourly', permissions: ['manage_api_keys'], expires_at: expiresAt })
+        .expect(200)
+        .then((r) => r.body.data as Made);
+
+      const later = await byKey(parent.key, {
+        name: 'forever?',
+        permissions: ['manage_api_keys'],
+        expires_at: inHours(2),
+      });
+      expect(later.status).toBe(422);
+      expect(later.body.error).toMatchObject({
+        code: 'unprocessable',
+        details: [{ field: 'expires_at', message: expect.stringContaining(parent.api_key.expires_at!) as string }],
+      });
+
+      const inherited = await byKey(parent.key, { name: 'no expiry asked', permissions: ['manage_api_keys'] }).expect(
+        200,
+      );
+      expect(inherited.body.data.api_key).toMatchObject({
+        expires_at: parent.api_key.expires_at,
+        created_by: parent.api_key.key_id,
+      });
+      const sooner = inHours(0.5);
+      const shorter = await byKey(parent.key, {
+        name: 'shorter',
+        permissions: ['manage_api_keys'],
+        expires_at: sooner,
+      });
+      expect(shorter.status).toBe(200);
+      expect(shorter.body.data.api_key.expires_at).toBe(new Date(sooner).toISOString());
+      // The same instant is allowed; a grandchild is capped by the chain alike.
+      const same = await byKey(parent.key, {
+        name: 'same',
+        permissions: ['manage_api_keys'],
+        expires_at: parent.api_key.expires_at,
+      })
+        .expect(200)
+        .then((r) => r.body.data as Made);
+      await byKey(same.key, { name: 'grandchild', permissions: ['manage_api_keys'], expires_at: inHours(3) }).expect(
+        422,
+      );
+
+      // A key that never expires (or a user) may create keys that never expire.
+      const forever = await create(admin, { name: 'forever', permissions: ['manage_api_keys'] })
+        .expect(200)
+        .then((r) => r.body.data as Made);
+      const child = await byKey(forever.key, { name: 'child', permissions: ['manage_api_keys'] }).expect(200);
+      expect(child.body.data.api_key.expires_at).toBeNull();
+    });
+
+    it('revoking a key revokes every key below it (children, grandchildren), and nothing else', async () => {
+      const made = async (body: Record<string, unknown>, by?: string): Promise<Made> =>
+        (by ? await byKey(by, body).expect(200) : await create(admin, body).expect(200)).body.data as Made;
+      const perms = { permissions: ['manage_api_keys'] };
+      const root = await made({ name: 'root', ...perms });
+      const child = await made({ name: 'child', ...perms }, root.key);
+      const grandchild = await made({ name: 'grandchild', ...perms }, child.key);
+      const sibling = await made({ name: 'sibling', ...perms }, root.key);
+      const unrelated = await made({ name: 'unrelated', ...perms });
+
+      const res = await revoke(child.api_key.key_id);
+      expect(res.body.data).toMatchObject({ key_id: child.api_key.key_id, status: 'revoked' });
+      expect(await status(grandchild.api_key.key_id)).toBe('revoked');
+      for (const k of [root, sibling, unrelated]) expect(await status(k.api_key.key_id)).toBe('active');
+      const refused = await byKey(grandchild.key, { name: 'x', ...perms });
+      expect(refused.status).toBe(401);
+      expect(refused.body.error.message).toBe('API key revoked');
+
+      // The audit log names the key each cascade came from.
+      const audit = await api
+        .http()
+        .post('/ipm/audit/list')
+        .set(bearer(admin))
+        .set('x-orgcode', org)
+        .send({ target_id: grandchild.api_key.key_id })
+        .expect(200);
+      const revokes = (audit.body.data.items as Array<{ action: string }>).filter((a) => a.action === 'apikey.revoke');
+      expect(revokes).toEqual([
+        expect.objectContaining({
+          action: 'apikey.revoke',
+          target_id: grandchild.api_key.key_id,
+          metadata: expect.objectContaining({ revoked_with: child.api_key.key_id }) as unknown,
+        }),
+      ]);
+
+      await revoke(root.api_key.key_id);
+      expect(await status(sibling.api_key.key_id)).toBe('revoked');
+      expect(await status(unrelated.api_key.key_id)).toBe('active');
+    });
+
+    it('revoking an already revoked key still revokes what it created (keys from before cascades)', async () => {
+      const root = await create(admin, { name: 'old root', permissions: ['manage_api_keys'] })
+        .expect(200)
+        .then((r) => r.body.data as Made);
+      const child = await byKey(root.key, { name: 'old child', permissions: ['manage_api_keys'] })
+        .expect(200)
+        .then((r) => r.body.data as Made);
+      // As a revoke before this release left it: the root revoked, its child still active.
+      await api.app
+        .get(DataSource)
+        .query(`UPDATE api_keys SET revoked_at = now(), revoked_by = 'user_1' WHERE key_id = $1`, [
+          root.api_key.key_id,
+        ]);
+      expect(await status(child.api_key.key_id)).toBe('active');
+      await revoke(root.api_key.key_id);
+      expect(await status(child.api_key.key_id)).toBe('revoked');
+    });
+  });
 });

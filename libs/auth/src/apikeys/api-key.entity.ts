@@ -3,6 +3,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 /** An API key. Only the SHA-256 of the key is kept; `prefix` is what people see to tell keys apart. */
 @Entity({ name: 'api_keys' })
 @Index('ix_api_keys_org', ['orgcode', 'key_id'])
+@Index('ix_api_keys_parent', ['orgcode', 'parent_key_id'])
 export class ApiKeyEntity {
   @PrimaryColumn({ type: 'varchar', length: 40 })
   key_id!: string;
@@ -31,6 +32,10 @@ export class ApiKeyEntity {
 
   @Column({ type: 'varchar', length: 200 })
   created_by!: string;
+
+  /** The API key that created this one (null when a user did): revoking that key revokes this one too. */
+  @Column({ type: 'varchar', length: 40, nullable: true })
+  parent_key_id!: string | null;
 
   @Column({ type: 'timestamptz', nullable: true })
   expires_at!: Date | null;

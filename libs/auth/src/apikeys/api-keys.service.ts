@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, IsNull, Repository } from 'typeorm';
+import { DataSource, type EntityManager, IsNull, Repository } from 'typeorm';
 import { AppError, IdPrefix, newId, Page, PageTokens } from '@ipm/core';
 import { AuditService } from '@ipm/audit/audit.service';
 import { PlatformEvents } from '@ipm/events/platform-events.service';
@@ -54,12 +54,24 @@ export class ApiKeysService {
       permissions: [...request.permissions],
       created_at: new Date(),
       created_by: caller.actor_id,
+      parent_key_id: null,
       expires_at: expiresAt,
       last_used_at: null,
       revoked_at: null,
       revoked_by: null,
     };
     await this.dataSource.transaction(async (em) => {
+      if (caller.kind === 'api_key') {
+        // FOR SHARE: a revoke of the creating key (which locks it FOR UPDATE) either waits for this
+        // key to exist, and then revokes it too, or goes first, and this creation is refused.
+        const parent = await em.findOne(ApiKeyEntity, {
+          where: { key_id: caller.actor_id, orgcode: caller.orgcode },
+          lock: { mode: 'pessimistic_read' },
+        });
+        if (!parent || parent.revoked_at) throw AppError.unauthorized('API key revoked');
+        entity.parent_key_id = parent.key_id;
+        entity.expires_at = childKeyExpiry(expiresAt, parent.expires_at);
+      }
       await em.insert(ApiKeyEntity, entity);
       await this.audit.record(em, caller, request, {
         action: 'apikey.create',
@@ -110,25 +122,65 @@ export class ApiKeysService {
         lock: { mode: 'pessimistic_write' },
       });
       if (!key) throw AppError.notFound('API key');
-      if (key.revoked_at) return toApiKeyDto(key); // revoking twice is a no-op, not an error
-      key.revoked_at = new Date();
-      key.revoked_by = caller.actor_id;
-      await em.update(ApiKeyEntity, { key_id: key.key_id }, { revoked_at: key.revoked_at, revoked_by: key.revoked_by });
-      await this.audit.record(em, caller, request, {
-        action: 'apikey.revoke',
-        target_type: 'api_key',
-        target_id: key.key_id,
-        metadata: { prefix: key.prefix },
-      });
-      await this.events.emit(
-        em,
-        caller,
-        'apikey.revoked',
-        { key_id: key.key_id, prefix: key.prefix },
-        { logical_guid: key.key_id },
-      );
+      // Revoking twice changes nothing on the key, but still revokes any key it created that is
+      // active (keys made before cascades existed), so a revoke always leaves the whole tree revoked.
+      const now = new Date();
+      const revoked: Array<Pick<ApiKeyEntity, 'key_id' | 'prefix'>> = [];
+      if (!key.revoked_at) {
+        key.revoked_at = now;
+        key.revoked_by = caller.actor_id;
+        await em.update(ApiKeyEntity, { key_id: key.key_id }, { revoked_at: now, revoked_by: caller.actor_id });
+        revoked.push(key);
+      }
+      const descendants = await this.revokeDescendants(em, key, now, caller.actor_id);
+      for (const k of [...revoked, ...descendants]) {
+        const cascade = k.key_id !== key.key_id;
+        await this.audit.record(em, caller, request, {
+          action: 'apikey.revoke',
+          target_type: 'api_key',
+          target_id: k.key_id,
+          metadata: cascade ? { prefix: k.prefix, revoked_with: key.key_id } : { prefix: k.prefix },
+        });
+        await this.events.emit(
+          em,
+          caller,
+          'apikey.revoked',
+          { key_id: k.key_id, prefix: k.prefix },
+          { logical_guid: k.key_id },
+        );
+      }
       return toApiKeyDto(key);
     });
+  }
+
+  /**
+   * Revokes every active key below `root` (the keys it created, theirs, and so on), whatever their
+   * app. Repeated until a pass finds none: a key created by a descendant while this runs (its
+   * creation holds its parent FOR SHARE, so the update of that parent waits for it) is seen by the
+   * next pass, which reads afresh.
+   */
+  private async revokeDescendants(
+    em: EntityManager,
+    root: ApiKeyEntity,
+    at: Date,
+    actor: string,
+  ): Promise<Array<Pick<ApiKeyEntity, 'key_id' | 'prefix'>>> {
+    const all: Array<Pick<ApiKeyEntity, 'key_id' | 'prefix'>> = [];
+    for (;;) {
+      const [rows] = await em.query<[Array<Pick<ApiKeyEntity, 'key_id' | 'prefix'>>, number]>(
+        `WITH RECURSIVE tree AS (
+           SELECT key_id FROM api_keys WHERE orgcode = $1 AND parent_key_id = $2
+           UNION
+           SELECT k.key_id FROM api_keys k JOIN tree t ON k.parent_key_id = t.key_id WHERE k.orgcode = $1
+         )
+         UPDATE api_keys SET revoked_at = $3, revoked_by = $4
+          WHERE orgcode = $1 AND revoked_at IS NULL AND key_id IN (SELECT key_id FROM tree)
+         RETURNING key_id, prefix`,
+        [root.orgcode, root.key_id, at, actor],
+      );
+      if (rows.length === 0) return all.sort((a, b) => a.key_id.localeCompare(b.key_id));
+      all.push(...rows);
+    }
   }
 
   /** The principal behind a presented key, or a 401 (unknown, revoked, expired). */
@@ -151,6 +203,20 @@ export class ApiKeysService {
       app_id: key.app_id,
     };
   }
+}
+
+/**
+ * The expiry of a key created by a key that expires: no later than the creator's. Asked for later,
+ * it is a 422 naming `expires_at` (never silently shortened); not asked for, it is the creator's.
+ */
+export function childKeyExpiry(requested: Date | null, creator: Date | null): Date | null {
+  if (creator === null) return requested;
+  if (requested === null) return creator;
+  if (requested.getTime() > creator.getTime()) {
+    const message = `expires_at must be no later than the creating API key's expires_at (${creator.toISOString()})`;
+    throw AppError.unprocessable(message, [{ field: 'expires_at', message }]);
+  }
+  return requested;
 }
 
 export function toApiKeyDto(k: ApiKeyEntity): ApiKeyDto {

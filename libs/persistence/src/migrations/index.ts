@@ -11,6 +11,7 @@ import { BulkPartsLz41795452000000 } from './1795452000000-BulkPartsLz4';
 import { KpiAlerts1795453824254 } from './1795453824254-KpiAlerts';
 import { WebhookDeliveryHours1795458384694 } from './1795458384694-WebhookDeliveryHours';
 import { WebhookDeliveryHourDurations1795459437096 } from './1795459437096-WebhookDeliveryHourDurations';
+import { ApiKeyParents1795470000000 } from './1795470000000-ApiKeyParents';
 
 /** Every migration, in order. Listed explicitly: a glob does not survive bundling. */
 export const MIGRATIONS: Array<new () => MigrationInterface> = [
@@ -26,4 +27,5 @@ export const MIGRATIONS: Array<new () => MigrationInterface> = [
   KpiAlerts1795453824254,
   WebhookDeliveryHours1795458384694,
   WebhookDeliveryHourDurations1795459437096,
+  ApiKeyParents1795470000000,
 ];
