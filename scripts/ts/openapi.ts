@@ -27,14 +27,13 @@ function sortKeys<T>(obj: Record<string, T> | undefined): Record<string, T> | un
  * The document the api serves at /docs-json, built without a database or Redis: Nest's preview mode
  * resolves the module graph (controllers, DTO metadata) without instantiating providers. The global
  * prefix and its exclusions are those of apps/api/src/openapi.ts, which bootstrap.ts sets too
- * (test/openapi-artifact.e2e-spec.ts compares this file with what a running api serves). The version is the package's, not BUILD_ID,
- * so that the file depends on the code only.
+ * (test/openapi-artifact.e2e-spec.ts compares this file with what a running api serves). Its version is the
+ * package's, as served, so that the file depends on the code only.
  */
 async function generate(): Promise<OpenAPIObject> {
   const app = await NestFactory.create(ApiModule, new FastifyAdapter(), { preview: true, logger: false });
   app.setGlobalPrefix(API_PREFIX, { exclude: API_PREFIX_EXCLUDE });
-  const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
-  const doc = buildOpenApiDocument(app, version);
+  const doc = buildOpenApiDocument(app);
   await app.close();
   // Paths and schemas in a fixed order (not the order modules register in).
   doc.paths = sortKeys(doc.paths) ?? {};

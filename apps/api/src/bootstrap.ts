@@ -156,6 +156,6 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
   // Except bulk uploads, which stream their raw body (that route only).
   registerUploadContentTypes(app.getHttpAdapter().getInstance());
 
-  setupOpenApi(app, config.BUILD_ID);
+  setupOpenApi(app);
   return app;
 }

@@ -3,6 +3,8 @@ import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { ModulesContainer, Reflector } from '@nestjs/core';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { API_KEY_SCHEME, AUTH_METADATA, AuthMetadata, JWT_SCHEME } from '@ipm/auth';
+import { version as PACKAGE_VERSION } from '../../../package.json';
+import { completeContract } from './openapi-contract';
 
 /**
  * The api's global prefix and the routes outside it (health and metrics, for probes and scrapers).
@@ -32,14 +34,18 @@ const TAGS: Record<string, string> = {
   lifecycle: 'The state machines the services enforce',
 };
 
-export function buildOpenApiDocument(app: INestApplication, buildId: string): OpenAPIObject {
+/**
+ * The document, as /docs-json serves it and `npm run openapi` writes it. Its version is the package's
+ * (the build id is in every response's `build`), so that the served and the committed documents are one.
+ */
+export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const builder = new DocumentBuilder()
     .setTitle('IPM API')
     .setDescription(
       'Multi-tenant integration platform: signed webhooks, event store and change feed, bulk jobs, KPIs, catalog. ' +
         'Every response is an envelope { success, data | error, build, stats }. Tenant routes need the x-orgcode header.',
     )
-    .setVersion(buildId)
+    .setVersion(PACKAGE_VERSION)
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, JWT_SCHEME)
     .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key' }, API_KEY_SCHEME)
     // Relative: the document describes the server that serves it.
@@ -51,6 +57,7 @@ export function buildOpenApiDocument(app: INestApplication, buildId: string): Op
   });
   documentPermissions(app, doc);
   declareTags(doc);
+  completeContract(doc);
   return doc;
 }
 
@@ -100,8 +107,8 @@ function documentPermissions(app: INestApplication, doc: OpenAPIObject): void {
 }
 
 /** Serves the UI at /docs and the document at /docs-json. */
-export function setupOpenApi(app: INestApplication, buildId: string): void {
-  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app, buildId), {
+export function setupOpenApi(app: INestApplication): void {
+  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
     jsonDocumentUrl: 'docs-json',
     useGlobalPrefix: false,
     raw: ['json'],

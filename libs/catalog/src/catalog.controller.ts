@@ -11,6 +11,7 @@ import {
   CatalogListRequestDto,
   CatalogUpsertRequestDto,
   EmptyRequestDto,
+  EventTypeListDto,
   EventTypeListRequestDto,
   ExportContractListDto,
   ExportContractListRequestDto,
@@ -48,11 +49,8 @@ export class EventCatalogController {
   @Post('type/list')
   @Authenticated()
   @ApiOperation({ summary: 'The event type strings a webhook can subscribe to' })
-  @ApiEnvelope(null, { description: 'data: { items: string[], next_token? }' })
-  types(
-    @CurrentCaller() caller: Caller,
-    @Body() body: EventTypeListRequestDto,
-  ): Promise<{ items: string[]; next_token?: string }> {
+  @ApiEnvelope(EventTypeListDto)
+  types(@CurrentCaller() caller: Caller, @Body() body: EventTypeListRequestDto): Promise<EventTypeListDto> {
     return this.catalog.types(caller, body);
   }
 

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsISO8601, IsOptional, IsString, Length, Matches } from 'class-validator';
-import { ListRequestDto, SourceRefDto } from '@ipm/core';
+import { ListRequestDto, RequestContextDto, SourceRefDto } from '@ipm/core';
 
 export class AuditListRequestDto extends ListRequestDto {
   @ApiPropertyOptional({ example: 'apikey.create', description: 'Exact action name' })
@@ -37,7 +37,20 @@ export class AuditRecordDto {
   @ApiProperty({ nullable: true, type: String }) target_id!: string | null;
   @ApiProperty({ nullable: true, type: String }) reason!: string | null;
   @ApiProperty({ type: [SourceRefDto] }) source_refs!: SourceRefDto[];
-  @ApiProperty({ nullable: true, type: Object }) request_context!: object | null;
-  @ApiProperty({ nullable: true, type: Object }) metadata!: object | null;
+  @ApiProperty({
+    type: RequestContextDto,
+    nullable: true,
+    description: "The write's request_context, as sent (null when it sent none)",
+  })
+  request_context!: RequestContextDto | null;
+  @ApiProperty({
+    type: 'object',
+    nullable: true,
+    additionalProperties: true,
+    description:
+      "Facts of the action, by action (e.g. `revision`; an API key's `name`, `prefix`, `permissions`; a retry's " +
+      '`retry_of`); never secrets',
+  })
+  metadata!: object | null;
   @ApiProperty({ format: 'date-time' }) created_at!: string;
 }

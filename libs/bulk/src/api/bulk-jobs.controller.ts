@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Param, Post, Put, Req, Res } from '@nestjs/common';
-import { ApiOperation, ApiParam, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiEnvelope, ApiErrors, Idempotent, Page, RawResponse } from '@ipm/core';
 import { Authenticated, CurrentCaller, Public } from '@ipm/auth/authenticated.decorator';
@@ -89,6 +89,9 @@ export class BulkJobsController {
   }
 }
 
+/** What a job file is sent as: an export in its format, a line report as NDJSON (both UTF-8). */
+const FILE_CONTENT_TYPES = ['application/x-ndjson', 'text/csv'];
+
 /** The signed-URL routes: the token in the path is the credential (no JWT, no API key, no x-orgcode). */
 @ApiTags('bulk')
 @Controller('bulk')
@@ -105,6 +108,12 @@ export class BulkFilesController {
       'A failed upload leaves the URL usable until it expires.',
   })
   @ApiParam({ name: 'token', description: 'The signed token of upload_url' })
+  @ApiConsumes(...UPLOAD_CONTENT_TYPES)
+  @ApiBody({
+    required: true,
+    description: "The file, in the job's format (NDJSON: one JSON object a line; CSV: a header line, then rows)",
+    schema: { type: 'string', format: 'binary' },
+  })
   @ApiEnvelope(BulkJobResultDto, { errors: [401, 404, 409, 413, 415, 422] })
   async upload(@Param('token') token: string, @Req() req: FastifyRequest): Promise<BulkJobResultDto> {
     const length = req.headers['content-length'];
@@ -126,8 +135,20 @@ export class BulkFilesController {
       '(the job expired, the export is not finished, the report is empty): 404.',
   })
   @ApiParam({ name: 'token', description: 'The signed token of download_url or report_url' })
-  @ApiProduces('application/x-ndjson', 'text/csv')
-  @ApiResponse({ status: 200, description: 'The file, streamed (Content-Encoding: gzip when accepted)' })
+  @ApiResponse({
+    status: 200,
+    description: 'The file, streamed (Content-Encoding: gzip when accepted)',
+    content: Object.fromEntries(
+      FILE_CONTENT_TYPES.map((type) => [type, { schema: { type: 'string', format: 'binary' } }]),
+    ),
+    headers: {
+      'content-disposition': {
+        description: 'attachment; filename="<job>.<ndjson|csv>"',
+        schema: { type: 'string' },
+      },
+      'cache-control': { description: 'private, no-store', schema: { type: 'string' } },
+    },
+  })
   @ApiErrors(401, 404)
   async file(@Param('token') token: string, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const file = await this.bulk.file(token, req.headers['accept-encoding']);

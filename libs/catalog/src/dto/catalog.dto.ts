@@ -58,8 +58,18 @@ export class CatalogEntryDto {
 export class SchemaDto {
   @ApiProperty({ example: 'rfp.status_changed' }) event_type!: string;
   @ApiProperty({ example: 1 }) version!: number;
-  @ApiProperty({ type: Object, description: 'The JSON Schema (draft-07) payloads are validated with' })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    description: 'The JSON Schema (draft-07) payloads are validated with',
+  })
   schema!: Record<string, unknown>;
+}
+
+/** /event/type/list: a page of event type strings. */
+export class EventTypeListDto {
+  @ApiProperty({ type: [String], example: ['rfp.created', 'rfp.status_changed'] }) items!: string[];
+  @ApiPropertyOptional({ description: 'Absent on the last page' }) next_token?: string;
 }
 
 export class EventTypeListRequestDto extends ListRequestDto {
@@ -80,9 +90,19 @@ export class SpecimenGetRequestDto {
 export class SpecimenDto {
   @ApiProperty({ example: 'rfp.created' }) name!: string;
   @ApiProperty({ example: 1 }) version!: number;
-  @ApiProperty({ type: Object, description: 'An example payload that validates against the schema' })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    description: 'An example payload (tenant JSON) that validates against the schema',
+  })
   specimen!: unknown;
-  @ApiProperty({ type: Object, description: 'Specimens by version' }) specimens!: Record<string, unknown>;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'object', additionalProperties: true },
+    description: 'Specimens by version (the key), each an example payload',
+    example: { '1': { rfp_id: 'rfp_1' } },
+  })
+  specimens!: Record<string, unknown>;
 }
 
 export class ExportContractListRequestDto extends ListRequestDto {
@@ -100,12 +120,19 @@ export class ContractActionDto {
   @ApiProperty({ type: String, nullable: true }) deprecated_at!: string | null;
 }
 
+/** One key an export stream is partitioned by. */
+export class PartitionKeyDto {
+  @ApiProperty({ example: 'received_at', description: 'The field of each line' }) field!: string;
+  @ApiProperty({ example: 'time', description: '`tenant` (one partition per orgcode) or `time`' }) kind!: string;
+  @ApiPropertyOptional({ example: 'day', description: 'Time keys: the width of a partition' }) granularity?: string;
+}
+
 export class ExportContractDto {
   @ApiProperty({ example: 'rfp' }) service!: string;
   @ApiProperty({ example: 'events', enum: ['events'] }) stream!: 'events';
   @ApiProperty({ example: 'ndjson', enum: ['ndjson'] }) format!: 'ndjson';
   @ApiProperty({ example: '1' }) version!: string;
-  @ApiProperty({ type: [Object], example: [{ field: 'orgcode', kind: 'tenant' }] })
+  @ApiProperty({ type: [PartitionKeyDto], example: [{ field: 'orgcode', kind: 'tenant' }] })
   partitioning!: Array<Record<string, string>>;
   @ApiProperty({ type: [ContractActionDto] }) actions!: ContractActionDto[];
 }
@@ -115,13 +142,20 @@ export class ExportContractListDto {
   @ApiPropertyOptional() next_token?: string;
 }
 
+/** The order each kind of list returns its items in. */
+export class ListOrderingDto {
+  @ApiProperty({ example: 'newest first (by id, a time-ordered ULID)' }) records!: string;
+  @ApiProperty({ example: 'by event type, then name (alphabetical)' }) catalog!: string;
+  @ApiProperty({ example: 'commit order, oldest first, gap-free' }) cdc!: string;
+}
+
 export class PaginationConventionsDto {
   @ApiProperty({ example: PAGE_DEFAULT }) default_limit!: number;
   @ApiProperty({ example: PAGE_MIN }) min_limit!: number;
   @ApiProperty({ example: PAGE_MAX }) max_limit!: number;
   @ApiProperty({ example: 'next_token' }) token_name!: string;
   @ApiProperty() token!: string;
-  @ApiProperty() ordering!: Record<string, string>;
+  @ApiProperty({ type: ListOrderingDto }) ordering!: ListOrderingDto;
   @ApiProperty() limit_out_of_range!: string;
 }
 
@@ -142,13 +176,18 @@ export class CatalogUpsertRequestDto extends MutationRequestDto {
   @Length(1, 2000)
   description!: string;
 
-  @ApiProperty({ type: Object, description: 'A JSON Schema (draft-07) for the payload' })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    description: 'A JSON Schema (draft-07) for the payload',
+  })
   @IsDefined()
   @IsObject()
   schema!: Record<string, unknown>;
 
   @ApiProperty({
-    type: Object,
+    type: 'object',
+    additionalProperties: true,
     description: 'An example payload (an object, as event payloads are); it must validate against the schema',
   })
   @IsDefined()

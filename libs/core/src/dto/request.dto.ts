@@ -75,11 +75,12 @@ export class MutationRequestDto {
 
 /** `limit` and `next_token`, shared by every list. */
 export class ListRequestDto {
+  // No minimum/maximum in the document: the api clamps out-of-range values instead of refusing them.
   @ApiPropertyOptional({
+    type: 'integer',
     default: PAGE_DEFAULT,
-    minimum: PAGE_MIN,
-    maximum: PAGE_MAX,
-    description: `Page size; values outside ${PAGE_MIN}-${PAGE_MAX} are clamped`,
+    example: PAGE_DEFAULT,
+    description: `Page size, ${PAGE_MIN} to ${PAGE_MAX}: smaller values count as ${PAGE_MIN}, larger ones as ${PAGE_MAX} (clamped, not refused); a non-integer is a 400`,
   })
   @IsOptional()
   @IsInt()

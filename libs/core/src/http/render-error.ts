@@ -58,7 +58,8 @@ export function dependencyUnavailable(err: unknown, depth = 0): string | null {
   return null;
 }
 
-const CODE_BY_STATUS: Record<number, string> = {
+/** The code of an error that carries none of its own, by status (the OpenAPI document lists them all). */
+export const CODE_BY_STATUS: Record<number, string> = {
   400: ErrorCode.ValidationFailed,
   401: ErrorCode.Unauthorized,
   403: ErrorCode.Forbidden,
@@ -73,6 +74,9 @@ const CODE_BY_STATUS: Record<number, string> = {
   429: ErrorCode.RateLimited,
   503: ErrorCode.Unavailable,
 };
+
+/** The code of a client error of a status without its own code. */
+export const UNMAPPED_CLIENT_ERROR = 'client_error';
 
 interface FrameworkError {
   statusCode: number;
@@ -103,7 +107,7 @@ function frameworkMessage(err: FrameworkError): { code: string; message: string 
       if (err.statusCode === 400 && (err instanceof SyntaxError || /JSON/i.test(err.message))) {
         return { code: ErrorCode.ValidationFailed, message: 'Malformed JSON body' };
       }
-      return { code: CODE_BY_STATUS[err.statusCode] ?? 'client_error', message: err.message };
+      return { code: CODE_BY_STATUS[err.statusCode] ?? UNMAPPED_CLIENT_ERROR, message: err.message };
   }
 }
 
@@ -131,7 +135,7 @@ export function renderError(err: unknown): RenderedError {
     const route = /^Cannot (\w+) (.+)$/.exec(message);
     if (status === 404 && route) message = `No route ${route[1]} ${route[2]}`;
     const details: ErrorDetail[] | undefined = status === 400 ? [{ message }] : undefined;
-    return { status, body: { code: CODE_BY_STATUS[status] ?? 'client_error', message, details } };
+    return { status, body: { code: CODE_BY_STATUS[status] ?? UNMAPPED_CLIENT_ERROR, message, details } };
   }
   if (isFrameworkClientError(err)) {
     const { code, message } = frameworkMessage(err);
