@@ -101,6 +101,20 @@ describe('HTTP edges: every answer is the envelope', () => {
     expect(res.body.error.code).toBe('payload_too_large');
   });
 
+  it('a 64 KB header: 431 envelope, not Fastify’s own body', async () => {
+    const res = await api
+      .http()
+      .post('/ipm/apikey/list')
+      .set('x-orgcode', org)
+      .set('x-padding', 'a'.repeat(64 * 1024))
+      .send({})
+      .expect(431);
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(res.headers['x-request-id']).toEqual(expect.any(String));
+    expect(res.body).toEqual(envelope('POST /apikey/list'));
+    expect(res.body.error.code).toBe('headers_too_large');
+  });
+
   it('a body that is not JSON: 415 envelope', async () => {
     const res = await api
       .http()

@@ -499,6 +499,33 @@ describe('/webhook routes', () => {
       await post('create', { endpoint_url: PUBLIC_URL, headers: { 'X-Big': 'v'.repeat(4096) } }).expect(400);
     });
 
+    it('headers named like Object.prototype members are stored and read back; constructor, prototype, __proto__ are a 400', async () => {
+      const raw = (headers: string) =>
+        api
+          .http()
+          .post('/ipm/webhook/create')
+          .set(bearer(admin))
+          .set('x-orgcode', org)
+          .set('content-type', 'application/json')
+          .send(`{"endpoint_url":"${PUBLIC_URL}","headers":${headers}}`);
+      const kept = { hasOwnProperty: 'a', toString: 'b', valueOf: 'c', 'X-Team': 'd' };
+      const created = await raw(JSON.stringify(kept)).expect(200);
+      expect(created.body.data.headers).toEqual(kept);
+      const got = await post('get', { webhook_id: created.body.data.webhook_id as string }).expect(200);
+      expect(got.body.data.webhook.headers).toEqual(kept);
+      const [row] = await db().query<Array<{ headers: Json }>>('SELECT headers FROM webhooks WHERE webhook_id = $1', [
+        created.body.data.webhook_id,
+      ]);
+      expect(row.headers).toEqual(kept);
+
+      for (const name of ['constructor', 'prototype']) {
+        const res = await raw(`{"${name}":"x","X-A":"1"}`).expect(400);
+        expect(res.body.error.details).toEqual([expect.objectContaining({ field: `headers.${name}` })]);
+      }
+      const proto = await raw('{"__proto__":"x"}').expect(400);
+      expect(proto.body.error.message).toContain('__proto__');
+    });
+
     it('update, status/set, delete, rotate, get and list refuse their bad fields', async () => {
       const hook = await create();
       const id = hook.webhook_id;

@@ -8,6 +8,7 @@ import { Logger as PinoNestLogger, PinoLogger } from 'nestjs-pino';
 import {
   AppConfig,
   createValidationPipe,
+  envelopeClientErrorHandler,
   EnvelopeExceptionFilter,
   EnvelopeInterceptor,
   AppError,
@@ -46,6 +47,16 @@ function routerError(err: FastifyError): Error {
   return err;
 }
 
+/** Whether `text` is JSON at all (asked only of a body the safe parser refused). */
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const PUBLISH_ROUTE = '/ipm/event/publish';
 const isEventPayload = (path: string): boolean => /^events\.\d+\.payload$/.test(path);
 const isStream = (body: object): boolean =>
@@ -65,6 +76,9 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
     // parameter past maxParamLength): the envelope too, not Fastify's own error body.
     frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) =>
       sendError(routerError(err), req, reply, bootConfig.BUILD_ID, new Logger('HTTP')),
+    // What Node's parser refuses before Fastify sees a request (headers past maxHeaderSize: 431, a
+    // timeout: 408, not HTTP: 400): the envelope too, written to the socket.
+    clientErrorHandler: envelopeClientErrorHandler(bootConfig.BUILD_ID),
   });
   const app = await NestFactory.create<NestFastifyApplication>(options.module ?? ApiModule, adapter, {
     logger: options.logger,
@@ -122,12 +136,19 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
       return;
     }
     // Its errors (empty, malformed) as 400s that name the body, like every other validation error.
-    void parseJson(req, body.toString('utf8'), (err: Error | null, value?: unknown) => {
+    const text = body.toString('utf8');
+    void parseJson(req, text, (err: Error | null, value?: unknown) => {
       if (!err) return done(null, value);
       const empty = (err as { code?: string }).code === 'FST_ERR_CTP_EMPTY_JSON_BODY';
+      // JSON that the parser still refused holds a `__proto__` (or constructor.prototype) key: say so.
+      const proto = !empty && isJson(text);
       done(
         AppError.badRequest(
-          empty ? 'Body must not be empty when Content-Type is application/json' : 'Malformed JSON body',
+          empty
+            ? 'Body must not be empty when Content-Type is application/json'
+            : proto
+              ? 'The keys __proto__, prototype and constructor are not accepted anywhere in a body'
+              : 'Malformed JSON body',
           'body',
         ),
         undefined,

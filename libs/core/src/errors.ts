@@ -16,6 +16,10 @@ export const ErrorCode = {
   RevisionMismatch: 'revision_mismatch',
   IllegalTransition: 'illegal_transition',
   PayloadTooLarge: 'payload_too_large',
+  /** Node refused the request line and headers as too large (431), before any route ran. */
+  HeadersTooLarge: 'headers_too_large',
+  /** The request did not arrive within the server's time limit (408). */
+  RequestTimeout: 'request_timeout',
   UnsupportedMediaType: 'unsupported_media_type',
   Unprocessable: 'unprocessable',
   /** A tenant's JSON Schema uses a feature whose validation cost is not bounded (refused at upsert). */

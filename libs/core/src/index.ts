@@ -7,6 +7,7 @@ export * from './pagination';
 export * from './revision';
 export * from './net/cidr';
 export * from './http/render-error';
+export * from './http/client-error';
 export * from './http/envelope.filter';
 export * from './http/envelope.interceptor';
 export * from './http/validation.pipe';

@@ -102,6 +102,30 @@ describe('DeliveryClient', () => {
     });
   });
 
+  it('sends headers named like Object.prototype members (__proto__, constructor, toString) as given', async () => {
+    let raw: string[] = [];
+    const s = await serve((req, res) => {
+      raw = req.rawHeaders; // req.headers is a plain object: it would lose __proto__ itself
+      res.writeHead(204).end();
+    });
+    const headers = JSON.parse(
+      '{"__proto__":"p","constructor":"c","prototype":"t","hasOwnProperty":"h","toString":"s","valueOf":"v"}',
+    ) as Record<string, string>;
+    const result = await client().post(`http://127.0.0.1:${s.port}/hook`, '{}', headers, 2000);
+    expect(result.ok).toBe(true);
+    const sent = raw.flatMap((v, i) => (i % 2 === 0 ? [`${v}: ${raw[i + 1]}`] : []));
+    expect(sent).toEqual(
+      expect.arrayContaining([
+        '__proto__: p',
+        'constructor: c',
+        'prototype: t',
+        'hasownproperty: h',
+        'tostring: s',
+        'valueof: v',
+      ]),
+    );
+  });
+
   it('returns a 500 with its status, not ok and without an error code', async () => {
     const s = await serve((_req, res) => {
       res.writeHead(500);

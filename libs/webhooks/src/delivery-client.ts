@@ -129,7 +129,8 @@ export class DeliveryClient {
     }
 
     const payload = Buffer.from(body, 'utf8');
-    const requestHeaders: Record<string, string> = {};
+    // Null prototype: a header named __proto__ is a key like any other, not the object's prototype.
+    const requestHeaders = Object.create(null) as Record<string, string>;
     for (const [name, value] of Object.entries(headers)) requestHeaders[name.toLowerCase()] = value;
     requestHeaders['content-type'] = 'application/json';
     requestHeaders['user-agent'] = this.userAgent;

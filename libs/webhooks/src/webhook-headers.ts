@@ -1,3 +1,4 @@
+import { Transform } from 'class-transformer';
 import { ValidateBy, ValidationOptions } from 'class-validator';
 
 export const MAX_HEADERS = 20;
@@ -71,4 +72,24 @@ export function IsWebhookHeaders(options?: ValidationOptions): PropertyDecorator
     },
     options,
   );
+}
+
+/**
+ * A copy of a headers object with every own name as sent, in a null-prototype object: names such as
+ * `constructor`, `toString` or `__proto__` are header names like any other (RFC 9110 tokens), never
+ * members of Object.prototype. Anything but a plain object is returned as is, for validation to refuse.
+ */
+export function headersAsSent(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const copy = Object.create(null) as Record<string, unknown>;
+  for (const [name, v] of Object.entries(value)) copy[name] = v;
+  return copy;
+}
+
+/**
+ * class-transformer skips `__proto__` and `constructor` keys and loses `prototype`, `hasOwnProperty`,
+ * `toString`… when it copies an untyped object: take the property from the raw body instead.
+ */
+export function KeepEveryHeaderName(): PropertyDecorator {
+  return Transform(({ obj, key }) => headersAsSent((obj as Record<string, unknown>)[key]));
 }

@@ -16,7 +16,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { AppError, ErrorDetail } from '../errors';
-import { createValidationPipe, validationDetails } from './validation.pipe';
+import { createValidationPipe, protoKeyPaths, validationDetails } from './validation.pipe';
 
 class RetryDto {
   @IsInt()
@@ -97,6 +97,17 @@ describe('createValidationPipe', () => {
     expect(out.target.retry).toBeInstanceOf(RetryDto);
     expect(out.event_filters?.[0]).toBeInstanceOf(FilterDto);
     expect(out).toEqual(valid);
+  });
+
+  it('refuses __proto__, prototype and constructor keys anywhere with a 400 naming each, never strips them', async () => {
+    const body = JSON.parse(
+      '{"name":"orders","constructor":"x","target":{"url":"https://example.com/hook","prototype":{}},' +
+        '"event_filters":[{"service":"s","event":"created","__proto__":1}]}',
+    ) as object;
+    const err = await rejection(pipe, body);
+    expect(err.status).toBe(400);
+    expect(err.details?.map((d) => d.field)).toEqual(['constructor', 'event_filters.0.__proto__', 'target.prototype']);
+    expect(protoKeyPaths({ a: [{ b: { toString: 1, hasOwnProperty: 2 } }] })).toEqual([]);
   });
 
   it('reports each bad field with its dotted path', async () => {

@@ -124,6 +124,31 @@ describe('WebhookCreateRequestDto', () => {
     expect(await refusedFields(WebhookCreateRequestDto, { ...minimal, ...patch })).toContain(field);
   });
 
+  it('keeps header names that are Object.prototype members (toString, hasOwnProperty…), none dropped', async () => {
+    const names = ['hasOwnProperty', 'toString', 'valueOf', 'isPrototypeOf', 'X-Team'];
+    const headers = `{${names.map((n, i) => `"${n}":"v${i}"`).join(',')}}`;
+    const bodies: Array<[Dto, string]> = [
+      [WebhookCreateRequestDto, `{"endpoint_url":"https://erp.example.com/hooks","headers":${headers}}`],
+      [WebhookUpdateRequestDto, `{"webhook_id":"${ID}","expected_revision":"1","headers":${headers}}`],
+    ];
+    for (const [metatype, json] of bodies) {
+      const dto = (await pipe.transform(JSON.parse(json), { type: 'body', metatype })) as {
+        headers: Record<string, string>;
+      };
+      expect(Object.entries(dto.headers)).toEqual(names.map((n, i) => [n, `v${i}`]));
+    }
+  });
+
+  it.each(['constructor', 'prototype', '__proto__'])('refuses a header named %s with a 400 naming it', async (name) => {
+    const body = JSON.parse(`{"endpoint_url":"https://erp.example.com/hooks","headers":{"${name}":"v","X-A":"1"}}`);
+    const err = (await pipe
+      .transform(body, { type: 'body', metatype: WebhookCreateRequestDto })
+      .catch((e: unknown) => e)) as AppError;
+    expect(err).toBeInstanceOf(AppError);
+    expect(err.status).toBe(400);
+    expect(err.details?.map((d) => d.field)).toEqual([`headers.${name}`]);
+  });
+
   it('a 64-character tag and 20 tags are fine', async () => {
     await expect(
       accept(WebhookCreateRequestDto, {

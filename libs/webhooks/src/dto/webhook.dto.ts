@@ -25,7 +25,7 @@ import { WebhookMachine, type WebhookStatus } from '@ipm/lifecycle/machines';
 import { SIGNING_ALGORITHM } from '../entities/webhook.entity';
 import type { RetryBackoff } from '../entities/webhook.entity';
 import { MAX_EVENT_FILTERS } from '../event-filters';
-import { IsWebhookHeaders, MAX_HEADERS } from '../webhook-headers';
+import { IsWebhookHeaders, KeepEveryHeaderName, MAX_HEADERS } from '../webhook-headers';
 
 export const WEBHOOK_ID_PATTERN = idPattern(IdPrefix.Webhook);
 export const TAG_PATTERN = /^[a-zA-Z0-9_.:-]{1,64}$/;
@@ -144,6 +144,7 @@ class WebhookFieldsDto extends MutationRequestDto {
   @IsOptional()
   @IsObject()
   @IsWebhookHeaders()
+  @KeepEveryHeaderName()
   headers?: Record<string, string>;
 
   @ApiPropertyOptional({ type: RetryPolicyRequestDto })
