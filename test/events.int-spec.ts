@@ -15,6 +15,7 @@ describe('EventStore and PlatformEvents (PostgreSQL)', () => {
   let ds: DataSource;
   const store = new EventStore();
   let platform: PlatformEvents;
+  let catalog: CatalogRegistry;
   const org = `store-${Date.now().toString(36)}`;
   const caller: Caller = {
     kind: 'user',
@@ -40,9 +41,14 @@ describe('EventStore and PlatformEvents (PostgreSQL)', () => {
       poolSize: 2,
     });
     await ds.initialize();
-    platform = new PlatformEvents(new CatalogRegistry(ds.getRepository(EventTypeEntity)), store);
+    const config = loadConfig(process.env);
+    catalog = new CatalogRegistry(ds.getRepository(EventTypeEntity), config);
+    platform = new PlatformEvents(catalog, store);
   });
-  afterAll(() => ds.destroy());
+  afterAll(async () => {
+    await catalog.onModuleDestroy();
+    await ds.destroy();
+  });
 
   it('writes one outbox row per stored event, none for duplicates, in one statement', async () => {
     const first = await ds.transaction((em) => store.insert(em, [row('a'), row('b'), row('a')]));

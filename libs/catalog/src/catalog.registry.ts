@@ -1,11 +1,22 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
+import { AppConfig } from '@ipm/core/config/config.schema';
 import ipmV1 from './definitions/ipm.v1.json';
 import rfpV1 from './definitions/rfp.v1.json';
 import { CatalogFile, EventTypeEntry, eventTypeName, JsonSchema } from './catalog.types';
 import { EventTypeEntity } from './event-type.entity';
 import { failuresText, SchemaCompiler, ValidationFailure } from './schema-compiler';
+import { SchemaValidationPool } from './validation/validation-pool';
+import type { TaskResult } from './validation/validation.protocol';
+
+/** A payload's verdict: its failures against the schema (none when valid), or `exceeded` when cut off. */
+export type PayloadVerdict = ValidationFailure[] | 'exceeded';
+
+export interface PayloadToValidate {
+  entry: EventTypeEntry;
+  payload: unknown;
+}
 
 /** The shipped catalog files: one per service and version. */
 export const CATALOG_FILES: readonly CatalogFile[] = [ipmV1 as CatalogFile, rfpV1 as CatalogFile];
@@ -47,19 +58,42 @@ export function toEntry(row: EventTypeEntity): EventTypeEntry {
  * compiles and each specimen validates) plus each tenant's own types from PostgreSQL.
  */
 @Injectable()
-export class CatalogRegistry {
+export class CatalogRegistry implements OnModuleDestroy {
+  /** Compiles the platform's own schemas (trusted, on the event loop); tenants' run in `pool`. */
   readonly compiler = new SchemaCompiler();
+  private readonly pool: SchemaValidationPool;
+  private readonly logger = new Logger('CatalogRegistry');
+  /** How long one validation against a tenant's schema may run (SCHEMA_VALIDATION_DEADLINE_MS). */
+  readonly validationDeadlineMs: number;
   private readonly platform: ReadonlyMap<string, EventTypeEntry>;
 
-  constructor(@InjectRepository(EventTypeEntity) private readonly repo: Repository<EventTypeEntity>) {
+  constructor(
+    @InjectRepository(EventTypeEntity) private readonly repo: Repository<EventTypeEntity>,
+    config: AppConfig,
+  ) {
     const entries = platformEntries(CATALOG_FILES);
     for (const entry of entries) {
       const bad = this.compiler.checkSchema(entry.schema);
       if (bad) throw new Error(`catalog: ${entry.event_type}: ${bad}`);
-      const failures = this.validate(entry, entry.specimen);
+      const failures = this.validatePlatform(entry, entry.specimen);
       if (failures.length) throw new Error(`catalog: ${entry.event_type} specimen: ${failuresText(failures)}`);
     }
     this.platform = new Map(entries.map((e) => [e.event_type, e]));
+    this.validationDeadlineMs = config.SCHEMA_VALIDATION_DEADLINE_MS;
+    this.pool = new SchemaValidationPool({
+      threads: config.SCHEMA_VALIDATION_THREADS,
+      deadlineMs: config.SCHEMA_VALIDATION_DEADLINE_MS,
+      onThreadError: (err) => this.logger.error(`schema validation thread failed: ${err.message}`),
+    });
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.pool.close();
+  }
+
+  /** Validations against tenants' schemas cut off at their deadline since start. */
+  get validationsCutOff(): number {
+    return this.pool.exceeded;
   }
 
   platformTypes(): EventTypeEntry[] {
@@ -96,12 +130,45 @@ export class CatalogRegistry {
     return found;
   }
 
-  /** Failures of `payload` against the type's schema; the compiled schema is cached per version. */
-  validate(entry: EventTypeEntry, payload: unknown): ValidationFailure[] {
-    const key =
-      entry.source === 'platform'
-        ? `p:${entry.event_type}:${entry.version}`
-        : `t:${entry.orgcode}:${entry.event_type}:${entry.revision ?? 0}`; // every change bumps the revision
-    return this.compiler.validate(key, entry.schema, payload);
+  /** Failures of `payload` against one of the platform's own schemas (compiled once, run on the event loop). */
+  validatePlatform(entry: EventTypeEntry, payload: unknown): ValidationFailure[] {
+    if (entry.source !== 'platform') throw new Error(`${entry.event_type} is a tenant's type: use validateMany`);
+    return this.compiler.validate(`p:${entry.event_type}:${entry.version}`, entry.schema, payload);
+  }
+
+  /**
+   * Each payload's verdict against its type's schema: the platform's on the event loop, tenants' in the
+   * validation pool with a deadline (each tenant schema compiled once per revision in each thread).
+   */
+  async validateMany(orgcode: string, items: readonly PayloadToValidate[]): Promise<PayloadVerdict[]> {
+    const verdicts: PayloadVerdict[] = new Array<PayloadVerdict>(items.length);
+    const pooled: number[] = [];
+    items.forEach(({ entry, payload }, i) => {
+      if (entry.source === 'platform') verdicts[i] = this.validatePlatform(entry, payload);
+      else pooled.push(i);
+    });
+    const results = await this.pool.run(
+      orgcode,
+      pooled.map((i) => ({
+        kind: 'validate' as const,
+        // every change of a tenant's type bumps its revision
+        key: `t:${items[i].entry.orgcode}:${items[i].entry.event_type}:${items[i].entry.revision ?? 0}`,
+        schema: items[i].entry.schema,
+        value: items[i].payload,
+      })),
+    );
+    results.forEach((result, k) => {
+      verdicts[pooled[k]] = result.kind === 'failures' ? result.failures : result.kind === 'valid' ? [] : 'exceeded';
+    });
+    return verdicts;
+  }
+
+  /**
+   * A schema offered at upsert, checked in the validation pool: the cost model (schema-cost.ts), Ajv's meta-schema
+   * and compiler, then its specimen.
+   */
+  async checkSchema(orgcode: string, schema: unknown, specimen: unknown): Promise<TaskResult> {
+    const [result] = await this.pool.run(orgcode, [{ kind: 'check', schema, specimen }]);
+    return result;
   }
 }

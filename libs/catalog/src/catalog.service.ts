@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import {
   AppError,
+  ErrorCode,
   PAGE_DEFAULT,
   PAGE_MAX,
   PAGE_MIN,
@@ -30,6 +31,16 @@ import {
   SpecimenDto,
 } from './dto/catalog.dto';
 import { EventTypeEntity } from './event-type.entity';
+import { failuresText } from './schema-compiler';
+
+/** A JSON pointer as a dotted field suffix: `/properties/a~1b` -> `.properties.a/b`. */
+function dotted(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((s) => `.${s.replace(/~1/g, '/').replace(/~0/g, '~')}`)
+    .join('');
+}
 
 export const SCHEMA_ROUTE = '/ipm/event/schema';
 const TENANT_PARTITIONING: Array<Record<string, string>> = [
@@ -175,15 +186,7 @@ export class CatalogService {
         [{ field: 'service', message: 'reserved by the platform' }],
       );
     }
-    const schemaProblem = this.registry.compiler.checkSchema(request.schema);
-    if (schemaProblem) throw AppError.unprocessable(schemaProblem, [{ field: 'schema', message: schemaProblem }]);
-    const failures = this.registry.compiler.validateOnce(request.schema, request.specimen);
-    if (failures.length) {
-      throw AppError.unprocessable(
-        `specimen does not validate against the schema: ${failures.map((f) => `${f.path || '/'} ${f.message}`).join('; ')}`,
-        failures.map((f) => ({ field: `specimen${f.path.replace(/\//g, '.')}`, message: f.message })),
-      );
-    }
+    await this.checkSchema(caller, request);
     const eventType = eventTypeName(request.service, request.action);
     const now = new Date();
     const entity = await this.dataSource.transaction(async (em) => {
@@ -268,6 +271,42 @@ export class CatalogService {
       return row;
     });
     return toDto(toEntry(entity));
+  }
+
+  /**
+   * The schema must pass the cost model, be a JSON Schema Ajv compiles, and accept the specimen; all of it runs in
+   * the validation pool, with the same deadline as a payload.
+   */
+  private async checkSchema(caller: Caller, request: CatalogUpsertRequestDto): Promise<void> {
+    const result = await this.registry.checkSchema(caller.orgcode, request.schema, request.specimen);
+    switch (result.kind) {
+      case 'valid':
+        return;
+      case 'costly': {
+        const [first] = result.problems;
+        throw AppError.unprocessable(
+          `schema refused: ${first.message} (at ${first.schema_path || '/'})`,
+          result.problems.map((p) => ({
+            field: `schema${dotted(p.schema_path)}`,
+            schema_path: p.schema_path,
+            keyword: p.keyword,
+            message: p.message,
+          })),
+          ErrorCode.SchemaTooCostly,
+        );
+      }
+      case 'exceeded': {
+        const message = `checking the schema and its specimen ran past the ${this.registry.validationDeadlineMs} ms deadline and was cut off: simplify the schema`;
+        throw AppError.unprocessable(message, [{ field: 'schema', message }], ErrorCode.SchemaTooCostly);
+      }
+      case 'invalid':
+        throw AppError.unprocessable(result.message, [{ field: 'schema', message: result.message }]);
+      case 'failures':
+        throw AppError.unprocessable(
+          `specimen does not validate against the schema: ${failuresText(result.failures)}`,
+          result.failures.map((f) => ({ field: `specimen${dotted(f.path)}`, path: f.path, message: f.message })),
+        );
+    }
   }
 
   private async require(caller: Caller, eventType: string): Promise<EventTypeEntry> {

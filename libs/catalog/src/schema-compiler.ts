@@ -1,6 +1,10 @@
 import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { JsonSchema } from './catalog.types';
+import { linearRegExp } from './validation/schema-cost';
+
+/** Failures reported per value: a schema with `allErrors` can find one per item of a large array. */
+export const MAX_FAILURES = 50;
 
 export interface ValidationFailure {
   /** JSON pointer into the payload, e.g. `/buyer/name` ('' for the root). */
@@ -9,7 +13,7 @@ export interface ValidationFailure {
 }
 
 function describe(errors: ErrorObject[] | null | undefined): ValidationFailure[] {
-  return (errors ?? []).map((e) => {
+  return (errors ?? []).slice(0, MAX_FAILURES).map((e) => {
     let message = e.message ?? 'is invalid';
     if (e.keyword === 'additionalProperties') {
       message = `must not have property "${(e.params as { additionalProperty: string }).additionalProperty}"`;
@@ -33,23 +37,50 @@ export class SchemaCompiler {
   private readonly cache = new Map<string, ValidateFunction>();
 
   constructor(private readonly maxEntries = 5000) {
-    this.ajv = new Ajv({ allErrors: true, strict: false, validateFormats: true, addUsedSchema: false });
+    // Patterns run on RE2 (linear in the input: no pattern can backtrack); multipleOf tolerates float rounding
+    // (0.3 is a multiple of 0.1).
+    this.ajv = new Ajv({
+      allErrors: true,
+      strict: false,
+      validateFormats: true,
+      addUsedSchema: false,
+      multipleOfPrecision: 9,
+      code: { regExp: linearRegExp },
+    });
     addFormats(this.ajv);
   }
 
   /** Why a schema is not a usable JSON Schema, or undefined when it is. */
   checkSchema(schema: unknown): string | undefined {
+    const compiled = this.compileOnce(schema);
+    if (typeof compiled === 'string') return compiled;
+    this.release(compiled.schema as JsonSchema);
+    return undefined;
+  }
+
+  /**
+   * Compiles a schema used once (an upsert's check), or says why it is not a usable JSON Schema. Call release()
+   * with the schema once done: Ajv keeps every compiled schema otherwise.
+   */
+  compileOnce(schema: unknown): ValidateFunction | string {
     if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) return 'schema must be a JSON object';
     if (!this.ajv.validateSchema(schema))
       return `schema is not a valid JSON Schema: ${this.ajv.errorsText(this.ajv.errors)}`;
     try {
-      this.ajv.compile(schema);
+      return this.ajv.compile(schema);
     } catch (err) {
+      this.release(schema as JsonSchema);
       return `schema does not compile: ${err instanceof Error ? err.message : String(err)}`;
-    } finally {
-      this.ajv.removeSchema(schema); // Ajv keeps every compiled schema otherwise
     }
-    return undefined;
+  }
+
+  release(schema: JsonSchema): void {
+    this.ajv.removeSchema(schema);
+  }
+
+  /** The failures of `value` against a compiled schema (empty when valid). */
+  failuresOf(fn: ValidateFunction, value: unknown): ValidationFailure[] {
+    return fn(value) ? [] : describe(fn.errors);
   }
 
   validator(key: string, schema: JsonSchema): ValidateFunction {

@@ -1,14 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { AppError, IdPrefix, newId } from '@ipm/core';
+import { AppError } from '@ipm/core';
 import { AuditService } from '@ipm/audit/audit.service';
 import type { Caller } from '@ipm/auth/principal';
 import { CatalogRegistry } from '@ipm/catalog/catalog.registry';
 import { pgCode } from '@ipm/persistence';
 import { PublishItemResultDto, PublishRequestDto, PublishResultDto } from './dto/publish.dto';
 import { EventStore, NewEvent } from './event-store.service';
-import { AcceptedItem, ItemVerdict, planPublish, rejectionDetails, typesToLookUp } from './publish-plan';
+import { planAgainstCatalog } from './catalog-plan';
+import { AcceptedItem, ItemVerdict, rejectionDetails } from './publish-plan';
 
 /** Two batches that share event_ids in opposite orders can deadlock; the loser simply runs again. */
 const DEADLOCK = '40P01';
@@ -58,12 +59,7 @@ export class EventPublishService {
   ) {}
 
   async publish(caller: Caller, request: PublishRequestDto): Promise<PublishResultDto> {
-    const types = await this.catalog.findMany(caller.orgcode, typesToLookUp(request.events));
-    const plan = planPublish(request.events, {
-      types,
-      validate: (entry, payload) => this.catalog.validate(entry, payload),
-      newEventId: () => newId(IdPrefix.Event),
-    });
+    const plan = await planAgainstCatalog(this.catalog, caller.orgcode, request.events);
     if (plan.accepted.length === 0) {
       throw AppError.unprocessable(
         `No event was stored: all ${request.events.length} were rejected`,

@@ -37,7 +37,7 @@ export class PlatformEvents {
     if (!entry || entry.source !== 'platform' || entry.service !== PLATFORM_EVENT_SERVICE) {
       throw new Error(`platform event ${eventType} is not in the platform catalog`);
     }
-    const failures = this.catalog.validate(entry, payload);
+    const failures = this.catalog.validatePlatform(entry, payload);
     if (failures.length)
       throw new Error(`platform event ${eventType} does not match its schema: ${failuresText(failures)}`);
     const event_id = newId(IdPrefix.Event);

@@ -1,6 +1,8 @@
 import type { ErrorDetail } from '@ipm/core';
 import { EventTypeEntry, splitEventType } from '@ipm/catalog/catalog.types';
+import type { PayloadVerdict } from '@ipm/catalog/catalog.registry';
 import { failuresText, ValidationFailure } from '@ipm/catalog/schema-compiler';
+import { ErrorCode } from '@ipm/core';
 import type { PublishEventDto, PublishItemStatus } from './dto/publish.dto';
 import { payloadProblem } from './payload-guard';
 
@@ -11,6 +13,7 @@ export const PublishErrorCode = {
   UnknownEventType: 'unknown_event_type',
   ReservedEventType: 'reserved_event_type',
   InvalidPayload: 'invalid_payload',
+  ValidationBudgetExceeded: ErrorCode.ValidationBudgetExceeded,
 } as const;
 
 export interface ItemError {
@@ -44,7 +47,10 @@ export interface PublishPlan {
 export interface PlanDeps {
   /** The catalog entries of the batch's types (CatalogRegistry.findMany). */
   types: ReadonlyMap<string, EventTypeEntry>;
-  validate: (entry: EventTypeEntry, payload: unknown) => ValidationFailure[];
+  /** The verdict on item `index`'s payload (CatalogRegistry.validateMany over payloadsToValidate). */
+  verdict: (index: number) => PayloadVerdict;
+  /** The validation deadline, as the cut-off message states it (e.g. `50 ms`). */
+  deadline: string;
   newEventId: () => string;
 }
 
@@ -68,6 +74,29 @@ function payloadErrors(index: number, failures: ValidationFailure[], entry: Even
       message: f.message,
     })),
   };
+}
+
+function cutOff(index: number, entry: EventTypeEntry, deadline: string): ItemError {
+  const message = `validating the payload against ${entry.event_type} v${entry.version} ran past its ${deadline} deadline and was cut off: simplify the schema or the payload`;
+  return {
+    code: PublishErrorCode.ValidationBudgetExceeded,
+    message,
+    details: [{ field: `events.${index}.payload`, message }],
+  };
+}
+
+/** The items whose payloads need their schema: a known, unreserved type and a storable payload. */
+export function payloadsToValidate(
+  items: readonly PublishEventDto[],
+  types: ReadonlyMap<string, EventTypeEntry>,
+): Array<{ index: number; entry: EventTypeEntry; payload: unknown }> {
+  const out: Array<{ index: number; entry: EventTypeEntry; payload: unknown }> = [];
+  items.forEach((item, index) => {
+    const parts = splitEventType(item.event_type);
+    const entry = parts && parts.service !== PLATFORM_EVENT_SERVICE ? types.get(item.event_type) : undefined;
+    if (entry && !payloadProblem(item.payload)) out.push({ index, entry, payload: item.payload });
+  });
+  return out;
 }
 
 /** The types a batch must look up in the catalog (well-formed, not reserved). */
@@ -106,8 +135,9 @@ export function planPublish(items: readonly PublishEventDto[], deps: PlanDeps): 
     }
     const problem = payloadProblem(item.payload);
     if (problem) return reject(payloadErrors(index, [problem], entry));
-    const failures = deps.validate(entry, item.payload);
-    if (failures.length) return reject(payloadErrors(index, failures, entry));
+    const verdict = deps.verdict(index);
+    if (verdict === 'exceeded') return reject(cutOff(index, entry, deps.deadline));
+    if (verdict.length) return reject(payloadErrors(index, verdict, entry));
 
     const event_id = item.event_id ?? deps.newEventId();
     if (seen.has(event_id)) {

@@ -1,12 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { isISO8601 } from 'class-validator';
 import type { EntityManager } from 'typeorm';
-import { IdPrefix, newId } from '@ipm/core';
 import { CatalogRegistry } from '@ipm/catalog/catalog.registry';
 import { EVENT_ID_PATTERN, PublishEventDto } from '@ipm/events/dto/publish.dto';
 import { CHANNEL_CODE_PATTERN, LOGICAL_GUID_PATTERN, ZONED_TIME_PATTERN } from '@ipm/events/dto/fields';
 import { EventStore, NewEvent, PreparedInsert } from '@ipm/events/event-store.service';
-import { planPublish, typesToLookUp } from '@ipm/events/publish-plan';
+import { planAgainstCatalog } from '@ipm/events/catalog-plan';
 import type { ReportEntry } from '../formats';
 import type { BulkJobEntity } from '../jobs/bulk-job.entity';
 import type { CsvMapping, CsvShape, ImportRecord } from './import-records';
@@ -122,12 +121,7 @@ export class EventImport implements ImportTarget {
         sources.push(record);
       }
     }
-    const types = await this.catalog.findMany(job.orgcode, typesToLookUp(items));
-    const plan = planPublish(items, {
-      types,
-      validate: (e, payload) => this.catalog.validate(e, payload),
-      newEventId: () => newId(IdPrefix.Event),
-    });
+    const plan = await planAgainstCatalog(this.catalog, job.orgcode, items);
     const firstLine = new Map(plan.accepted.map((a) => [a.event_id, sources[a.index].line]));
     for (const v of plan.verdicts) {
       const record = sources[v.index];

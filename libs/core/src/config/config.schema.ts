@@ -178,6 +178,23 @@ export class AppConfig {
   @Max(100)
   BULK_CONCURRENCY = 2;
 
+  /**
+   * Threads per process that validate against tenants' JSON Schemas (api: publish and catalog upserts; worker:
+   * imports), off the event loop.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(16)
+  SCHEMA_VALIDATION_THREADS = 2;
+
+  /** Milliseconds one validation against a tenant's schema may run before it is cut off (a 422). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(10)
+  @Max(10_000)
+  SCHEMA_VALIDATION_DEADLINE_MS = 50;
+
   /** Concurrent jobs per worker process on the `maintenance` queue (housekeeping). */
   @Transform(toInt)
   @IsInt()
