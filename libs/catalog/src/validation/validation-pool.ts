@@ -28,7 +28,7 @@ export interface ValidationPoolOptions {
   onThreadError?: (err: Error) => void;
 }
 
-/** Tasks sent to a thread in one message; a tenant's turn in the round-robin. */
+/** Tasks sent to a thread in one message: a tenant's turn, which also ends after the deadline's worth of time. */
 const CHUNK = 32;
 
 interface Pending {
@@ -63,8 +63,9 @@ function spawn(slot: SharedArrayBuffer, heapMb: number): Worker {
 /**
  * Runs tenant schema work on worker threads, so that no schema or payload can hold an app's event loop: each task
  * has a deadline, and the thread running one that outlives it is terminated (the task's result is `exceeded`, the
- * other tasks of its chunk run again on a fresh thread). Tenants take turns chunk by chunk, so one tenant's slow
- * batch delays another's by one task at most. Threads start on first use.
+ * other tasks of its chunk run again on a fresh thread). Tenants take turns, each turn at most CHUNK tasks and about
+ * one deadline long, so one tenant's slow batch delays another's by about two deadlines at most. Threads start on
+ * first use.
  */
 export class SchemaValidationPool {
   private readonly queues = new Map<string, Pending[]>();
@@ -112,7 +113,7 @@ export class SchemaValidationPool {
       if (queue.length) this.queues.set(tenant, queue);
       const seq = ++this.seq;
       thread.running = { seq, tenant, chunk };
-      const request: ThreadRequest = { seq, tasks: chunk.map((p) => p.task) };
+      const request: ThreadRequest = { seq, tasks: chunk.map((p) => p.task), turnMs: this.options.deadlineMs };
       try {
         thread.worker.postMessage(request);
       } catch {
@@ -148,7 +149,8 @@ export class SchemaValidationPool {
     const running = thread.running;
     if (!running || running.seq !== seq || thread.dead) return;
     thread.running = undefined;
-    running.chunk.forEach((p, i) => p.resolve(results[i] ?? { kind: 'exceeded' }));
+    results.forEach((result, i) => running.chunk[i].resolve(result));
+    this.requeue(running.tenant, running.chunk.slice(results.length));
     this.dispatch();
   }
 
@@ -167,10 +169,17 @@ export class SchemaValidationPool {
       const culprit = thread.slot[SLOT_STARTED_AT] > 0 ? thread.slot[SLOT_TASK] : 0;
       this.exceeded++;
       running.chunk[culprit]?.resolve({ kind: 'exceeded' });
-      const rest = running.chunk.filter((_, i) => i !== culprit);
-      if (rest.length) this.queues.set(running.tenant, [...rest, ...(this.queues.get(running.tenant) ?? [])]);
+      this.requeue(
+        running.tenant,
+        running.chunk.filter((_, i) => i !== culprit),
+      );
     }
     if (!this.closed) this.dispatch();
+  }
+
+  /** Tasks that did not run in their turn go first in the tenant's queue, which waits for its next turn. */
+  private requeue(tenant: string, tasks: Pending[]): void {
+    if (tasks.length) this.queues.set(tenant, [...tasks, ...(this.queues.get(tenant) ?? [])]);
   }
 
   private armWatchdog(): void {

@@ -32,10 +32,13 @@ export type TaskResult =
 export interface ThreadRequest {
   seq: number;
   tasks: ValidationTask[];
+  /** Milliseconds the chunk may hold the thread: once past, the thread answers for the tasks it ran so far. */
+  turnMs: number;
 }
 
 export interface ThreadResponse {
   seq: number;
+  /** One per task run, in order; fewer than the tasks when the turn ended first (the rest wait for another turn). */
   results: TaskResult[];
 }
 
