@@ -4,6 +4,7 @@ import { AppConfigModule } from '../libs/core/src';
 import { PersistenceModule } from '../libs/persistence/src';
 import { QueuesModule } from '../libs/queues/src';
 import { EventStore } from '../libs/events/src/event-store.service';
+import { EventTypeEntity } from '../libs/catalog/src/event-type.entity';
 import { BulkWorkerModule } from '../libs/bulk/src/bulk.worker.module';
 import type { BulkFormat, BulkImportTarget, BulkJobOptions } from '../libs/bulk/src/jobs/bulk-job.entity';
 import { BulkJobEntity } from '../libs/bulk/src/jobs/bulk-job.entity';
@@ -167,6 +168,38 @@ describe('bulk import runner (events)', () => {
     expect(lines[4].error).toBe('expected a JSON object, got an array');
     expect(lines[5].error).toBe('property extra should not exist');
     expect(lines[6].error).toBe('occurred_at must carry a time zone (Z or +hh:mm)');
+  });
+
+  it("validates against a tenant's schema off the event loop: a line cut off at the deadline is reported, the rest land", async () => {
+    const now = new Date();
+    await ds.getRepository(EventTypeEntity).insert({
+      orgcode,
+      event_type: 'shop.ab',
+      service: 'shop',
+      action: 'ab',
+      version: 1,
+      description: 'ab',
+      schema: { type: 'object', properties: { s: { type: 'string', pattern: '^(?:a|b|ab|ba)*$' } } },
+      specimen: {},
+      deprecated_at: null,
+      created_at: now,
+      created_by: 'test',
+      updated_at: now,
+      updated_by: 'test',
+      revision: 1,
+    });
+    const line = (i: number, s: string) => ({ event_type: 'shop.ab', event_id: `ab-${i}`, payload: { s } });
+    // ~300 ms for the linear engine: six times the 50 ms deadline.
+    const slow = `${'ab'.repeat(450_000)}!`;
+    const jobId = await createJob(ndjson([line(1, 'ab'), line(2, slow), line(3, 'abc'), line(4, 'ba')]));
+    await expect(runner.runJob(jobId)).resolves.toBe('completed_with_errors');
+    expect(await loadJob(jobId)).toMatchObject({ processed: 4, succeeded: 2, failed: 2 });
+    expect((await stored()).ids).toEqual(['ab-1', 'ab-4']);
+    const lines = await report(jobId);
+    expect(lines.map((l) => [l.line, l.error.replace(/:.*/, '')])).toEqual([
+      [2, 'validating the payload against shop.ab v1 ran past its 50 ms deadline and was cut off'],
+      [3, 'payload does not match shop.ab v1'],
+    ]);
   });
 
   it('reports bad CSV rows (wrong column count, bad payload JSON, duplicate within a chunk) and lands the rest', async () => {

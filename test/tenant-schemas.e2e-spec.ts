@@ -1,5 +1,7 @@
 import { DataSource } from 'typeorm';
+import { loadConfig } from '../libs/core/src/config/config.schema';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
+import { BuiltApi } from './support/built-api';
 
 // Issue 17, point 1: no tenant's schema or payload can hold the api's event loop. Costly schema features are refused
 // at upsert with a 422 naming the schema path; patterns run on a linear-time engine; what still runs long is cut off
@@ -169,5 +171,64 @@ describe('tenant schemas: bounded validation cost', () => {
     ).expect(200);
     expect(calm.body.data.stored).toBe(1);
     for (const res of await Promise.all(hostile)) expect([200, 422]).toContain(res.status);
+  }, 60_000);
+});
+
+interface Answer {
+  error?: { code: string };
+  data?: { items: Array<{ status: string; error?: { code: string } }> };
+}
+
+// The bundle runs the thread from dist/apps/api/schema-validation.thread.js (webpack.config.js), not from source.
+describe('tenant schemas: the built api', () => {
+  let api: BuiltApi;
+  const org = uniqueOrg('cost-built');
+
+  beforeAll(async () => {
+    api = await BuiltApi.start({ ...process.env, LOG_LEVEL: 'warn' });
+  });
+  afterAll(() => api?.kill());
+
+  it('validates in its bundled thread: refuses at upsert, validates, cuts off', async () => {
+    const jwt = await token(loadConfig(process.env), {
+      orgs: [org],
+      permissions: ['manage_catalog', 'publish_events'],
+    });
+    const post = (path: string, body: unknown) =>
+      fetch(`${api.url}/ipm${path}`, {
+        method: 'POST',
+        headers: { ...bearer(jwt), 'x-orgcode': org, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }).then(async (res) => ({ status: res.status, body: (await res.json()) as Answer }));
+    const refused = await post('/event/catalog/upsert', {
+      service: 'built',
+      action: 'refused',
+      description: 'x',
+      schema: { type: 'object', properties: { s: { type: 'string', pattern: '(?<=a)b' } } },
+      specimen: {},
+    });
+    expect([refused.status, refused.body.error?.code]).toEqual([422, 'schema_too_costly']);
+    const schema = { type: 'object', properties: { s: { type: 'string', pattern: '^(?:a|b|ab|ba)*$' } } };
+    const ok = await post('/event/catalog/upsert', {
+      service: 'built',
+      action: 'ab',
+      description: 'x',
+      schema,
+      specimen: {},
+    });
+    expect(ok.status).toBe(200);
+    const res = await post('/event/publish', {
+      events: [
+        { event_type: 'built.ab', payload: { s: 'abba' } },
+        { event_type: 'built.ab', payload: { s: 'abc' } },
+        { event_type: 'built.ab', payload: { s: `${'ab'.repeat(450_000)}!` } },
+      ],
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.data?.items.map((i) => i.error?.code ?? i.status)).toEqual([
+      'stored',
+      'invalid_payload',
+      'validation_budget_exceeded',
+    ]);
   }, 60_000);
 });
