@@ -130,7 +130,7 @@ describe('the OpenAPI document says exactly what the api does', () => {
   it('valid requests: the success of every route as declared', async () => {
     const f = findings();
     for (const op of jsonOps) {
-      const extra = op.idempotent ? { 'idempotency-key': `oas-valid-${op.operationId}` } : {};
+      const extra: Record<string, string> = op.idempotent ? { 'idempotency-key': `oas-valid-${op.operationId}` } : {};
       const res = await call(op, { url: op.path, headers: { ...headers, ...extra }, json: body(op) });
       // The valid body's documented refusal (a stale revision, nothing uploaded yet), or its success.
       f.add(op.key, res, res.status === 200 ? 200 : (op.spec.validStatus ?? 200));
