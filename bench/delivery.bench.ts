@@ -123,7 +123,8 @@ class RssSampler {
   private async sampleHeap(): Promise<void> {
     try {
       const text = await (await fetch(this.metricsUrl)).text();
-      const mb = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 2 ** 20;
+      const mb = (name: string): number =>
+        Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 2 ** 20;
       this.heapMaxMb.used = Math.max(this.heapMaxMb.used, mb('nodejs_heap_size_used_bytes'));
       this.heapMaxMb.total = Math.max(this.heapMaxMb.total, mb('nodejs_heap_size_total_bytes'));
       this.heapMaxMb.external = Math.max(this.heapMaxMb.external, mb('nodejs_external_memory_bytes'));

@@ -1,4 +1,4 @@
-// `npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi|api|scale|noisy]`: prints each figure, its target and (when the bench
+// `npm run bench [-- http|micro|publish|webhooks|delivery|bulk|kpi|api|scale|noisy|hostile]`: prints each figure, its target and (when the bench
 // measures one in the same run) its raw limit, one PASS/FAIL line per figure, one line of JSON per benchmark
 // (`BENCH_JSON {"bench","seconds","results":[rows as in latest.json]}`), the time each took, writes them all to
 // bench/results/latest.json and bench/results/latest.md (bench/results.ts), and exits 1 if any figure fails.
@@ -16,7 +16,9 @@
 // and BULK_BENCH_ANALYZE (1: ANALYZE events before the export, a diagnostic).
 // `scale` (BENCH_SCALE_DELIVERIES, default 1000000, and BENCH_SCALE_EVENTS, 100000: list, feed and stats latency
 // on an empty and a grown database, fan-out per webhook at 10/100/1,000, ~70 s), `noisy` (a hanging endpoint beside
-// 10 healthy ones: BENCH_NOISY_SECONDS per phase, default 20, BENCH_NOISY_RATE events/s, default 100), `api` (open-loop 500 req/s over nine routes for BENCH_API_SECONDS, default 30, ~1 minute; BENCH_API_CPU_PROF
+// 10 healthy ones: BENCH_NOISY_SECONDS per phase, default 20, BENCH_NOISY_RATE events/s, default 100), `hostile` (a tenant's costly
+// schemas, payloads and imports for BENCH_HOSTILE_SECONDS, default 20, ~1 minute: another caller's GET /ipm/stat p99 and
+// each app's worst event-loop block, from its /metrics), `api` (open-loop 500 req/s over nine routes for BENCH_API_SECONDS, default 30, ~1 minute; BENCH_API_CPU_PROF
 // profiles the api) and `kpi` (/kpi/record and /kpi/query, ~1 minute) reads BENCH_KPI_SECONDS (default 10, each measured phase),
 // BENCH_KPI_CONNECTIONS (32, the record phase's autocannon connections) and BENCH_KPI_QUERY_CLIENTS (4).
 import { spawnSync } from 'node:child_process';
@@ -33,6 +35,7 @@ import { runBulkBenchmark } from './bulk.bench';
 import { runKpiBenchmark } from './kpi.bench';
 import { runApiBenchmark } from './api.bench';
 import { runNoisyNeighbourBenchmark } from './noisy.bench';
+import { runHostileTenantBenchmark } from './hostile.bench';
 import { runScaleBenchmark } from './scale.bench';
 import { Client } from 'pg';
 import { loadConfig } from '../libs/core/src/config/config.schema';
@@ -49,6 +52,7 @@ const BENCH_NAMES = [
   'api',
   'scale',
   'noisy',
+  'hostile',
   'delivery',
   'bulk',
   'micro',
@@ -127,7 +131,7 @@ async function main(): Promise<number> {
         `(other work on the machine lowers every figure)\n`,
     );
     if (only !== 'micro') process.stdout.write(`api: ${API_MAIN} built ${statSync(API_MAIN).mtime.toISOString()}\n`);
-    if (only === undefined || ['delivery', 'bulk', 'noisy', 'scale'].includes(only)) {
+    if (only === undefined || ['delivery', 'bulk', 'noisy', 'hostile', 'scale'].includes(only)) {
       process.stdout.write(`worker: ${WORKER_MAIN} built ${statSync(WORKER_MAIN).mtime.toISOString()}\n`);
     }
   }
@@ -186,6 +190,7 @@ async function main(): Promise<number> {
       rate: positiveInt('BENCH_NOISY_RATE', 100),
     }),
   );
+  await bench('hostile', () => runHostileTenantBenchmark({ seconds: positiveInt('BENCH_HOSTILE_SECONDS', 20) }));
   await bench('delivery', () =>
     runDeliveryBenchmark({
       seconds: positiveInt('BENCH_DELIVERY_SECONDS', 60),

@@ -4,12 +4,12 @@
 // bench/main.ts with ts-node. Needs PostgreSQL and Redis, like the api.
 const { buildIfStale, runTs } = require('./build-if-stale');
 
-// `-- micro` needs no build; the delivery and bulk benches (alone or in the full run) need the worker too.
+// `-- micro` needs no build; the benches that run a worker (alone or in the full run) need it built too.
 const only = process.argv[2];
 const apps =
   only === 'micro'
     ? []
-    : only === undefined || only === 'delivery' || only === 'bulk' || only === 'noisy' || only === 'scale'
+    : only === undefined || ['delivery', 'bulk', 'noisy', 'hostile', 'scale'].includes(only)
       ? ['api', 'cli', 'worker']
       : ['api', 'cli'];
 buildIfStale(apps);

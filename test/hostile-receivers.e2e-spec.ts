@@ -109,7 +109,7 @@ describe('hostile receivers (api + the built worker process, real PostgreSQL and
     fetch(`${workerUrl}${path}`, { signal: AbortSignal.timeout(5000) });
   const workerRss = async (): Promise<number> => {
     const text = await (await fromWorker('/metrics')).text();
-    const rss = /^process_resident_memory_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text)?.[1];
+    const rss = /^process_resident_memory_bytes(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text)?.[1];
     if (rss === undefined) throw new Error('no process_resident_memory_bytes in /metrics');
     return Number(rss);
   };

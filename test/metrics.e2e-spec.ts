@@ -191,6 +191,27 @@ describe('/metrics of the api and the worker (api + worker in process, real Post
       }),
     ).toBeGreaterThanOrEqual(1);
 
+    // Event-loop lag per app (prom-client's, over the window since the previous scrape, labelled `app`): a stall
+    // shows in both. The api and the worker share this process, so one busy wait stalls both. Not at once after a
+    // scrape: Node's delay histogram drops the first delay after each reset (prom-client resets it on every scrape).
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const stallUntil = performance.now() + 300;
+    while (performance.now() < stallUntil) {
+      // the event loop is blocked
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const lag = {
+      api: parse((await api.http().get('/metrics').expect(200)).text),
+      worker: (await scrapeWorker()).samples,
+    };
+    for (const app of ['api', 'worker'] as const) {
+      expect(value(lag[app], 'nodejs_eventloop_lag_p99_seconds', { app })).toBeGreaterThanOrEqual(0);
+      expect(value(lag[app], 'nodejs_eventloop_lag_max_seconds', { app })).toBeGreaterThanOrEqual(0.25);
+      expect(value(lag[app], 'nodejs_eventloop_lag_p99_seconds', { app: app === 'api' ? 'worker' : 'api' })).toBe(
+        undefined,
+      );
+    }
+
     // No label names a tenant, an endpoint, or any id.
     const forbidden = [
       org,

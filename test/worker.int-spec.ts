@@ -166,8 +166,8 @@ describe('worker (real Redis and PostgreSQL)', () => {
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
       const text = await res.text();
-      expect(text).toMatch(/^process_cpu_seconds_total \d/m);
-      expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+      expect(text).toMatch(/^process_cpu_seconds_total\{app="worker"\} \d/m);
+      expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds\{app="worker"\} /m);
       for (const queue of Object.values(QueueName)) {
         for (const state of ['waiting', 'active', 'delayed', 'failed']) {
           expect(text).toMatch(new RegExp(`^ipm_queue_jobs\\{queue="${queue}",state="${state}"\\} \\d+$`, 'm'));

@@ -18,7 +18,8 @@ export class ApiMetrics {
   private readonly duration: Histogram<'method' | 'route' | 'status'>;
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry });
+    // `app` tells the api's process metrics (event-loop lag p99 and max included) from the worker's.
+    collectDefaultMetrics({ register: this.registry, labels: { app: 'api' } });
     this.requests = new Counter({
       name: 'ipm_http_requests_total',
       help: 'HTTP requests answered, by method, route pattern and status',

@@ -56,7 +56,8 @@ export class WorkerMetrics implements OnModuleInit {
   ) {
     this.registry = engine.registry;
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
+    // `app` tells the worker's process metrics (event-loop lag p99 and max included) from the api's.
+    collectDefaultMetrics({ register: this.registry, labels: { app: 'worker' } });
     this.processed = new Counter({
       name: 'ipm_worker_jobs_processed_total',
       help: 'Jobs this worker process finished, by queue, job name and outcome (completed or failed)',
