@@ -18,7 +18,8 @@ function describe(errors: ErrorObject[] | null | undefined): ValidationFailure[]
     if (e.keyword === 'additionalProperties') {
       message = `must not have property "${(e.params as { additionalProperty: string }).additionalProperty}"`;
     } else if (e.keyword === 'enum') {
-      message = `must be one of ${JSON.stringify((e.params as { allowedValues: unknown[] }).allowedValues)}`;
+      const allowed = JSON.stringify((e.params as { allowedValues: unknown[] }).allowedValues);
+      message = `must be one of ${allowed.length > 200 ? `${allowed.slice(0, 200)}…` : allowed}`;
     }
     return { path: e.instancePath, message };
   });
@@ -45,6 +46,9 @@ export class SchemaCompiler {
       validateFormats: true,
       addUsedSchema: false,
       multipleOfPrecision: 9,
+      // Large enums and required lists as loops, not chains of comparisons (compile cost).
+      loopEnum: 32,
+      loopRequired: 32,
       code: { regExp: linearRegExp },
     });
     addFormats(this.ajv);
