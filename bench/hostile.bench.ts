@@ -30,6 +30,8 @@ import { Figure, fmt, line, percentile, section, verdict } from './report';
 export interface HostileBenchOptions {
   /** Seconds of the hostile phase (BENCH_HOSTILE_SECONDS, default 20). */
   seconds: number;
+  /** When set, the api runs with --cpu-prof and writes its profile here (BENCH_HOSTILE_CPU_PROF). */
+  cpuProfDir?: string;
 }
 
 const QUIET_SECONDS = 5;
@@ -540,7 +542,8 @@ export async function runHostileTenantBenchmark(options: HostileBenchOptions): P
   let drainSeconds: number;
   let imports: string;
   try {
-    api = await Server.start('api-hostile', [API_MAIN], env, apiPort, '/ipm/stat');
+    const prof = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+    api = await Server.start('api-hostile', [...prof, API_MAIN], env, apiPort, '/ipm/stat');
     worker = await Server.start('worker-hostile', [...WORKER_NODE_ARGS, WORKER_MAIN], env, workerPort, '/health/ready');
     await db.connect();
     probe = new StatProbe(`${api.baseUrl}/ipm/stat`);

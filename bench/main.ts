@@ -190,7 +190,12 @@ async function main(): Promise<number> {
       rate: positiveInt('BENCH_NOISY_RATE', 100),
     }),
   );
-  await bench('hostile', () => runHostileTenantBenchmark({ seconds: positiveInt('BENCH_HOSTILE_SECONDS', 20) }));
+  await bench('hostile', () =>
+    runHostileTenantBenchmark({
+      seconds: positiveInt('BENCH_HOSTILE_SECONDS', 20),
+      cpuProfDir: process.env.BENCH_HOSTILE_CPU_PROF || undefined,
+    }),
+  );
   await bench('delivery', () =>
     runDeliveryBenchmark({
       seconds: positiveInt('BENCH_DELIVERY_SECONDS', 60),

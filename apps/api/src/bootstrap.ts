@@ -12,6 +12,7 @@ import {
   EnvelopeExceptionFilter,
   EnvelopeInterceptor,
   AppError,
+  ErrorCode,
   inspectJson,
   MAX_JSON_DEPTH,
   loadConfig,
@@ -170,7 +171,12 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
       MAX_JSON_DEPTH,
       req.routeOptions.url === PUBLISH_ROUTE ? isEventPayload : undefined,
     );
-    done(problem ? AppError.badRequest(problem.message, problem.field) : undefined);
+    if (!problem) return done();
+    done(
+      problem.tooLarge
+        ? new AppError(413, ErrorCode.PayloadTooLarge, problem.message, [{ field: 'body', message: problem.message }])
+        : AppError.badRequest(problem.message, problem.field),
+    );
   });
   // The API speaks JSON only: anything else is a 415, not a string handed to validation.
   app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');

@@ -15,6 +15,7 @@ export * from './idempotency/idempotency-record.entity';
 export * from './dto/request.dto';
 export * from './dto/openapi';
 export * from './dto/fields';
+export * from './dto/json-document';
 export * from './page-tokens';
 export * from './idempotency/idempotency.service';
 export * from './idempotency/idempotency.interceptor';

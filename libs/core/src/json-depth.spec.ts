@@ -1,4 +1,4 @@
-import { inspectJson, jsonDepth, MAX_JSON_DEPTH } from './json-depth';
+import { inspectJson, jsonDepth, MAX_JSON_DEPTH, MAX_JSON_VALUES } from './json-depth';
 
 describe('jsonDepth', () => {
   it('counts object and array nesting; scalars are depth 0', () => {
@@ -47,5 +47,18 @@ describe('inspectJson', () => {
     expect(inspectJson(body, MAX_JSON_DEPTH, opaque)).toBeUndefined();
     expect(inspectJson({ ...body, reason: '\u0000' }, MAX_JSON_DEPTH, opaque)?.field).toBe('reason');
     expect(inspectJson(body, 3, opaque)?.message).toMatch(/nested deeper than 3/);
+  });
+
+  it('refuses a body of more than maxValues values (keys not counted), each pass over it bounded', () => {
+    const list = Array.from({ length: 99 }, (_, k) => ({ k }));
+    // the root, the list, 99 objects and their 99 numbers
+    expect(inspectJson({ list }, MAX_JSON_DEPTH, undefined, 200)).toBeUndefined();
+    expect(inspectJson({ list: [...list, 1] }, MAX_JSON_DEPTH, undefined, 200)).toEqual({
+      field: 'body',
+      message: 'The body holds more than 200 JSON values: split it, or use a bulk import',
+      tooLarge: true,
+    });
+    expect(inspectJson({ list: Array.from({ length: MAX_JSON_VALUES }, () => 0) })?.tooLarge).toBe(true);
+    expect(inspectJson({ list: Array.from({ length: MAX_JSON_VALUES - 2 }, () => 0) })).toBeUndefined();
   });
 });

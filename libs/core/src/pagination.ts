@@ -39,13 +39,42 @@ function b64url(buf: Buffer | string): string {
 
 /** Stable JSON: object keys sorted, so equal filters always hash alike. */
 export function stableStringify(value: unknown): string {
-  if (value === undefined) return 'null';
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
+  const out: string[] = [];
+  writeStable(value, out);
+  return out.join('');
+}
+
+/** Keys JSON writes as they are, between quotes. */
+const PLAIN_KEY = /^[\w.:-]*$/;
+
+/** stableStringify's writer: pieces pushed to one array, keys sorted in place, joined once. */
+function writeStable(value: unknown, out: string[]): void {
+  if (value === undefined || value === null || typeof value !== 'object') {
+    out.push(value === undefined ? 'null' : JSON.stringify(value));
+    return;
+  }
+  if (Array.isArray(value)) {
+    out.push('[');
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out.push(',');
+      writeStable(value[i], out);
+    }
+    out.push(']');
+    return;
+  }
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).sort();
+  out.push('{');
+  let first = true;
+  for (const key of keys) {
+    const v = record[key];
+    if (v === undefined) continue;
+    const quoted = PLAIN_KEY.test(key) ? `"${key}"` : JSON.stringify(key);
+    out.push(first ? quoted : `,${quoted}`, ':');
+    first = false;
+    writeStable(v, out);
+  }
+  out.push('}');
 }
 
 /**

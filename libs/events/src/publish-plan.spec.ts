@@ -102,9 +102,9 @@ describe('planPublish', () => {
     });
   });
 
-  it('validates only items with a known type and a storable payload', () => {
+  it('validates only items with a known type', () => {
     const items = [item('rfp.nope', {}), item('ipm.webhook_created', {}), item('rfp.cancelled', { rfp_id: 'a\u0000' })];
-    expect(payloadsToValidate([...items, item('rfp.legacy', {})], types).map((v) => v.index)).toEqual([3]);
+    expect(payloadsToValidate([...items, item('rfp.legacy', {})], types).map((v) => v.index)).toEqual([2, 3]);
   });
 
   it('rejects unknown, malformed and platform (ipm.*) types', () => {

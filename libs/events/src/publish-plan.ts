@@ -85,7 +85,10 @@ function cutOff(index: number, entry: EventTypeEntry, deadline: string): ItemErr
   };
 }
 
-/** The items whose payloads need their schema: a known, unreserved type and a storable payload. */
+/**
+ * The items whose payloads need their schema: a known, unreserved type. An unstorable payload (planPublish refuses
+ * it) is validated too, rather than walked twice.
+ */
 export function payloadsToValidate(
   items: readonly PublishEventDto[],
   types: ReadonlyMap<string, EventTypeEntry>,
@@ -94,7 +97,7 @@ export function payloadsToValidate(
   items.forEach((item, index) => {
     const parts = splitEventType(item.event_type);
     const entry = parts && parts.service !== PLATFORM_EVENT_SERVICE ? types.get(item.event_type) : undefined;
-    if (entry && !payloadProblem(item.payload)) out.push({ index, entry, payload: item.payload });
+    if (entry) out.push({ index, entry, payload: item.payload });
   });
   return out;
 }

@@ -11,7 +11,15 @@ import {
   MaxLength,
   ValidateIf,
 } from 'class-validator';
-import { ExpectedRevisionField, ListRequestDto, MutationRequestDto, PAGE_DEFAULT, PAGE_MAX, PAGE_MIN } from '@ipm/core';
+import {
+  ExpectedRevisionField,
+  ListRequestDto,
+  MutationRequestDto,
+  PAGE_DEFAULT,
+  PAGE_MAX,
+  PAGE_MIN,
+  JsonDocument,
+} from '@ipm/core';
 import { ACTION_PATTERN, SERVICE_PATTERN } from '../catalog.types';
 
 const SERVICE_MESSAGE = 'service must be 1-64 of a-z 0-9 _ starting with a letter';
@@ -183,6 +191,7 @@ export class CatalogUpsertRequestDto extends MutationRequestDto {
   })
   @IsDefined()
   @IsObject()
+  @JsonDocument()
   schema!: Record<string, unknown>;
 
   @ApiProperty({
@@ -192,6 +201,7 @@ export class CatalogUpsertRequestDto extends MutationRequestDto {
   })
   @IsDefined()
   @IsObject({ message: 'specimen must be an object (event payloads are objects)' })
+  @JsonDocument()
   specimen!: Record<string, unknown>;
 
   @ApiPropertyOptional({

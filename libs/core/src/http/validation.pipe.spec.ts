@@ -15,6 +15,7 @@ import {
   validateSync,
   ValidateNested,
 } from 'class-validator';
+import { JsonDocument } from '../dto/json-document';
 import { AppError, ErrorDetail } from '../errors';
 import { createValidationPipe, protoKeyPaths, validationDetails } from './validation.pipe';
 
@@ -60,6 +61,22 @@ class CreateHookDto {
   @ValidateNested({ each: true })
   @Type(() => FilterDto)
   event_filters?: FilterDto[];
+}
+
+class EventDto {
+  @IsString()
+  type!: string;
+
+  @IsObject()
+  @JsonDocument()
+  payload!: Record<string, unknown>;
+}
+
+class BatchDto {
+  @IsArray()
+  @ValidateNested({ each: true })
+  @Type(() => EventDto)
+  events!: EventDto[];
 }
 
 const valid = {
@@ -108,6 +125,31 @@ describe('createValidationPipe', () => {
     expect(err.status).toBe(400);
     expect(err.details?.map((d) => d.field)).toEqual(['constructor', 'event_filters.0.__proto__', 'target.prototype']);
     expect(protoKeyPaths({ a: [{ b: { toString: 1, hasOwnProperty: 2 } }] })).toEqual([]);
+  });
+
+  it('sets JSON documents aside: validated on their kind, never copied, their keys kept as data', async () => {
+    const payload = JSON.parse('{"constructor":"data","prototype":[1],"nested":{"x":[{"y":1}]}}') as object;
+    const body = {
+      events: [
+        { type: 'a', payload },
+        { type: 'b', payload: { n: 1 } },
+      ],
+    };
+    const out = (await pipe.transform(body, { type: 'body', metatype: BatchDto })) as BatchDto;
+    expect(out.events[0]).toBeInstanceOf(EventDto);
+    expect(out.events[0].payload).toBe(payload);
+    expect(body.events[0].payload).toBe(payload);
+    expect(out.events[1].payload).toEqual({ n: 1 });
+
+    const wrongKind = { events: [{ type: 'a', payload: [1, 2] }] };
+    const err = await pipe.transform(wrongKind, { type: 'body', metatype: BatchDto }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).details?.map((d) => d.field)).toEqual(['events.0.payload']);
+    // The body is left as it came, refused or not.
+    expect(wrongKind.events[0].payload).toEqual([1, 2]);
+    // Outside documents, the keys are still refused.
+    const outside = JSON.parse('{"events":[{"type":"a","payload":{},"constructor":1}]}') as object;
+    await expect(pipe.transform(outside, { type: 'body', metatype: BatchDto })).rejects.toMatchObject({ status: 400 });
   });
 
   it('reports each bad field with its dotted path', async () => {

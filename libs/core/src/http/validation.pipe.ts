@@ -1,4 +1,5 @@
-import { ValidationPipe, ValidationError } from '@nestjs/common';
+import { ArgumentMetadata, ValidationPipe, ValidationError } from '@nestjs/common';
+import { attachJsonDocuments, detachJsonDocuments } from '../dto/json-document';
 import { AppError, ErrorDetail } from '../errors';
 
 /** A property name as a path segment: an empty name (`{"": 1}` is valid JSON) is shown as `""`. */
@@ -49,19 +50,60 @@ export function protoKeyPaths(value: unknown, limit = 20): string[] {
  * Nest's pipe deletes `__proto__`, `prototype` and `constructor` keys anywhere in a body, silently
  * (a webhook header named `constructor` would vanish): refuse them instead, with a 400 naming each.
  */
-class RefusingProtoKeysValidationPipe extends ValidationPipe {
-  protected override stripProtoKeys(value: unknown): void {
-    const paths = protoKeyPaths(value);
-    if (paths.length) {
-      throw AppError.validation(
-        paths.map((field) => ({
-          field,
-          message: `${field}: the keys __proto__, prototype and constructor are not accepted anywhere in a body`,
-        })),
-      );
+/** Whether any object in `value` has a `__proto__`, `prototype` or `constructor` key: the cheap walk, no paths. */
+export function hasProtoKeys(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (typeof current !== 'object' || current === null || ArrayBuffer.isView(current)) continue;
+    if (Array.isArray(current)) {
+      for (const inner of current) if (typeof inner === 'object' && inner !== null) stack.push(inner);
+      continue;
     }
-    super.stripProtoKeys(value);
+    for (const key of PROTO_KEYS) if (Object.hasOwn(current, key)) return true;
+    for (const key in current) {
+      const inner = (current as Record<string, unknown>)[key];
+      if (typeof inner === 'object' && inner !== null) stack.push(inner);
+    }
   }
+  return false;
+}
+
+/**
+ * Nest's pipe deletes `__proto__`, `prototype` and `constructor` keys anywhere in a body, silently
+ * (a webhook header named `constructor` would vanish): refuse them instead, with a 400 naming each.
+ * A body without them is walked once, without building paths; nothing is left to strip.
+ */
+class RefusingProtoKeysValidationPipe extends ValidationPipe {
+  /**
+   * Free-form JSON documents (`@JsonDocument()`: event payloads, schemas, specimens) are set aside while the rest of
+   * the body is transformed and validated, and put back as they came: class-transformer would copy them value by
+   * value, and their keys are data (a payload may have a `constructor` field).
+   */
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    const documents = metadata.metatype ? detachJsonDocuments(metadata.metatype, value) : [];
+    try {
+      const result: unknown = await super.transform(value, metadata);
+      attachJsonDocuments(result, documents);
+      return result;
+    } finally {
+      attachJsonDocuments(value, documents);
+    }
+  }
+
+  protected override stripProtoKeys(value: unknown): void {
+    if (!hasProtoKeys(value)) return;
+    const paths = protoKeyPaths(value);
+    throw AppError.validation(
+      paths.map((field) => ({
+        field,
+        message: `${field}: the keys __proto__, prototype and constructor are not accepted anywhere in a body`,
+      })),
+    );
+  }
+
+  /** Bodies are parsed JSON, which cannot express a sparse array: there is no gap to close, no walk to make. */
+  protected override closeArrayGaps(): void {}
 }
 
 /**

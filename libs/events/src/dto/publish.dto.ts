@@ -11,7 +11,7 @@ import {
   Matches,
   ValidateNested,
 } from 'class-validator';
-import { ErrorDetailDto, MutationRequestDto } from '@ipm/core';
+import { ErrorDetailDto, MutationRequestDto, JsonDocument } from '@ipm/core';
 import { ChannelCodeField, LogicalGuidField, ZonedTimeField } from './fields';
 
 export const PUBLISH_MAX_EVENTS = 500;
@@ -35,6 +35,7 @@ export class PublishEventDto {
     },
   })
   @IsObject()
+  @JsonDocument()
   payload!: Record<string, unknown>;
 
   @ApiPropertyOptional({
