@@ -46,7 +46,7 @@ describe('EventStore and PlatformEvents (PostgreSQL)', () => {
     platform = new PlatformEvents(catalog, store);
   });
   afterAll(async () => {
-    await catalog.onModuleDestroy();
+    await catalog.onApplicationShutdown();
     await ds.destroy();
   });
 

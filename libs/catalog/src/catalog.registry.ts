@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
 import { AppConfig } from '@ipm/core/config/config.schema';
@@ -58,7 +58,7 @@ export function toEntry(row: EventTypeEntity): EventTypeEntry {
  * compiles and each specimen validates) plus each tenant's own types from PostgreSQL.
  */
 @Injectable()
-export class CatalogRegistry implements OnModuleDestroy {
+export class CatalogRegistry implements OnApplicationShutdown {
   /** Compiles the platform's own schemas (trusted, on the event loop); tenants' run in `pool`. */
   readonly compiler = new SchemaCompiler();
   private readonly pool: SchemaValidationPool;
@@ -87,7 +87,8 @@ export class CatalogRegistry implements OnModuleDestroy {
     });
   }
 
-  async onModuleDestroy(): Promise<void> {
+  /** Last, once the api has answered its in-flight requests and the worker has finished its jobs. */
+  async onApplicationShutdown(): Promise<void> {
     await this.pool.close();
   }
 
