@@ -542,7 +542,18 @@ describe('/kpi/query', () => {
       components: { schemas: Record<string, unknown> };
     };
     const op = doc.paths['/ipm/kpi/query'].post;
-    expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '403', '404', '413', '429']);
+    expect(Object.keys(op.responses).sort()).toEqual([
+      '200',
+      '400',
+      '401',
+      '403',
+      '404',
+      '413',
+      '415',
+      '429',
+      '500',
+      '503',
+    ]);
     expect(op.security).toEqual(expect.arrayContaining([{ jwt: [] }, { api_key: [] }]));
     expect(JSON.stringify(op.requestBody)).toContain('KpiQueryRequestDto');
     expect(Object.keys(doc.components.schemas)).toEqual(

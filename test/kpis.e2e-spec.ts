@@ -392,9 +392,12 @@ describe('/kpi/record', () => {
       '404',
       '409',
       '413',
+      '415',
       '422',
       '428',
       '429',
+      '500',
+      '503',
     ]);
     expect(op.security).toEqual(expect.arrayContaining([{ jwt: [] }, { api_key: [] }]));
     expect(JSON.stringify(op.requestBody)).toContain('KpiRecordRequestDto');
