@@ -50,6 +50,10 @@ describe('schemaCostProblems', () => {
     ]);
     expect(keywordsOf({ type: 'array', items: { type: 'object' }, uniqueItems: true, maxItems: 100 })).toEqual([]);
     expect(keywordsOf({ type: 'array', items: { type: ['integer', 'null'] }, uniqueItems: true })).toEqual([]);
+    // Ajv hashes only items whose `type` is scalar: an enum alone is compared pair by pair.
+    expect(keywordsOf({ type: 'array', items: { enum: ['a', 'b'] }, uniqueItems: true })).toEqual([
+      ['/uniqueItems', 'uniqueItems'],
+    ]);
     expect(keywordsOf({ enum: Array.from({ length: SCHEMA_LIMITS.enumValues + 1 }, (_, i) => i) })).toEqual([
       ['/enum', 'enum'],
     ]);

@@ -76,13 +76,14 @@ function patternProblem(pattern: string): string | undefined {
   }
 }
 
-function typesOf(schema: Json): string[] | undefined {
-  if (!isObject(schema)) return undefined;
-  const t = schema.type;
-  if (typeof t === 'string') return [t];
-  if (Array.isArray(t) && t.every((x) => typeof x === 'string')) return t;
-  if (Array.isArray(schema.enum) && schema.enum.every((v) => v === null || typeof v !== 'object')) return ['string'];
-  return undefined;
+/**
+ * Whether an `items` schema's `type` names only scalars: then Ajv checks `uniqueItems` with a hash, in linear time.
+ * It reads `type` alone (an enum of scalars without a type is compared pair by pair), and so does this.
+ */
+function scalarItems(items: Json): boolean {
+  if (!isObject(items)) return false;
+  const types = typeof items.type === 'string' ? [items.type] : items.type;
+  return Array.isArray(types) && types.length > 0 && types.every((t) => typeof t === 'string' && SCALAR_TYPES.has(t));
 }
 
 interface Node {
@@ -316,8 +317,7 @@ function checkKeywords(
     add(`${pointer}/enum`, 'enum', `enum has ${s.enum.length} values; at most ${SCHEMA_LIMITS.enumValues}`);
   }
   if (s.uniqueItems === true) {
-    const types = Array.isArray(s.items) ? undefined : typesOf(s.items);
-    const scalar = types !== undefined && types.length > 0 && types.every((t) => SCALAR_TYPES.has(t));
+    const scalar = scalarItems(s.items);
     const maxItems = typeof s.maxItems === 'number' ? s.maxItems : Infinity;
     if (!scalar && maxItems > SCHEMA_LIMITS.uniqueItemsMaxItems) {
       add(
