@@ -92,11 +92,6 @@ export class CatalogRegistry implements OnApplicationShutdown {
     await this.pool.close();
   }
 
-  /** Validations against tenants' schemas cut off at their deadline since start. */
-  get validationsCutOff(): number {
-    return this.pool.exceeded;
-  }
-
   platformTypes(): EventTypeEntry[] {
     return [...this.platform.values()];
   }

@@ -31,16 +31,7 @@ import {
   SpecimenDto,
 } from './dto/catalog.dto';
 import { EventTypeEntity } from './event-type.entity';
-import { failuresText } from './schema-compiler';
-
-/** A JSON pointer as a dotted field suffix: `/properties/a~1b` -> `.properties.a/b`. */
-function dotted(pointer: string): string {
-  return pointer
-    .split('/')
-    .slice(1)
-    .map((s) => `.${s.replace(/~1/g, '/').replace(/~0/g, '~')}`)
-    .join('');
-}
+import { dottedPath, failuresText } from './schema-compiler';
 
 export const SCHEMA_ROUTE = '/ipm/event/schema';
 const TENANT_PARTITIONING: Array<Record<string, string>> = [
@@ -287,7 +278,7 @@ export class CatalogService {
         throw AppError.unprocessable(
           `schema refused: ${first.message} (at ${first.schema_path || '/'})`,
           result.problems.map((p) => ({
-            field: `schema${dotted(p.schema_path)}`,
+            field: `schema${dottedPath(p.schema_path)}`,
             schema_path: p.schema_path,
             keyword: p.keyword,
             message: p.message,
@@ -304,7 +295,7 @@ export class CatalogService {
       case 'failures':
         throw AppError.unprocessable(
           `specimen does not validate against the schema: ${failuresText(result.failures)}`,
-          result.failures.map((f) => ({ field: `specimen${dotted(f.path)}`, path: f.path, message: f.message })),
+          result.failures.map((f) => ({ field: `specimen${dottedPath(f.path)}`, path: f.path, message: f.message })),
         );
     }
   }

@@ -25,6 +25,15 @@ function describe(errors: ErrorObject[] | null | undefined): ValidationFailure[]
   });
 }
 
+/** A JSON pointer as a dotted field suffix: `/buyer/a~1b` -> `.buyer.a/b` ('' for the root). */
+export function dottedPath(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((s) => `.${s.replace(/~1/g, '/').replace(/~0/g, '~')}`)
+    .join('');
+}
+
 export function failuresText(failures: ValidationFailure[]): string {
   return failures.map((f) => `${f.path || '/'} ${f.message}`).join('; ');
 }
@@ -99,16 +108,6 @@ export class SchemaCompiler {
       this.cache.set(key, fn);
     }
     return fn;
-  }
-
-  /** Validates with a schema used once (e.g. a specimen on upsert): compiled, used, forgotten. */
-  validateOnce(schema: JsonSchema, value: unknown): ValidationFailure[] {
-    const fn = this.ajv.compile(schema);
-    try {
-      return fn(value) ? [] : describe(fn.errors);
-    } finally {
-      this.ajv.removeSchema(schema);
-    }
   }
 
   /** The failures of `value` against the schema (empty when valid). */

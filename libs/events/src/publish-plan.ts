@@ -1,7 +1,7 @@
 import type { ErrorDetail } from '@ipm/core';
 import { EventTypeEntry, splitEventType } from '@ipm/catalog/catalog.types';
 import type { PayloadVerdict } from '@ipm/catalog/catalog.registry';
-import { failuresText, ValidationFailure } from '@ipm/catalog/schema-compiler';
+import { dottedPath, failuresText, ValidationFailure } from '@ipm/catalog/schema-compiler';
 import { ErrorCode } from '@ipm/core';
 import type { PublishEventDto, PublishItemStatus } from './dto/publish.dto';
 import { payloadProblem } from './payload-guard';
@@ -54,22 +54,12 @@ export interface PlanDeps {
   newEventId: () => string;
 }
 
-/** `/buyer/name` -> `.buyer.name`: details name payload fields like request fields. */
-function dotted(pointer: string): string {
-  if (!pointer) return '';
-  return pointer
-    .split('/')
-    .slice(1)
-    .map((s) => `.${s.replace(/~1/g, '/').replace(/~0/g, '~')}`)
-    .join('');
-}
-
 function payloadErrors(index: number, failures: ValidationFailure[], entry: EventTypeEntry): ItemError {
   return {
     code: PublishErrorCode.InvalidPayload,
     message: `payload does not match ${entry.event_type} v${entry.version}: ${failuresText(failures)}`,
     details: failures.map((f) => ({
-      field: `events.${index}.payload${dotted(f.path)}`,
+      field: `events.${index}.payload${dottedPath(f.path)}`,
       path: f.path,
       message: f.message,
     })),

@@ -73,7 +73,7 @@ export class SchemaValidationPool {
   private watchdog?: NodeJS.Timeout;
   private seq = 0;
   private closed = false;
-  /** Tasks cut off since start (exported as a metric by the apps). */
+  /** Tasks cut off since start. */
   exceeded = 0;
 
   constructor(private readonly options: ValidationPoolOptions) {}
