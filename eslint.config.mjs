@@ -1,10 +1,77 @@
 // ESLint 10 reads flat config only (see ../shared/TOOLCHAIN.md): this is the project's one ESLint config.
 import js from '@eslint/js';
+import boundaries from 'eslint-plugin-boundaries';
 import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
+/**
+ * The libs, lowest first: a lib may import the libs of the layers below its own, through their
+ * `index.ts` only (`@ipm/<lib>`), and nothing beside or above it. Apps, tests and benchmarks sit
+ * on top and see every lib, through its index too. docs/architecture.md draws this map.
+ */
+const LAYERS = [
+  ['core'],
+  ['persistence', 'queues'],
+  ['auth'],
+  ['audit', 'lifecycle', 'catalog'],
+  ['events'],
+  ['apikeys', 'catalog-api', 'health', 'kpis', 'webhooks'],
+  ['bulk'],
+];
+const LIBS = LAYERS.flat();
+
+/** The boundaries/dependencies options: LAYERS as policies, plus `extra`. */
+function dependencyRule(...extra) {
+  const lower = (i) => LAYERS.slice(0, i).flat();
+  const throughIndex = (libs) => ({ element: { type: 'lib', captured: { lib: libs }, fileInternalPath: 'index.ts' } });
+  return {
+    default: 'disallow',
+    message: 'Import a lib below this one, through its index (@ipm/<lib>): see LAYERS in eslint.config.mjs',
+    policies: [
+      ...LAYERS.flatMap((layer, i) =>
+        layer.map((lib) => ({
+          from: { element: { type: 'lib', captured: { lib } } },
+          allow: { to: throughIndex(lower(i)) },
+        })),
+      ),
+      { from: { element: { type: 'top' } }, allow: { to: throughIndex(LIBS) } },
+      { from: { element: { type: 'top' } }, allow: { to: { element: { type: 'top' } } } },
+      ...extra,
+    ],
+  };
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**'] },
+  {
+    // The walls between libs (LAYERS above).
+    files: ['**/*.ts'],
+    plugins: { boundaries },
+    settings: {
+      'import/resolver': { typescript: { project: './tsconfig.json' } },
+      'boundaries/elements': [
+        { type: 'lib', pattern: 'libs/*/src', capture: ['lib'] },
+        { type: 'top', pattern: '(apps|test|bench|scripts)' },
+      ],
+    },
+    rules: { 'boundaries/dependencies': ['error', dependencyRule()] },
+  },
+  {
+    // Jest loads its global setup and teardown with plain require, outside its module map (no
+    // @ipm/* names), and a lib's index would load all of Nest: these two reach the files they need.
+    files: ['test/support/global-setup.ts', 'test/support/global-teardown.ts'],
+    rules: { 'boundaries/dependencies': 'off' },
+  },
+  {
+    // Unit specs beside a lib's code may use the shared test fixtures (test/support).
+    files: ['libs/**/*.spec.ts'],
+    rules: {
+      'boundaries/dependencies': [
+        'error',
+        dependencyRule({ from: { element: { type: 'lib' } }, allow: { to: { element: { type: 'top' } } } }),
+      ],
+    },
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

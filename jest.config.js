@@ -1,10 +1,7 @@
 // Two projects: unit specs beside the code (no I/O), and integration/e2e specs against the
 // real PostgreSQL and Redis, in a database and a BullMQ prefix unique to the run.
 const moduleNameMapper = {
-  '^@ipm/(core|auth|persistence|queues|audit|health|lifecycle|catalog|events|webhooks|bulk|kpis)$':
-    '<rootDir>/libs/$1/src',
-  '^@ipm/(core|auth|persistence|queues|audit|health|lifecycle|catalog|events|webhooks|bulk|kpis)/(.*)$':
-    '<rootDir>/libs/$1/src/$2',
+  '^@ipm/([a-z-]+)$': '<rootDir>/libs/$1/src',
 };
 // Nest 12 and jose ship ESM only: compile them to CommonJS for jest (../shared/TOOLCHAIN.md, trap 4).
 const transform = {

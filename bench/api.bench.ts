@@ -19,7 +19,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import { loadConfig } from '../libs/core/src/config/config.schema';
+import { loadConfig } from '@ipm/core';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { summarizeCpuProfile } from './cpu-profile';
 import { windowCpuProfile } from './cpu-profile-window';

@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import { loadConfig } from '../libs/core/src/config/config.schema';
+import { loadConfig } from '@ipm/core';
 import { Figure, fmt, line, section, verdict } from './report';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { API_MAIN, benchEnv, freePort, runCli, Server, startBareRoute } from './processes';

@@ -17,7 +17,7 @@ import autocannon from 'autocannon';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
-import { loadConfig } from '../libs/core/src/config/config.schema';
+import { loadConfig } from '@ipm/core';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { PhaseMeter } from './phase-meter';
 import { API_MAIN, benchEnv, freePort, runCli, Server, startBareRoute } from './processes';

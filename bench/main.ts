@@ -38,7 +38,7 @@ import { runNoisyNeighbourBenchmark } from './noisy.bench';
 import { runHostileTenantBenchmark } from './hostile.bench';
 import { runScaleBenchmark } from './scale.bench';
 import { Client } from 'pg';
-import { loadConfig } from '../libs/core/src/config/config.schema';
+import { loadConfig } from '@ipm/core';
 import { API_MAIN, WORKER_MAIN } from './processes';
 import { Figure, fmt, passes, section, verdict } from './report';
 import { toResults, toRow, writeResults } from './results';

@@ -1,5 +1,5 @@
-import { IdPrefix, newId } from '../libs/core/src/ids';
-import { Cursor, PageScope, PageTokenCodec } from '../libs/core/src/pagination';
+import { IdPrefix, newId } from '@ipm/core';
+import { Cursor, PageScope, PageTokenCodec } from '@ipm/core';
 import { Figure, fmt, line, section, verdict } from './report';
 
 /**

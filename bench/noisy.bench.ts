@@ -16,7 +16,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import { loadConfig } from '../libs/core/src/config/config.schema';
+import { loadConfig } from '@ipm/core';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import type { Phase, ReceiverStats } from './delivery-receiver';
 import { Receiver, waitForPhase } from './receiver-process';

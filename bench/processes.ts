@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig } from '../libs/core/src/config/config.schema';
+import { loadConfig } from '@ipm/core';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const API_MAIN = path.join(ROOT, 'dist/apps/api/main.js');

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import { loadConfig } from '../libs/core/src/config/config.schema';
+import { loadConfig } from '@ipm/core';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { API_MAIN, benchEnv, freePort, runCli, Server, WORKER_MAIN, WORKER_NODE_ARGS } from './processes';
 

@@ -16,15 +16,9 @@
 //       at most that at 10 (linear or better).
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
-import { loadConfig } from '../libs/core/src/config/config.schema';
-import {
-  STATS_HOURS_SQL,
-  STATS_LIVE_SQL,
-  statsLiveParams,
-  StoredHourRow,
-  toHourRow,
-} from '../libs/webhooks/src/deliveries/delivery.repository';
-import { planStats, rollableHours } from '../libs/webhooks/src/deliveries/stats-hours';
+import { loadConfig } from '@ipm/core';
+import { STATS_HOURS_SQL, STATS_LIVE_SQL, statsLiveParams, StoredHourRow, toHourRow } from '@ipm/webhooks';
+import { planStats, rollableHours } from '@ipm/webhooks';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { FanoutResult, runFanout } from './scale-fanout';
 import { API_MAIN, benchEnv, freePort, runCli, Server } from './processes';

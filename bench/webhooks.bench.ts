@@ -1,6 +1,6 @@
 import autocannon from 'autocannon';
 import { Client } from 'pg';
-import { loadConfig } from '../libs/core/src/config/config.schema';
+import { loadConfig } from '@ipm/core';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { API_MAIN, benchEnv, freePort, runCli, Server } from './processes';
 import { Figure, fmt, line, section, verdict } from './report';

@@ -2,8 +2,8 @@ import type { Queue } from 'bullmq';
 import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { DataSource } from 'typeorm';
-import { BulkUrlTokens } from '../libs/bulk/src/api/bulk-url-tokens';
-import { PgBulkStorage } from '../libs/bulk/src/storage/pg-bulk-storage';
+import { BulkUrlTokens } from '@ipm/bulk';
+import { PgBulkStorage } from '@ipm/bulk';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 import { inspectQueue } from './support/deliveries';
 

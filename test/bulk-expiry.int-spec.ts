@@ -5,11 +5,11 @@ import { DataSource } from 'typeorm';
 import { AppConfigModule, IdPrefix, newId } from '../libs/core/src';
 import { PersistenceModule } from '../libs/persistence/src';
 import { QueueName, QueuesModule } from '../libs/queues/src';
-import type { BulkJobStatus } from '../libs/lifecycle/src/machines';
-import { BulkMaintenanceModule } from '../libs/bulk/src/bulk-maintenance.module';
-import { BulkJobEntity } from '../libs/bulk/src/jobs/bulk-job.entity';
-import { BulkObjectKind, PgBulkStorage } from '../libs/bulk/src/storage';
-import { BULK_EXPIRY_BATCH, BulkExpiry, EXPIRABLE_STATES } from '../libs/bulk/src/worker/bulk-expiry';
+import type { BulkJobStatus } from '@ipm/lifecycle';
+import { BulkMaintenanceModule } from '@ipm/bulk';
+import { BulkJobEntity } from '@ipm/bulk';
+import { BulkObjectKind, PgBulkStorage } from '@ipm/bulk';
+import { BULK_EXPIRY_BATCH, BulkExpiry, EXPIRABLE_STATES } from '@ipm/bulk';
 import { uniqueOrg } from './support/api';
 
 // `maintenance.bulk_expiry` against the real PostgreSQL: the handler is called directly (the HTTP

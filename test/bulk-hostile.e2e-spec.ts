@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { DataSource } from 'typeorm';
 import { createWorkerApp } from '../apps/worker/src/bootstrap';
-import { PgBulkStorage } from '../libs/bulk/src/storage/pg-bulk-storage';
+import { PgBulkStorage } from '@ipm/bulk';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 import { readReport, type ReportLine } from './support/bulk';
 import { quietDatabase } from './support/receiver';

@@ -2,9 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { DataSource } from 'typeorm';
-import { loadConfig } from '../libs/core/src/config/config.schema';
-import { dataSourceOptions } from '../libs/persistence/src/data-source-options';
-import { BulkObjectRef, BulkPartEntity, PgBulkStorage, acceptsGzip, streamDownload } from '../libs/bulk/src/storage';
+import { loadConfig } from '@ipm/core';
+import { dataSourceOptions } from '@ipm/persistence';
+import { BulkObjectRef, BulkPartEntity, PgBulkStorage, acceptsGzip, streamDownload } from '@ipm/bulk';
 import { uniqueOrg } from './support/api';
 
 // The lead generates the migration; until then the test creates the table exactly as the entity

@@ -1,13 +1,13 @@
 import { DataSource, QueryRunner } from 'typeorm';
-import type { Caller } from '../libs/auth/src/principal';
-import { loadConfig } from '../libs/core/src/config/config.schema';
-import { PageTokens } from '../libs/core/src/page-tokens';
-import { dataSourceOptions } from '../libs/persistence/src/data-source-options';
-import { CdcService } from '../libs/events/src/cdc.service';
-import type { CdcEventDto, CdcListRequestDto } from '../libs/events/src/dto/cdc.dto';
-import { EventOutboxEntity } from '../libs/events/src/entities/event-outbox.entity';
-import { EventEntity } from '../libs/events/src/entities/event.entity';
-import { EventStore, NewEvent } from '../libs/events/src/event-store.service';
+import type { Caller } from '@ipm/auth';
+import { loadConfig } from '@ipm/core';
+import { PageTokens } from '@ipm/core';
+import { dataSourceOptions } from '@ipm/persistence';
+import { CdcService } from '@ipm/events';
+import type { CdcEventDto, CdcListRequestDto } from '@ipm/events';
+import { EventOutboxEntity } from '@ipm/events';
+import { EventEntity } from '@ipm/events';
+import { EventStore, NewEvent } from '@ipm/events';
 import { newEventRow } from './support/events';
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { AppConfig, loadConfig } from '../libs/core/src/config/config.schema';
+import { AppConfig, loadConfig } from '@ipm/core';
 
 /**
  * Issue 10, point 5: docker-compose.yml and the Dockerfile, read as an operator's tools would read them,

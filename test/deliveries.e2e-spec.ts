@@ -1,10 +1,10 @@
 import type { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
-import { IdPrefix, newId } from '../libs/core/src/ids';
+import { IdPrefix, newId } from '@ipm/core';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 import { insertAttempt, insertDelivery, inspectQueue, minutesAgo } from './support/deliveries';
-import { HourRow, rollableHours } from '../libs/webhooks/src/deliveries/stats-hours';
-import { DeliveryRetention } from '../libs/webhooks/src/engine/delivery-retention';
+import { HourRow, rollableHours } from '@ipm/webhooks';
+import { DeliveryRetention } from '@ipm/webhooks';
 
 /** A public address as an IP literal: accepted without DNS; nothing is delivered here (no worker runs). */
 const PUBLIC_URL = 'https://93.184.215.14/hooks/ipm';

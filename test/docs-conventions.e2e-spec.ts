@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ErrorCode, IdPrefix } from '@ipm/core';
-import { ALL_PERMISSIONS } from '@ipm/auth/permissions';
+import { ALL_PERMISSIONS } from '@ipm/auth';
 
 /**
  * Keeps docs/api-conventions.md in step with the code (every error code the api renders, every permission,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppConfig, loadConfig } from '@ipm/core';
-import { DEV_JWT_SECRET, DEV_SECRETS_KEY } from '@ipm/core/config/config.schema';
+import { DEV_JWT_SECRET, DEV_SECRETS_KEY } from '@ipm/core';
 
 /**
  * Keeps docs/operating.md's configuration table and the config schema (libs/core/src/config/config.schema.ts)

@@ -1,13 +1,13 @@
 import { DataSource, EntityManager } from 'typeorm';
-import type { Caller } from '../libs/auth/src/principal';
-import { CatalogRegistry } from '../libs/catalog/src/catalog.registry';
-import { EventTypeEntity } from '../libs/catalog/src/event-type.entity';
-import { loadConfig } from '../libs/core/src/config/config.schema';
-import { dataSourceOptions } from '../libs/persistence/src/data-source-options';
-import { EventOutboxEntity } from '../libs/events/src/entities/event-outbox.entity';
-import { EventEntity } from '../libs/events/src/entities/event.entity';
-import { EventStore, NewEvent } from '../libs/events/src/event-store.service';
-import { PlatformEvents } from '../libs/events/src/platform-events.service';
+import type { Caller } from '@ipm/auth';
+import { CatalogRegistry } from '@ipm/catalog';
+import { EventTypeEntity } from '@ipm/catalog';
+import { loadConfig } from '@ipm/core';
+import { dataSourceOptions } from '@ipm/persistence';
+import { EventOutboxEntity } from '@ipm/events';
+import { EventEntity } from '@ipm/events';
+import { EventStore, NewEvent } from '@ipm/events';
+import { PlatformEvents } from '@ipm/events';
 import { newEventRow } from './support/events';
 
 /** The store against the run's migrated PostgreSQL: events and outbox rows commit or roll back together. */

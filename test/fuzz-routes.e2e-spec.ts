@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { ALL_PERMISSIONS } from '../libs/auth/src/permissions';
-import { MAX_JSON_DEPTH } from '../libs/core/src/json-depth';
+import { ALL_PERMISSIONS } from '@ipm/auth';
+import { MAX_JSON_DEPTH } from '@ipm/core';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 import {
   acceptedTypes,

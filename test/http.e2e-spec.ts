@@ -4,7 +4,7 @@ import { ModulesContainer } from '@nestjs/core';
 import request from 'supertest';
 import { ApiModule } from '../apps/api/src/api.module';
 import { createApiApp } from '../apps/api/src/bootstrap';
-import { Public } from '../libs/auth/src/authenticated.decorator';
+import { Public } from '@ipm/auth';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 
 describe('HTTP edges: every answer is the envelope', () => {

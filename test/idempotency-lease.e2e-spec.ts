@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { IdempotencyService } from '../libs/core/src/idempotency/idempotency.service';
+import { IdempotencyService } from '@ipm/core';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 
 /**

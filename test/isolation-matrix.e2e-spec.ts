@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { ALL_PERMISSIONS } from '../libs/auth/src/permissions';
+import { ALL_PERMISSIONS } from '@ipm/auth';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 import {
   describeRoutes,

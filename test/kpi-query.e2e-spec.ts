@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
-import { bucketEndOf, type KpiBucket } from '../libs/kpis/src/buckets';
-import { rollupSql, seriesSql } from '../libs/kpis/src/query/kpi-query.sql';
+import { bucketEndOf, type KpiBucket } from '@ipm/kpis';
+import { rollupSql, seriesSql } from '@ipm/kpis';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 
 type Json = Record<string, unknown>;

@@ -3,13 +3,13 @@ import { Test, TestingModule } from '@nestjs/testing';
 import type { Queue } from 'bullmq';
 import { DataSource, In } from 'typeorm';
 import { AppConfigModule, IdPrefix, isId, newId } from '../libs/core/src';
-import type { DeliveryStatus } from '../libs/lifecycle/src/machines';
+import type { DeliveryStatus } from '@ipm/lifecycle';
 import { PersistenceModule } from '../libs/persistence/src';
 import { QueueName, QueuesModule } from '../libs/queues/src';
-import { KpiSnapshotEntity } from '../libs/kpis/src/entities/kpi-snapshot.entity';
-import { toKpiDto } from '../libs/kpis/src/kpi.service';
-import { KpisWorkerModule } from '../libs/kpis/src/kpis.worker.module';
-import { KPI_ROLLUP_ACTOR, KpiRollup, PLATFORM_KPI, rollupHours } from '../libs/kpis/src/platform/kpi-rollup';
+import { KpiSnapshotEntity } from '@ipm/kpis';
+import { toKpiDto } from '@ipm/kpis';
+import { KpisWorkerModule } from '@ipm/kpis';
+import { KPI_ROLLUP_ACTOR, KpiRollup, PLATFORM_KPI, rollupHours } from '@ipm/kpis';
 import { uniqueOrg } from './support/api';
 import { insertDelivery } from './support/deliveries';
 

@@ -1,4 +1,4 @@
-import { MACHINES } from '../libs/lifecycle/src/machines';
+import { MACHINES } from '@ipm/lifecycle';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 
 describe('/lifecycle/list', () => {

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DataSource } from 'typeorm';
-import { ALL_PERMISSIONS } from '../libs/auth/src/permissions';
-import { BulkJobEntity } from '../libs/bulk/src/jobs/bulk-job.entity';
-import { BULK_STORAGE, type BulkStorage } from '../libs/bulk/src/storage/bulk-storage';
-import { callName } from '../libs/core/src/envelope';
-import { IdempotencyRecordEntity } from '../libs/core/src/idempotency/idempotency-record.entity';
-import { requestFingerprint } from '../libs/core/src/idempotency/idempotency.service';
+import { ALL_PERMISSIONS } from '@ipm/auth';
+import { BulkJobEntity } from '@ipm/bulk';
+import { BULK_STORAGE, type BulkStorage } from '@ipm/bulk';
+import { callName } from '@ipm/core';
+import { IdempotencyRecordEntity } from '@ipm/core';
+import { requestFingerprint } from '@ipm/core';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 import { describeRoutes, JsonObject, loadOpenApi, RouteOperation, validBody } from './support/openapi-routes';
 import { ContractDocument, ResponseValidator } from './support/openapi-validator';

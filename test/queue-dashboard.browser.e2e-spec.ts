@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { ALL_QUEUES } from '../libs/queues/src/queue-names';
+import { ALL_QUEUES } from '@ipm/queues';
 import { startApi, TestApi, token } from './support/api';
 
 // Own BullMQ prefix, like every file that touches queues.

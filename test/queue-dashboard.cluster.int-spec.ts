@@ -1,6 +1,6 @@
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
-import { ALL_QUEUES, QueueName } from '../libs/queues/src/queue-names';
+import { ALL_QUEUES, QueueName } from '@ipm/queues';
 import { bearer, startApi, TestApi, token } from './support/api';
 import { RedisCluster } from './support/redis-cluster';
 

@@ -1,4 +1,4 @@
-import { loadConfig } from '../libs/core/src/config/config.schema';
+import { loadConfig } from '@ipm/core';
 import { token } from './support/api';
 import { BuiltApi } from './support/built-api';
 import { BUILD_TIMEOUT_MS, ensureBuilt } from './support/built-worker';

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Response } from 'supertest';
-import { loadConfig } from '../libs/core/src/config/config.schema';
-import { RateLimiter } from '../libs/auth/src/rate-limit/rate-limiter';
+import { loadConfig } from '@ipm/core';
+import { RateLimiter } from '@ipm/auth';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 
 // Low limits for this file only (the other test files run with limits out of reach). Refills are slow (1 and

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'pg';
-import { loadConfig } from '../libs/core/src/config/config.schema';
+import { loadConfig } from '@ipm/core';
 import { call, mintJwt } from './chaos/http-client';
 import { publishBody } from './chaos/ledger';
 import { BuiltApi } from './support/built-api';

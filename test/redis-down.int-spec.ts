@@ -1,8 +1,8 @@
 import { DataSource } from 'typeorm';
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
-import { AFTER_COMMIT_ENQUEUE_WAIT_MS, JobProducer } from '../libs/queues/src/job-producer';
-import { QueueName } from '../libs/queues/src/queue-names';
+import { AFTER_COMMIT_ENQUEUE_WAIT_MS, JobProducer } from '@ipm/queues';
+import { QueueName } from '@ipm/queues';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 import { insertDelivery } from './support/deliveries';
 import { RedisServer } from './support/redis-server';

@@ -1,8 +1,8 @@
 import { DataSource } from 'typeorm';
 import { ALL_ENTITIES } from '../apps/cli/src/data-source';
-import { loadConfig } from '../libs/core/src/config/config.schema';
-import { dataSourceOptions } from '../libs/persistence/src/data-source-options';
-import { runMigrations } from '../libs/persistence/src/migrate';
+import { loadConfig } from '@ipm/core';
+import { dataSourceOptions } from '@ipm/persistence';
+import { runMigrations } from '@ipm/persistence';
 
 describe('migrations', () => {
   it('match the entities exactly (no drift for migration:generate to find), and rerunning is a no-op', async () => {

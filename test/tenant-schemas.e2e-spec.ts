@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { loadConfig } from '../libs/core/src/config/config.schema';
+import { loadConfig } from '@ipm/core';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 import { BuiltApi } from './support/built-api';
 

@@ -3,10 +3,10 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { createApiApp } from '../apps/api/src/bootstrap';
-import { AppConfig } from '../libs/core/src/config/config.schema';
-import type { WebhookEntity } from '../libs/webhooks/src/entities/webhook.entity';
-import { WebhookRepository } from '../libs/webhooks/src/webhook.repository';
-import { WebhookSecrets } from '../libs/webhooks/src/webhook-secrets';
+import { AppConfig } from '@ipm/core';
+import type { WebhookEntity } from '@ipm/webhooks';
+import { WebhookRepository } from '@ipm/webhooks';
+import { WebhookSecrets } from '@ipm/webhooks';
 import { bearer, startApi, TestApi, token, uniqueOrg } from './support/api';
 
 /** A public address as an IP literal: accepted without DNS (the test machines have none). */

@@ -1,5 +1,5 @@
-import { loadConfig } from '@ipm/core/config/config.schema';
-import { runMigrations } from '@ipm/persistence/migrate';
+import { loadConfig } from '@ipm/core';
+import { runMigrations } from '@ipm/persistence';
 
 void runMigrations(loadConfig(process.env)).then(
   (applied) => console.log(applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date'),

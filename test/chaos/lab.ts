@@ -1,8 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'pg';
-import { loadConfig } from '../../libs/core/src/config/config.schema';
-import { runMigrations } from '../../libs/persistence/src/migrate';
+import { loadConfig } from '@ipm/core';
+import { runMigrations } from '@ipm/persistence';
 import { BuiltApi } from '../support/built-api';
 import { ensureBuilt, freePort, spawnWorker } from '../support/built-worker';
 import { PgServer } from '../support/pg-server';

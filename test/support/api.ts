@@ -1,9 +1,9 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SignJWT } from 'jose';
 import request from 'supertest';
-import { AppConfig } from '../../libs/core/src/config/config.schema';
+import { AppConfig } from '@ipm/core';
 import { createApiApp } from '../../apps/api/src/bootstrap';
-import type { Permission } from '../../libs/auth/src/permissions';
+import type { Permission } from '@ipm/auth';
 
 export interface TestApi {
   app: NestFastifyApplication;

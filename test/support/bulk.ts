@@ -1,13 +1,13 @@
 import type { DataSource } from 'typeorm';
-import { IdPrefix, newId } from '../../libs/core/src/ids';
+import { IdPrefix, newId } from '@ipm/core';
 import {
   BulkJobEntity,
   type BulkExportTarget,
   type BulkFormat,
   type BulkImportTarget,
   type BulkJobOptions,
-} from '../../libs/bulk/src/jobs/bulk-job.entity';
-import type { BulkObjectRef, BulkStorage } from '../../libs/bulk/src/storage/bulk-storage';
+} from '@ipm/bulk';
+import type { BulkObjectRef, BulkStorage } from '@ipm/bulk';
 
 /** A bulk job written straight to PostgreSQL, `queued`, for tests that run the worker's runner. */
 export interface BulkJobFixture {

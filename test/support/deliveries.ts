@@ -1,10 +1,10 @@
 import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { IdPrefix, newId } from '../../libs/core/src/ids';
-import type { DeliveryStatus } from '../../libs/lifecycle/src/machines';
-import { redisOptions } from '../../libs/queues/src/redis';
-import type { QueueName } from '../../libs/queues/src/queue-names';
+import { IdPrefix, newId } from '@ipm/core';
+import type { DeliveryStatus } from '@ipm/lifecycle';
+import { redisOptions } from '@ipm/queues';
+import type { QueueName } from '@ipm/queues';
 
 /** Fixtures written straight to PostgreSQL, for tests of the delivery routes that need no engine. */
 export interface DeliveryFixture {

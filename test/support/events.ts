@@ -1,4 +1,4 @@
-import type { NewEvent } from '../../libs/events/src/event-store.service';
+import type { NewEvent } from '@ipm/events';
 
 /** A minimal valid `rfp.cancelled` event row for the event store's tests. */
 export function newEventRow(event_id: string, orgcode = 'acme', extra: Partial<NewEvent> = {}): NewEvent {

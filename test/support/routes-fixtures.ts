@@ -1,6 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
-import { CATALOG_FILES } from '../../libs/catalog/src/catalog.registry';
+import { CATALOG_FILES } from '@ipm/catalog';
 import { insertAttempt, insertDelivery } from './deliveries';
 import type { JsonObject, RouteFixtures } from './openapi-routes';
 import { inject } from './routes-client';

@@ -1,14 +1,15 @@
 import { Module } from '@nestjs/common';
 import { AppConfigModule, AppLoggingModule, IdempotencyModule } from '@ipm/core';
+import { ApiKeysApiModule } from '@ipm/apikeys';
 import { AuthApiModule } from '@ipm/auth';
 import { AuditApiModule } from '@ipm/audit';
-import { CatalogApiModule } from '@ipm/catalog';
+import { CatalogApiModule } from '@ipm/catalog-api';
 import { HealthApiModule } from '@ipm/health';
 import { LifecycleApiModule } from '@ipm/lifecycle';
 import { EventsApiModule } from '@ipm/events';
 import { WebhooksApiModule } from '@ipm/webhooks';
-import { BulkApiModule } from '@ipm/bulk/bulk.api.module';
-import { KpisApiModule } from '@ipm/kpis/kpis.api.module';
+import { BulkApiModule } from '@ipm/bulk';
+import { KpisApiModule } from '@ipm/kpis';
 import { PersistenceModule } from '@ipm/persistence';
 import { QueuesModule } from '@ipm/queues';
 import { QueueDashboardModule } from './admin/queue-dashboard.module';
@@ -23,6 +24,7 @@ import { StatController } from './stat.controller';
     PersistenceModule,
     QueuesModule,
     AuthApiModule,
+    ApiKeysApiModule,
     IdempotencyModule,
     AuditApiModule,
     HealthApiModule,

@@ -22,7 +22,7 @@ import {
   requestLogLine,
   sendError,
 } from '@ipm/core';
-import { registerUploadContentTypes } from '@ipm/bulk/api/upload-content-types';
+import { registerUploadContentTypes } from '@ipm/bulk';
 import { ApiModule } from './api.module';
 import { ApiMetrics } from './metrics';
 import { API_PREFIX, API_PREFIX_EXCLUDE, setupOpenApi } from './openapi';

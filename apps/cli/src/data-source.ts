@@ -1,22 +1,22 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
-import { loadConfig } from '@ipm/core/config/config.schema';
-import { IdempotencyRecordEntity } from '@ipm/core/idempotency/idempotency-record.entity';
-import { ApiKeyEntity } from '@ipm/auth/apikeys/api-key.entity';
-import { AuditLogEntity } from '@ipm/audit/audit-log.entity';
-import { EventTypeEntity } from '@ipm/catalog/event-type.entity';
-import { EventEntity } from '@ipm/events/entities/event.entity';
-import { EventOutboxEntity } from '@ipm/events/entities/event-outbox.entity';
-import { WebhookEntity } from '@ipm/webhooks/entities/webhook.entity';
-import { DeliveryEntity } from '@ipm/webhooks/entities/delivery.entity';
-import { DeliveryAttemptEntity } from '@ipm/webhooks/entities/delivery-attempt.entity';
-import { WebhookReplayEntity } from '@ipm/webhooks/entities/webhook-replay.entity';
-import { WebhookDeliveryHourEntity } from '@ipm/webhooks/entities/webhook-delivery-hour.entity';
-import { BulkPartEntity } from '@ipm/bulk/storage/bulk-parts.entity';
-import { BulkJobEntity } from '@ipm/bulk/jobs/bulk-job.entity';
-import { KpiSnapshotEntity } from '@ipm/kpis/entities/kpi-snapshot.entity';
-import { KpiAlertEntity } from '@ipm/kpis/alerts/kpi-alert.entity';
-import { dataSourceOptions } from '@ipm/persistence/data-source-options';
+import { loadConfig } from '@ipm/core';
+import { IdempotencyRecordEntity } from '@ipm/core';
+import { ApiKeyEntity } from '@ipm/auth';
+import { AuditLogEntity } from '@ipm/audit';
+import { EventTypeEntity } from '@ipm/catalog';
+import { EventEntity } from '@ipm/events';
+import { EventOutboxEntity } from '@ipm/events';
+import { WebhookEntity } from '@ipm/webhooks';
+import { DeliveryEntity } from '@ipm/webhooks';
+import { DeliveryAttemptEntity } from '@ipm/webhooks';
+import { WebhookReplayEntity } from '@ipm/webhooks';
+import { WebhookDeliveryHourEntity } from '@ipm/webhooks';
+import { BulkPartEntity } from '@ipm/bulk';
+import { BulkJobEntity } from '@ipm/bulk';
+import { KpiSnapshotEntity } from '@ipm/kpis';
+import { KpiAlertEntity } from '@ipm/kpis';
+import { dataSourceOptions } from '@ipm/persistence';
 
 /** Every entity, for `npm run migration:generate` (the apps load theirs with forFeature). */
 export const ALL_ENTITIES = [

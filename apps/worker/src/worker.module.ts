@@ -1,12 +1,12 @@
 import { Module } from '@nestjs/common';
 import { AppConfigModule, AppLoggingModule, IdempotencyModule } from '@ipm/core';
-import { BulkMaintenanceModule } from '@ipm/bulk/bulk-maintenance.module';
-import { BulkWorkerModule } from '@ipm/bulk/bulk.worker.module';
+import { BulkMaintenanceModule } from '@ipm/bulk';
+import { BulkWorkerModule } from '@ipm/bulk';
 import { HealthModule } from '@ipm/health';
-import { KpisWorkerModule } from '@ipm/kpis/kpis.worker.module';
+import { KpisWorkerModule } from '@ipm/kpis';
 import { PersistenceModule } from '@ipm/persistence';
 import { QueuesModule, QueuesWorkerModule } from '@ipm/queues';
-import { WebhooksWorkerModule } from '@ipm/webhooks/engine/webhooks.worker.module';
+import { WebhooksWorkerModule } from '@ipm/webhooks';
 import { MaintenanceService } from './maintenance.service';
 import { WorkerHttpServer } from './worker-http.server';
 import { WorkerMetrics } from './worker-metrics';

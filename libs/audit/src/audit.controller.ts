@@ -1,9 +1,9 @@
 import { Body, Controller, Post } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiEnvelope, Page } from '@ipm/core';
-import { Authenticated, CurrentCaller } from '@ipm/auth/authenticated.decorator';
-import { Permission } from '@ipm/auth/permissions';
-import type { Caller } from '@ipm/auth/principal';
+import { Authenticated, CurrentCaller } from '@ipm/auth';
+import { Permission } from '@ipm/auth';
+import type { Caller } from '@ipm/auth';
 import { AuditService } from './audit.service';
 import { AuditListRequestDto, AuditRecordDto } from './dto/audit.dto';
 

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
 import { IdPrefix, MutationRequestDto, newId, Page, PageTokens } from '@ipm/core';
-import type { Caller } from '@ipm/auth/principal';
+import type { Caller } from '@ipm/auth';
 import { fetchKeysetPage } from '@ipm/persistence';
 import { AuditLogEntity } from './audit-log.entity';
 import { AuditListRequestDto, AuditRecordDto } from './dto/audit.dto';

@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { AppError, loadConfig } from '@ipm/core';
 import { AuthGuard } from './auth.guard';
-import { ApiKeysService } from './apikeys/api-keys.service';
+import { ApiKeyAuthenticator } from './api-key.authenticator';
 import { Authenticated, Public } from './authenticated.decorator';
 import { JwtVerifier } from './jwt.verifier';
 import { Permission } from './permissions';
@@ -117,7 +117,7 @@ describe('AuthGuard', () => {
     guard = new AuthGuard(
       new Reflector(),
       jwt,
-      apiKeys as unknown as ApiKeysService,
+      apiKeys as unknown as ApiKeyAuthenticator,
       limiter as unknown as RateLimiter,
     );
   });

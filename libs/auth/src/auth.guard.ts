@@ -2,7 +2,7 @@ import { CanActivate, ExecutionContext, HttpStatus, Injectable } from '@nestjs/c
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, ErrorCode, ORGCODE_PATTERN } from '@ipm/core';
-import { ApiKeysService } from './apikeys/api-keys.service';
+import { ApiKeyAuthenticator } from './api-key.authenticator';
 import { firstHeader, presentedCredential } from './credentials';
 import { AUTH_METADATA, AuthMetadata, ORG_HEADER } from './authenticated.decorator';
 import { JwtVerifier } from './jwt.verifier';
@@ -20,7 +20,7 @@ export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly jwt: JwtVerifier,
-    private readonly apiKeys: ApiKeysService,
+    private readonly apiKeys: ApiKeyAuthenticator,
     private readonly limiter: RateLimiter,
   ) {}
 

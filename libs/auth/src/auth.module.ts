@@ -1,28 +1,24 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AuditModule } from '@ipm/audit/audit.module';
-import { EventsModule } from '@ipm/events/events.module';
-import { ApiKeyEntity } from './apikeys/api-key.entity';
-import { ApiKeysController } from './apikeys/api-keys.controller';
-import { ApiKeysService } from './apikeys/api-keys.service';
+import { ApiKeyAuthenticator } from './api-key.authenticator';
+import { ApiKeyEntity } from './api-key.entity';
 import { AuthGuard } from './auth.guard';
 import { JwtVerifier } from './jwt.verifier';
 import { RateLimiter } from './rate-limit/rate-limiter';
 
-/** Credentials (JWT, API keys); exported for the CLI and for features that mint keys. */
+/** Who is calling: JWT verification and API-key authentication (exported for the CLI and the dashboard). */
 @Global()
 @Module({
-  imports: [TypeOrmModule.forFeature([ApiKeyEntity]), AuditModule, EventsModule],
-  providers: [JwtVerifier, ApiKeysService],
-  exports: [JwtVerifier, ApiKeysService],
+  imports: [TypeOrmModule.forFeature([ApiKeyEntity])],
+  providers: [JwtVerifier, ApiKeyAuthenticator],
+  exports: [JwtVerifier, ApiKeyAuthenticator],
 })
 export class AuthModule {}
 
-/** The api side: the global guard on every route, and the /apikey routes. */
+/** The api side: the global guard on every route, with its rate limits. */
 @Module({
   imports: [AuthModule],
-  controllers: [ApiKeysController],
   providers: [RateLimiter, { provide: APP_GUARD, useClass: AuthGuard }],
 })
 export class AuthApiModule {}

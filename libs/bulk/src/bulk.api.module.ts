@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AuditModule } from '@ipm/audit/audit.module';
+import { AuditModule } from '@ipm/audit';
 import { BulkFilesController, BulkJobsController } from './api/bulk-jobs.controller';
 import { BulkJobsService } from './api/bulk-jobs.service';
 import { BulkUrlTokens } from './api/bulk-url-tokens';

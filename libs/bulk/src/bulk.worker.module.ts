@@ -1,9 +1,9 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { CatalogModule } from '@ipm/catalog/catalog.module';
-import { EventsModule } from '@ipm/events/events.module';
-import { KpisModule } from '@ipm/kpis/kpis.module';
-import { WebhooksServiceModule } from '@ipm/webhooks/webhooks.service.module';
+import { CatalogModule } from '@ipm/catalog';
+import { EventsModule } from '@ipm/events';
+import { KpisModule } from '@ipm/kpis';
+import { WebhooksServiceModule } from '@ipm/webhooks';
 import { BulkStorageModule } from './bulk-storage.module';
 import { BulkJobEntity } from './jobs/bulk-job.entity';
 import { BulkRunner } from './worker/bulk.runner';

@@ -1,5 +1,6 @@
 import { CATALOG_FILES } from './catalog.registry';
-import { ACTION_PATTERN, SERVICE_PATTERN, splitEventType } from './catalog.types';
+import { ACTION_PATTERN, SERVICE_PATTERN } from '@ipm/core';
+import { splitEventType } from './catalog.types';
 import { SchemaCompiler } from './schema-compiler';
 
 describe('shipped catalog definitions', () => {

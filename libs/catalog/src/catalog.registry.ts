@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
-import { AppConfig } from '@ipm/core/config/config.schema';
+import { AppConfig } from '@ipm/core';
 import ipmV1 from './definitions/ipm.v1.json';
 import rfpV1 from './definitions/rfp.v1.json';
 import { CatalogFile, EventTypeEntry, eventTypeName, JsonSchema } from './catalog.types';

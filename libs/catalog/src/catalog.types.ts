@@ -1,3 +1,5 @@
+import { ACTION_PATTERN, SERVICE_PATTERN } from '@ipm/core';
+
 /** A versioned catalog file in definitions/: one service and its event types. */
 export interface CatalogFile {
   service: string;
@@ -37,8 +39,6 @@ export interface EventTypeEntry {
   orgcode?: string;
 }
 
-export const SERVICE_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
-export const ACTION_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
 export const EVENT_TYPE_MAX = 200;
 
 export function eventTypeName(service: string, action: string): string {

@@ -1,5 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import { RevisionedRecord } from '@ipm/persistence/revisioned-record';
+import { RevisionedRecord } from '@ipm/persistence';
 
 /** An event type a tenant added to its catalog (platform types live in definitions/*.json). */
 @Entity({ name: 'event_types' })

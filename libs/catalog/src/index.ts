@@ -3,6 +3,3 @@ export * from './schema-compiler';
 export * from './event-type.entity';
 export * from './catalog.registry';
 export * from './catalog.module';
-export * from './catalog.api.module';
-export * from './catalog.service';
-export * from './dto/catalog.dto';

@@ -1,5 +1,5 @@
 import { IdPrefix, newId } from '@ipm/core';
-import type { CatalogRegistry } from '@ipm/catalog/catalog.registry';
+import type { CatalogRegistry } from '@ipm/catalog';
 import type { PublishEventDto } from './dto/publish.dto';
 import { payloadsToValidate, planPublish, PublishPlan, typesToLookUp } from './publish-plan';
 

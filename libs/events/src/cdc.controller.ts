@@ -1,8 +1,8 @@
 import { Body, Controller, Post } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiEnvelope, Page } from '@ipm/core';
-import { Authenticated, CurrentCaller } from '@ipm/auth/authenticated.decorator';
-import type { Caller } from '@ipm/auth/principal';
+import { Authenticated, CurrentCaller } from '@ipm/auth';
+import type { Caller } from '@ipm/auth';
 import { CdcService } from './cdc.service';
 import { CdcEventDto, CdcListRequestDto } from './dto/cdc.dto';
 

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { AppError, Page, PageTokens } from '@ipm/core';
-import type { Caller } from '@ipm/auth/principal';
+import type { Caller } from '@ipm/auth';
 import { fetchKeysetPage } from '@ipm/persistence';
 import { CdcEventDto, CdcListRequestDto } from './dto/cdc.dto';
 import { EventEntity } from './entities/event.entity';

@@ -2,9 +2,9 @@ import { Controller, createParamDecorator, ExecutionContext, Post } from '@nestj
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { ApiEnvelope, Idempotent } from '@ipm/core';
-import { Authenticated, CurrentCaller } from '@ipm/auth/authenticated.decorator';
-import { Permission } from '@ipm/auth/permissions';
-import type { Caller } from '@ipm/auth/principal';
+import { Authenticated, CurrentCaller } from '@ipm/auth';
+import { Permission } from '@ipm/auth';
+import type { Caller } from '@ipm/auth';
 import { PublishRequestDto, PublishResultDto } from './dto/publish.dto';
 import { EventPublishService } from './event-publish.service';
 import { parsePublishRequest } from './publish-request';

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AuditModule } from '@ipm/audit/audit.module';
-import { CatalogModule } from '@ipm/catalog/catalog.module';
+import { AuditModule } from '@ipm/audit';
+import { CatalogModule } from '@ipm/catalog';
 import { CdcController } from './cdc.controller';
 import { CdcService } from './cdc.service';
 import { EventEntity } from './entities/event.entity';

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { CatalogModule } from '@ipm/catalog/catalog.module';
+import { CatalogModule } from '@ipm/catalog';
 import { EventOutboxEntity } from './entities/event-outbox.entity';
 import { EventEntity } from './entities/event.entity';
 import { EventStore } from './event-store.service';

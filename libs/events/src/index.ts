@@ -9,3 +9,5 @@ export * from './dto/cdc.dto';
 export * from './dto/fields';
 export * from './events.module';
 export * from './events.api.module';
+export * from './catalog-plan';
+export * from './cdc.service';

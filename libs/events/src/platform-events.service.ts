@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { IdPrefix, newId } from '@ipm/core';
-import type { Caller } from '@ipm/auth/principal';
-import { CatalogRegistry } from '@ipm/catalog/catalog.registry';
-import { failuresText } from '@ipm/catalog/schema-compiler';
+import type { Caller } from '@ipm/auth';
+import { CatalogRegistry } from '@ipm/catalog';
+import { failuresText } from '@ipm/catalog';
 import { EventStore } from './event-store.service';
 import { PLATFORM_EVENT_SERVICE } from './publish-plan';
 

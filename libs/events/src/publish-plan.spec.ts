@@ -1,7 +1,7 @@
-import type { EventTypeEntry } from '@ipm/catalog/catalog.types';
-import { SchemaCompiler } from '@ipm/catalog/schema-compiler';
+import type { EventTypeEntry } from '@ipm/catalog';
+import { SchemaCompiler } from '@ipm/catalog';
 import type { PublishEventDto } from './dto/publish.dto';
-import type { PayloadVerdict } from '@ipm/catalog/catalog.registry';
+import type { PayloadVerdict } from '@ipm/catalog';
 import { payloadsToValidate, planPublish, rejectionDetails, typesToLookUp } from './publish-plan';
 
 const entry = (

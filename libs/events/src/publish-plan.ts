@@ -1,7 +1,7 @@
 import type { ErrorDetail } from '@ipm/core';
-import { EventTypeEntry, splitEventType } from '@ipm/catalog/catalog.types';
-import type { PayloadVerdict } from '@ipm/catalog/catalog.registry';
-import { dottedPath, failuresText, ValidationFailure } from '@ipm/catalog/schema-compiler';
+import { EventTypeEntry, splitEventType } from '@ipm/catalog';
+import type { PayloadVerdict } from '@ipm/catalog';
+import { dottedPath, failuresText, ValidationFailure } from '@ipm/catalog';
 import { ErrorCode } from '@ipm/core';
 import type { PublishEventDto, PublishItemStatus } from './dto/publish.dto';
 import { payloadProblem } from './payload-guard';

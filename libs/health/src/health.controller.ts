@@ -2,7 +2,7 @@ import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { HealthCheckResult } from '@nestjs/terminus';
 import { ApiEnvelope, ApiErrors, HealthCheckResultDto } from '@ipm/core';
-import { Public } from '@ipm/auth/authenticated.decorator';
+import { Public } from '@ipm/auth';
 import { HealthService } from './health.service';
 
 @ApiTags('health')

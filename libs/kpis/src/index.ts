@@ -11,3 +11,4 @@ export * from './alerts/kpi-alert.service';
 export * from './query/kpi-query.service';
 export * from './platform/kpi-rollup';
 export * from './kpis.worker.module';
+export * from './query/kpi-query.sql';

@@ -2,9 +2,9 @@ import { Body, CanActivate, Controller, ExecutionContext, Injectable, Post, UseG
 import { ApiExtraModels, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { ApiEnvelope, AppError } from '@ipm/core';
-import { Authenticated, CurrentCaller } from '@ipm/auth/authenticated.decorator';
-import { Permission } from '@ipm/auth/permissions';
-import type { Caller } from '@ipm/auth/principal';
+import { Authenticated, CurrentCaller } from '@ipm/auth';
+import { Permission } from '@ipm/auth';
+import type { Caller } from '@ipm/auth';
 import { KpiQueryRequestDto, KpiQueryResultDto, KpiRollupPointDto } from './dto/kpi-query.dto';
 import { KpiDto } from './dto/kpi.dto';
 import { KpiQueryService } from './query/kpi-query.service';

@@ -12,8 +12,8 @@ import {
   requireRevision,
   revisionMismatch,
 } from '@ipm/core';
-import type { Caller, Principal } from '@ipm/auth/principal';
-import { AUDIT_COLUMNS, type AuditEntry, auditRow, AuditService } from '@ipm/audit/audit.service';
+import type { Caller, Principal } from '@ipm/auth';
+import { AUDIT_COLUMNS, type AuditEntry, auditRow, AuditService } from '@ipm/audit';
 import { KpiDto, KpiRecordRequestDto, KpiRecordResultDto } from './dto/kpi.dto';
 import { KpiSnapshotEntity } from './entities/kpi-snapshot.entity';
 import { checkKpiRecord, type KpiRecord } from './kpi-record';

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AuditModule } from '@ipm/audit/audit.module';
-import { EventsModule } from '@ipm/events/events.module';
+import { AuditModule } from '@ipm/audit';
+import { EventsModule } from '@ipm/events';
 import { KpiAlertEntity } from './alerts/kpi-alert.entity';
 import { KpiAlertService } from './alerts/kpi-alert.service';
 import { KpiSnapshotEntity } from './entities/kpi-snapshot.entity';

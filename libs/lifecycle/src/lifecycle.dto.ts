@@ -1,18 +1,18 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString, Matches } from 'class-validator';
-import { ListRequestDto } from '@ipm/core';
+import { ListRequestDto, SERVICE_PATTERN } from '@ipm/core';
 
 export class LifecycleListRequestDto extends ListRequestDto {
   @ApiPropertyOptional({ example: 'ipm' })
   @IsOptional()
   @IsString()
-  @Matches(/^[a-z][a-z0-9_]{0,63}$/, { message: 'service must be lower-case letters, digits and _' })
+  @Matches(SERVICE_PATTERN, { message: 'service must be lower-case letters, digits and _' })
   service?: string;
 
   @ApiPropertyOptional({ example: 'delivery' })
   @IsOptional()
   @IsString()
-  @Matches(/^[a-z][a-z0-9_]{0,63}$/, { message: 'name must be lower-case letters, digits and _' })
+  @Matches(SERVICE_PATTERN, { message: 'name must be lower-case letters, digits and _' })
   name?: string;
 }
 

@@ -1,4 +1,4 @@
-import type { EventTypeEntry } from '@ipm/catalog/catalog.types';
+import type { EventTypeEntry } from '@ipm/catalog';
 import type { EventFilter } from './entities/webhook.entity';
 import { matchesFilters, normalizeFilters, unknownFilterDetails, unknownFiltersError } from './event-filters';
 

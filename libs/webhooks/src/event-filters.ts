@@ -1,5 +1,5 @@
 import { AppError, ErrorDetail } from '@ipm/core';
-import type { EventTypeEntry } from '@ipm/catalog/catalog.types';
+import type { EventTypeEntry } from '@ipm/catalog';
 import type { EventFilter } from './entities/webhook.entity';
 
 export const MAX_EVENT_FILTERS = 50;

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
 import type { Cursor } from '@ipm/core';
-import type { WebhookStatus } from '@ipm/lifecycle/machines';
+import type { WebhookStatus } from '@ipm/lifecycle';
 import { fetchKeysetPage, KeysetOrder } from '@ipm/persistence';
 import { WebhookEntity } from './entities/webhook.entity';
 import { matchesFilters } from './event-filters';

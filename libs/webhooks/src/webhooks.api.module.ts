@@ -1,8 +1,8 @@
 import { Module, OnApplicationShutdown, Provider } from '@nestjs/common';
-import { AuditModule } from '@ipm/audit/audit.module';
-import { CatalogModule } from '@ipm/catalog/catalog.module';
+import { AuditModule } from '@ipm/audit';
+import { CatalogModule } from '@ipm/catalog';
 import { AppConfig } from '@ipm/core';
-import { EventsModule } from '@ipm/events/events.module';
+import { EventsModule } from '@ipm/events';
 import { DeliveriesController } from './deliveries/deliveries.controller';
 import { DeliveriesService } from './deliveries/deliveries.service';
 import { DeliveryRepository } from './deliveries/delivery.repository';

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
-import { AuditModule } from '@ipm/audit/audit.module';
-import { CatalogModule } from '@ipm/catalog/catalog.module';
-import { EventsModule } from '@ipm/events/events.module';
+import { AuditModule } from '@ipm/audit';
+import { CatalogModule } from '@ipm/catalog';
+import { EventsModule } from '@ipm/events';
 import { WebhooksModule } from './webhooks.module';
 import { WebhooksService } from './webhooks.service';
 

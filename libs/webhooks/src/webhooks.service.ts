@@ -19,12 +19,12 @@ import {
   revisionMismatch,
   stableStringify,
 } from '@ipm/core';
-import type { Caller } from '@ipm/auth/principal';
-import { AuditService } from '@ipm/audit/audit.service';
-import { CatalogRegistry } from '@ipm/catalog/catalog.registry';
-import { PlatformEvents } from '@ipm/events/platform-events.service';
-import { initialState, transition } from '@ipm/lifecycle/lifecycle';
-import { WebhookMachine, type WebhookStatus } from '@ipm/lifecycle/machines';
+import type { Caller } from '@ipm/auth';
+import { AuditService } from '@ipm/audit';
+import { CatalogRegistry } from '@ipm/catalog';
+import { PlatformEvents } from '@ipm/events';
+import { initialState, transition } from '@ipm/lifecycle';
+import { WebhookMachine, type WebhookStatus } from '@ipm/lifecycle';
 import {
   GRACE_DEFAULT_SECONDS,
   RETRY_DEFAULTS,

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { decodeJwt } from 'jose';
 import { AppError } from '@ipm/core';
-import { ApiKeysService, JwtVerifier, Permission, type Principal } from '@ipm/auth';
+import { ApiKeyAuthenticator, JwtVerifier, Permission, type Principal } from '@ipm/auth';
 import { Credential, DASHBOARD_PATH } from './dashboard-http';
 
 /** The permission the dashboard needs. It is platform-wide: the queues hold every tenant's jobs. */
@@ -26,7 +26,7 @@ export type AccessDecision =
 export class DashboardAccess {
   constructor(
     private readonly jwt: JwtVerifier,
-    private readonly apiKeys: ApiKeysService,
+    private readonly apiKeys: ApiKeyAuthenticator,
   ) {}
 
   async decide(credential: Credential): Promise<AccessDecision> {

@@ -2,9 +2,9 @@ import { Body, Controller, Get, Param, Post, Put, Req, Res } from '@nestjs/commo
 import { ApiBody, ApiConsumes, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiEnvelope, ApiErrors, Idempotent, Page, RawResponse } from '@ipm/core';
-import { Authenticated, CurrentCaller, Public } from '@ipm/auth/authenticated.decorator';
-import { Permission } from '@ipm/auth/permissions';
-import type { Caller } from '@ipm/auth/principal';
+import { Authenticated, CurrentCaller, Public } from '@ipm/auth';
+import { Permission } from '@ipm/auth';
+import type { Caller } from '@ipm/auth';
 import {
   BulkExportCreateRequestDto,
   BulkImportCommitRequestDto,

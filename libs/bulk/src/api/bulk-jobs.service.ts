@@ -16,11 +16,11 @@ import {
   requireRevision,
   revisionMismatch,
 } from '@ipm/core';
-import { Permission } from '@ipm/auth/permissions';
-import type { Caller } from '@ipm/auth/principal';
-import { AuditService } from '@ipm/audit/audit.service';
-import { initialState, transition } from '@ipm/lifecycle/lifecycle';
-import { BulkJobMachine, type BulkJobStatus, DeliveryMachine, WebhookMachine } from '@ipm/lifecycle/machines';
+import { Permission } from '@ipm/auth';
+import type { Caller } from '@ipm/auth';
+import { AuditService } from '@ipm/audit';
+import { initialState, transition } from '@ipm/lifecycle';
+import { BulkJobMachine, type BulkJobStatus, DeliveryMachine, WebhookMachine } from '@ipm/lifecycle';
 import { fetchKeysetPage } from '@ipm/persistence';
 import { BULK_RUN_JOB_OPTIONS, enqueueAfterCommit, JobProducer } from '@ipm/queues';
 import { LineCounter } from '../formats';

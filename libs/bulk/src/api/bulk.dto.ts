@@ -1,7 +1,16 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsISO8601, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
-import { ExpectedRevisionField, IdField, idPattern, IdPrefix, ListRequestDto, MutationRequestDto } from '@ipm/core';
-import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle/machines';
+import {
+  EVENT_TYPE_PATTERN,
+  ExpectedRevisionField,
+  IdField,
+  idPattern,
+  IdPrefix,
+  ListRequestDto,
+  MutationRequestDto,
+  SERVICE_PATTERN,
+} from '@ipm/core';
+import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle';
 import type { BulkExportTarget, BulkFormat, BulkImportTarget, BulkJobType } from '../jobs/bulk-job.entity';
 
 export const JOB_ID_PATTERN = idPattern(IdPrefix.Job);
@@ -48,14 +57,14 @@ export class BulkExportCreateRequestDto extends MutationRequestDto {
   @ApiPropertyOptional({ example: 'rfp', description: 'events, deliveries: only this service' })
   @IsOptional()
   @IsString()
-  @Matches(/^[a-z][a-z0-9_]{0,63}$/, { message: 'service must be 1-64 of a-z 0-9 _ starting with a letter' })
+  @Matches(SERVICE_PATTERN, { message: 'service must be 1-64 of a-z 0-9 _ starting with a letter' })
   service?: string;
 
   @ApiPropertyOptional({ example: 'rfp.created', description: 'events, deliveries: only this event type' })
   @IsOptional()
   @IsString()
   @MaxLength(200)
-  @Matches(/^[a-z][a-z0-9_]{0,63}\.[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/, {
+  @Matches(EVENT_TYPE_PATTERN, {
     message: 'event_type must be an event type such as rfp.created',
   })
   event_type?: string;

@@ -1,6 +1,6 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import type { BulkJobStatus } from '@ipm/lifecycle/machines';
-import { RevisionedRecord } from '@ipm/persistence/revisioned-record';
+import type { BulkJobStatus } from '@ipm/lifecycle';
+import { RevisionedRecord } from '@ipm/persistence';
 
 export type BulkJobType = 'import' | 'export';
 export type BulkImportTarget = 'events' | 'webhooks' | 'kpis';

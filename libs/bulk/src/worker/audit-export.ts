@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import type { AuditLogEntity } from '@ipm/audit/audit-log.entity';
-import { toAuditRecord } from '@ipm/audit/audit.service';
+import type { AuditLogEntity } from '@ipm/audit';
+import { toAuditRecord } from '@ipm/audit';
 import type { BulkJobEntity } from '../jobs/bulk-job.entity';
 import { SqlFilter } from './sql-filter';
 import type { ExportPage, ExportSource } from './targets';

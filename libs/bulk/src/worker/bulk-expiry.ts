@@ -2,8 +2,8 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBoo
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { AppConfig } from '@ipm/core';
-import { transition } from '@ipm/lifecycle/lifecycle';
-import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle/machines';
+import { transition } from '@ipm/lifecycle';
+import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle';
 import { JobHandler, JobProducer } from '@ipm/queues';
 import { BulkJobEntity } from '../jobs/bulk-job.entity';
 import { BULK_STORAGE, type BulkStorage } from '../storage/bulk-storage';

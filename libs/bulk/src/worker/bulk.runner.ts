@@ -1,11 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { Caller } from '@ipm/auth/principal';
+import type { Caller } from '@ipm/auth';
 import { AppConfig } from '@ipm/core';
-import { PlatformEvents } from '@ipm/events/platform-events.service';
-import { transition } from '@ipm/lifecycle/lifecycle';
-import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle/machines';
+import { PlatformEvents } from '@ipm/events';
+import { transition } from '@ipm/lifecycle';
+import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle';
 import { EngineMetrics, JobHandler } from '@ipm/queues';
 import type { BulkRunJob, JobContext } from '@ipm/queues';
 import {

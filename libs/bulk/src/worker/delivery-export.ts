@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { toDeliveryDto } from '@ipm/webhooks/deliveries/deliveries.service';
-import type { DeliveryEntity } from '@ipm/webhooks/entities/delivery.entity';
+import { toDeliveryDto } from '@ipm/webhooks';
+import type { DeliveryEntity } from '@ipm/webhooks';
 import type { BulkJobEntity } from '../jobs/bulk-job.entity';
 import { SqlFilter } from './sql-filter';
 import type { ExportPage, ExportSource } from './targets';

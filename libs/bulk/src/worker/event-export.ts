@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { toCdcEvent } from '@ipm/events/cdc.service';
-import type { EventEntity } from '@ipm/events/entities/event.entity';
-import type { CdcEventDto } from '@ipm/events/dto/cdc.dto';
+import { toCdcEvent } from '@ipm/events';
+import type { EventEntity } from '@ipm/events';
+import type { CdcEventDto } from '@ipm/events';
 import { isoTimestampSql } from '@ipm/persistence';
 import type { BulkJobEntity } from '../jobs/bulk-job.entity';
 import { SqlFilter } from './sql-filter';

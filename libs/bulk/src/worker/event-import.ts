@@ -1,11 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { isISO8601 } from 'class-validator';
 import type { EntityManager } from 'typeorm';
-import { CatalogRegistry } from '@ipm/catalog/catalog.registry';
-import { EVENT_ID_PATTERN, PublishEventDto } from '@ipm/events/dto/publish.dto';
-import { CHANNEL_CODE_PATTERN, LOGICAL_GUID_PATTERN, ZONED_TIME_PATTERN } from '@ipm/events/dto/fields';
-import { EventStore, NewEvent, PreparedInsert } from '@ipm/events/event-store.service';
-import { planAgainstCatalog } from '@ipm/events/catalog-plan';
+import { CatalogRegistry } from '@ipm/catalog';
+import { EVENT_ID_PATTERN, PublishEventDto } from '@ipm/events';
+import { CHANNEL_CODE_PATTERN, LOGICAL_GUID_PATTERN, ZONED_TIME_PATTERN } from '@ipm/events';
+import { EventStore, NewEvent, PreparedInsert } from '@ipm/events';
+import { planAgainstCatalog } from '@ipm/events';
 import type { ReportEntry } from '../formats';
 import type { BulkJobEntity } from '../jobs/bulk-job.entity';
 import type { CsvMapping, CsvShape, ImportRecord } from './import-records';

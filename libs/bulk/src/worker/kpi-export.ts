@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import type { KpiDto } from '@ipm/kpis/dto/kpi.dto';
-import type { KpiSnapshotEntity } from '@ipm/kpis/entities/kpi-snapshot.entity';
-import { toKpiDto } from '@ipm/kpis/kpi.service';
+import type { KpiDto } from '@ipm/kpis';
+import type { KpiSnapshotEntity } from '@ipm/kpis';
+import { toKpiDto } from '@ipm/kpis';
 import type { BulkJobEntity } from '../jobs/bulk-job.entity';
 import { SqlFilter } from './sql-filter';
 import type { ExportPage, ExportSource } from './targets';

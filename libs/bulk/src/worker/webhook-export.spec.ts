@@ -1,5 +1,5 @@
-import { SIGNING_ALGORITHM, type WebhookEntity } from '@ipm/webhooks/entities/webhook.entity';
-import { toWebhookDto } from '@ipm/webhooks/webhooks.service';
+import { SIGNING_ALGORITHM, type WebhookEntity } from '@ipm/webhooks';
+import { toWebhookDto } from '@ipm/webhooks';
 import { toExportedWebhook, WEBHOOK_EXPORT_COLUMNS, WebhookExport } from './webhook-export';
 
 const at = new Date('2026-01-02T03:04:05.000Z');

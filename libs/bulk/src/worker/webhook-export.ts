@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager, SelectQueryBuilder } from 'typeorm';
-import { WebhookEntity } from '@ipm/webhooks/entities/webhook.entity';
-import type { WebhookDto } from '@ipm/webhooks/dto/webhook.dto';
-import { toWebhookDto } from '@ipm/webhooks/webhooks.service';
+import { WebhookEntity } from '@ipm/webhooks';
+import type { WebhookDto } from '@ipm/webhooks';
+import { toWebhookDto } from '@ipm/webhooks';
 import type { BulkJobEntity } from '../jobs/bulk-job.entity';
 import type { ExportPage, ExportSource } from './targets';
 

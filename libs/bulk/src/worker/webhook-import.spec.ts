@@ -1,7 +1,7 @@
 import { getMetadataStorage } from 'class-validator';
 import { AppError } from '@ipm/core';
-import { WebhookCreateRequestDto } from '@ipm/webhooks/dto/webhook.dto';
-import { parseWebhookCreateRequest, WEBHOOK_LIMIT_REACHED } from '@ipm/webhooks/webhooks.service';
+import { WebhookCreateRequestDto } from '@ipm/webhooks';
+import { parseWebhookCreateRequest, WEBHOOK_LIMIT_REACHED } from '@ipm/webhooks';
 import type { BulkJobEntity } from '../jobs/bulk-job.entity';
 import { bulkJobCaller, describeAppError, reportableRaw, WEBHOOK_CSV, WEBHOOK_CSV_COLUMNS } from './webhook-import';
 

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { QueryFailedError, type EntityManager } from 'typeorm';
 import { AppError, ErrorCode } from '@ipm/core';
-import type { Caller } from '@ipm/auth/principal';
-import { parseWebhookCreateRequest, WebhooksService } from '@ipm/webhooks/webhooks.service';
-import type { WebhookCreateRequestDto } from '@ipm/webhooks/dto/webhook.dto';
+import type { Caller } from '@ipm/auth';
+import { parseWebhookCreateRequest, WebhooksService } from '@ipm/webhooks';
+import type { WebhookCreateRequestDto } from '@ipm/webhooks';
 import type { ReportEntry } from '../formats';
 import { describeJsonError } from '../formats/ndjson';
 import type { BulkJobEntity } from '../jobs/bulk-job.entity';

@@ -27,3 +27,15 @@ export function IdField(field: string, prefix: IdPrefix): PropertyDecorator {
     Matches(idPattern(prefix), { message: `${field} must be a ${prefix}_ id` }),
   );
 }
+
+/** A service (`rfp`, `ipm`): the first segment of an event type. */
+export const SERVICE_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
+
+/** The action part of an event type (`created`, `line.updated`). */
+export const ACTION_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
+
+/** A full event type, `<service>.<action>` (`rfp.created`). */
+export const EVENT_TYPE_PATTERN = /^[a-z][a-z0-9_]{0,63}\.[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
+
+/** An application id (`app_id`): the tenant's own name for one of its customers. */
+export const APP_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString, Length, Matches } from 'class-validator';
-import { ListRequestDto } from '@ipm/core';
+import { ListRequestDto, SERVICE_PATTERN } from '@ipm/core';
 import { ChannelCodeField, LogicalGuidField, ZonedTimeField } from './fields';
 
 /**
@@ -16,7 +16,7 @@ export class CdcListRequestDto extends ListRequestDto {
   @ApiPropertyOptional({ example: 'rfp' })
   @IsOptional()
   @IsString()
-  @Matches(/^[a-z][a-z0-9_]{0,63}$/, { message: 'service must be 1-64 of a-z 0-9 _, starting with a letter' })
+  @Matches(SERVICE_PATTERN, { message: 'service must be 1-64 of a-z 0-9 _, starting with a letter' })
   service?: string;
 
   @ApiPropertyOptional({ example: 'rfp.status_changed' })

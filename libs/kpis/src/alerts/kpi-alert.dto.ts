@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsNumber, IsObject, IsOptional, IsString, ValidateNested } from 'class-validator';
 import { MutationRequestDto } from '@ipm/core';
-import { KpiAlertMachine, type KpiAlertStatus } from '@ipm/lifecycle/machines';
+import { KpiAlertMachine, type KpiAlertStatus } from '@ipm/lifecycle';
 import { KpiBucketField, KpiCodeField, KpiScopeField } from '../dto/kpi-fields';
 import { KPI_BUCKETS, type KpiBucket } from '../buckets';
 import { DEFAULT_KPI_SCOPE, KPI_INSTANT_EXAMPLE, KPI_VALUE_MESSAGE } from '../kpi-record';

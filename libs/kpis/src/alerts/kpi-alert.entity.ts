@@ -1,6 +1,6 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import { RevisionedRecord } from '@ipm/persistence/revisioned-record';
-import type { KpiAlertStatus } from '@ipm/lifecycle/machines';
+import { RevisionedRecord } from '@ipm/persistence';
+import type { KpiAlertStatus } from '@ipm/lifecycle';
 import type { KpiBucket } from '../buckets';
 import type { KpiComparator } from './kpi-alert.evaluation';
 

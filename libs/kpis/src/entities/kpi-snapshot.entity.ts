@@ -1,5 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import { RevisionedRecord } from '@ipm/persistence/revisioned-record';
+import { RevisionedRecord } from '@ipm/persistence';
 import type { KpiBucket } from '../buckets';
 
 /**

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { AppError, type Cursor, type PageScope, PageTokens } from '@ipm/core';
-import type { Caller } from '@ipm/auth/principal';
+import type { Caller } from '@ipm/auth';
 import { bucketEndOf, type KpiBucket, parseInstant } from '../buckets';
 import type { KpiQueryRequestDto, KpiQueryResultDto, KpiRollupPointDto } from '../dto/kpi-query.dto';
 import { DEFAULT_KPI_SCOPE } from '../kpi-record';

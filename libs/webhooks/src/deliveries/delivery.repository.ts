@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
 import type { Cursor } from '@ipm/core';
-import type { DeliveryStatus } from '@ipm/lifecycle/machines';
+import type { DeliveryStatus } from '@ipm/lifecycle';
 import { fetchKeysetPage } from '@ipm/persistence';
 import { DeliveryAttemptEntity } from '../entities/delivery-attempt.entity';
 import { DeliveryEntity } from '../entities/delivery.entity';

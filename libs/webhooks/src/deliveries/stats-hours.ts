@@ -1,4 +1,4 @@
-import type { DeliveryStatus } from '@ipm/lifecycle/machines';
+import type { DeliveryStatus } from '@ipm/lifecycle';
 
 /**
  * Stats by the hour. `webhook_delivery_hours` holds, per webhook and UTC hour H, the deliveries

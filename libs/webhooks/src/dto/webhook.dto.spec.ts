@@ -1,5 +1,5 @@
 import { AppError, ErrorDetail } from '@ipm/core';
-import { createValidationPipe } from '@ipm/core/http/validation.pipe';
+import { createValidationPipe } from '@ipm/core';
 import { retryPolicy } from '../webhooks.service';
 import {
   WebhookCreateRequestDto,

@@ -18,10 +18,19 @@ import {
   ValidateBy,
   ValidateNested,
 } from 'class-validator';
-import { ExpectedRevisionField, IdField, idPattern, IdPrefix, ListRequestDto, MutationRequestDto } from '@ipm/core';
-import { APP_ID_PATTERN } from '@ipm/auth/apikeys/api-key.dto';
-import { ACTION_PATTERN, SERVICE_PATTERN } from '@ipm/catalog/catalog.types';
-import { WebhookMachine, type WebhookStatus } from '@ipm/lifecycle/machines';
+import {
+  ACTION_PATTERN,
+  APP_ID_PATTERN,
+  EVENT_TYPE_PATTERN,
+  ExpectedRevisionField,
+  IdField,
+  idPattern,
+  IdPrefix,
+  ListRequestDto,
+  MutationRequestDto,
+  SERVICE_PATTERN,
+} from '@ipm/core';
+import { WebhookMachine, type WebhookStatus } from '@ipm/lifecycle';
 import { SIGNING_ALGORITHM } from '../entities/webhook.entity';
 import type { RetryBackoff } from '../entities/webhook.entity';
 import { MAX_EVENT_FILTERS } from '../event-filters';
@@ -38,7 +47,6 @@ export const TIMEOUT_MAX_MS = 30_000;
 export const MAX_ATTEMPTS_MAX = 20;
 export const GRACE_DEFAULT_SECONDS = 86_400;
 export const GRACE_MAX_SECONDS = 604_800;
-const EVENT_TYPE_PATTERN = /^[a-z][a-z0-9_]{0,63}\.[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
 
 export class EventFilterDto {
   @ApiProperty({ example: 'rfp', description: 'A service of the event catalog' })

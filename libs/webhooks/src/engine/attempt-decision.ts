@@ -1,6 +1,6 @@
-import type { DeliveryStatus } from '@ipm/lifecycle/machines';
-import { transition } from '@ipm/lifecycle/lifecycle';
-import { DeliveryMachine } from '@ipm/lifecycle/machines';
+import type { DeliveryStatus } from '@ipm/lifecycle';
+import { transition } from '@ipm/lifecycle';
+import { DeliveryMachine } from '@ipm/lifecycle';
 import type { AttemptResult } from '../delivery-client';
 import { classifyAttempt, nextRetryDelay, parseRetryAfter } from '../delivery-policy';
 import type { DeliveryErrorKind } from '../entities/delivery.entity';

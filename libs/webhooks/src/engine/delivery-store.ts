@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '@ipm/core';
-import type { Caller } from '@ipm/auth/principal';
-import { PlatformEvents } from '@ipm/events/platform-events.service';
-import { transition } from '@ipm/lifecycle/lifecycle';
-import { WebhookMachine, type WebhookStatus } from '@ipm/lifecycle/machines';
+import type { Caller } from '@ipm/auth';
+import { PlatformEvents } from '@ipm/events';
+import { transition } from '@ipm/lifecycle';
+import { WebhookMachine, type WebhookStatus } from '@ipm/lifecycle';
 import { shouldAutoPause } from '../delivery-policy';
 import type { DeliveryErrorKind } from '../entities/delivery.entity';
 import type { RetryPolicy } from '../entities/webhook.entity';

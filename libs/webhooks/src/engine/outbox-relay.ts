@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap }
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { OUTBOX_CHANNEL } from '@ipm/events/event-store.service';
+import { OUTBOX_CHANNEL } from '@ipm/events';
 import { AppConfig, IdPrefix, newId } from '@ipm/core';
 import { EngineMetrics, QueueName, servesQueue } from '@ipm/queues';
 import type { EventFilter } from '../entities/webhook.entity';

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { EventsModule } from '@ipm/events/events.module';
+import { EventsModule } from '@ipm/events';
 import { ReplayRunner } from '../replay/replay.runner';
 import { WebhooksModule } from '../webhooks.module';
 import { DeliveryExecutor } from './delivery-executor';

@@ -1,5 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import type { DeliveryStatus } from '@ipm/lifecycle/machines';
+import type { DeliveryStatus } from '@ipm/lifecycle';
 
 /** Why a delivery exists: the fan-out of a stored event, a manual retry, a replay, or `/webhook/test`. */
 export type DeliveryOrigin = 'event' | 'retry' | 'replay' | 'test';

@@ -1,6 +1,6 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import type { WebhookStatus } from '@ipm/lifecycle/machines';
-import { RevisionedRecord } from '@ipm/persistence/revisioned-record';
+import type { WebhookStatus } from '@ipm/lifecycle';
+import { RevisionedRecord } from '@ipm/persistence';
 
 /** One subscription filter: `service`, optionally narrowed to one `action` or an `action_prefix`. */
 export interface EventFilter {

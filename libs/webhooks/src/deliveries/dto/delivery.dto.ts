@@ -1,8 +1,8 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsISO8601, IsOptional, IsString, Length, Matches } from 'class-validator';
-import { IdField, idPattern, IdPrefix, ListRequestDto, MutationRequestDto } from '@ipm/core';
-import { DeliveryMachine, type DeliveryStatus } from '@ipm/lifecycle/machines';
+import { EVENT_TYPE_PATTERN, IdField, idPattern, IdPrefix, ListRequestDto, MutationRequestDto } from '@ipm/core';
+import { DeliveryMachine, type DeliveryStatus } from '@ipm/lifecycle';
 import type { DeliveryErrorKind, DeliveryOrigin } from '../../entities/delivery.entity';
 import type { ReplayStatus } from '../../entities/webhook-replay.entity';
 import { WEBHOOK_ID_PATTERN } from '../../dto/webhook.dto';
@@ -14,7 +14,6 @@ export const DELIVERY_ORIGINS: readonly DeliveryOrigin[] = ['event', 'retry', 'r
 export const REPLAY_STATUSES: readonly ReplayStatus[] = ['queued', 'running', 'completed', 'failed'];
 export const STATS_WINDOWS = ['1h', '24h', '7d'] as const;
 export type StatsWindow = (typeof STATS_WINDOWS)[number];
-const EVENT_TYPE_PATTERN = /^[a-z][a-z0-9_]{0,63}\.[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
 const EVENT_TYPE_MESSAGE = 'event_type must be an event type such as rfp.created';
 
 function EventTypeField(required: boolean, description: string): PropertyDecorator {

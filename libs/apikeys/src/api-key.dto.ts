@@ -12,10 +12,8 @@ import {
   Length,
   Matches,
 } from 'class-validator';
-import { ListRequestDto, MutationRequestDto } from '@ipm/core';
-import { ALL_PERMISSIONS, Permission } from '../permissions';
-
-export const APP_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+import { APP_ID_PATTERN, ListRequestDto, MutationRequestDto } from '@ipm/core';
+import { ALL_PERMISSIONS, Permission } from '@ipm/auth';
 
 export class ApiKeyCreateRequestDto extends MutationRequestDto {
   @ApiProperty({ example: 'billing sync', maxLength: 200 })

@@ -12,19 +12,20 @@ import {
   ValidateIf,
 } from 'class-validator';
 import {
+  ACTION_PATTERN,
+  EVENT_TYPE_PATTERN,
   ExpectedRevisionField,
+  JsonDocument,
   ListRequestDto,
   MutationRequestDto,
   PAGE_DEFAULT,
   PAGE_MAX,
   PAGE_MIN,
-  JsonDocument,
+  SERVICE_PATTERN,
 } from '@ipm/core';
-import { ACTION_PATTERN, SERVICE_PATTERN } from '../catalog.types';
 
 const SERVICE_MESSAGE = 'service must be 1-64 of a-z 0-9 _ starting with a letter';
 const ACTION_MESSAGE = 'action must be lower-case words of a-z 0-9 _ joined by dots';
-const EVENT_TYPE_PATTERN = /^[a-z][a-z0-9_]{0,63}\.[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
 
 export class CatalogListRequestDto extends ListRequestDto {
   @ApiPropertyOptional({ example: 'rfp' })

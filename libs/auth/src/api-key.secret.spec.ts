@@ -118,11 +118,11 @@ describe('apiKeyMatches (timing-safe)', () => {
   });
 
   it('structurally: the key path never compares a key or a hash with === or !==', () => {
-    // A code read kept honest: the service looks the key up by its hash and checks it with
+    // A code read kept honest: the authenticator looks the key up by its hash and checks it with
     // apiKeyMatches; neither file compares the presented key or a hash as strings.
-    const service = readFileSync(join(__dirname, 'api-keys.service.ts'), 'utf8');
+    const authenticator = readFileSync(join(__dirname, 'api-key.authenticator.ts'), 'utf8');
     const secret = readFileSync(join(__dirname, 'api-key.secret.ts'), 'utf8');
-    const authenticate = service.slice(service.indexOf('async authenticate('), service.indexOf('export function'));
+    const authenticate = authenticator.slice(authenticator.indexOf('async authenticate('));
     expect(authenticate).toContain('findOneBy({ key_hash: hashApiKey(presented) })');
     expect(authenticate).toContain('apiKeyMatches(presented, key.key_hash)');
     for (const source of [authenticate, secret]) {

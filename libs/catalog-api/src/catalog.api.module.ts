@@ -1,8 +1,8 @@
 import { Module } from '@nestjs/common';
-import { AuditModule } from '@ipm/audit/audit.module';
-import { EventsModule } from '@ipm/events/events.module';
+import { AuditModule } from '@ipm/audit';
+import { EventsModule } from '@ipm/events';
 import { CatalogController, EventCatalogController } from './catalog.controller';
-import { CatalogModule } from './catalog.module';
+import { CatalogModule } from '@ipm/catalog';
 import { CatalogService } from './catalog.service';
 
 /** The catalog routes. */

@@ -14,11 +14,11 @@ import {
   revisionMismatch,
   stableStringify,
 } from '@ipm/core';
-import type { Caller } from '@ipm/auth/principal';
-import { AuditService } from '@ipm/audit/audit.service';
-import { PlatformEvents } from '@ipm/events/platform-events.service';
-import { CATALOG_FILES, CatalogRegistry, toEntry } from './catalog.registry';
-import { EventTypeEntry, eventTypeName } from './catalog.types';
+import type { Caller } from '@ipm/auth';
+import { AuditService } from '@ipm/audit';
+import { PlatformEvents } from '@ipm/events';
+import { CATALOG_FILES, CatalogRegistry, toEntry } from '@ipm/catalog';
+import { EventTypeEntry, eventTypeName } from '@ipm/catalog';
 import {
   CatalogEntryDto,
   CatalogListRequestDto,
@@ -30,8 +30,8 @@ import {
   SchemaDto,
   SpecimenDto,
 } from './dto/catalog.dto';
-import { EventTypeEntity } from './event-type.entity';
-import { dottedPath, failuresText } from './schema-compiler';
+import { EventTypeEntity } from '@ipm/catalog';
+import { dottedPath, failuresText } from '@ipm/catalog';
 
 export const SCHEMA_ROUTE = '/ipm/event/schema';
 const TENANT_PARTITIONING: Array<Record<string, string>> = [

@@ -1,14 +1,12 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, type EntityManager, IsNull, Repository } from 'typeorm';
+import { DataSource, type EntityManager, Repository } from 'typeorm';
 import { AppError, IdPrefix, newId, Page, PageTokens } from '@ipm/core';
-import { AuditService } from '@ipm/audit/audit.service';
-import { PlatformEvents } from '@ipm/events/platform-events.service';
+import { AuditService } from '@ipm/audit';
+import { PlatformEvents } from '@ipm/events';
 import { fetchKeysetPage } from '@ipm/persistence';
-import type { Permission } from '../permissions';
-import type { Caller, Principal } from '../principal';
-import { ApiKeyEntity } from './api-key.entity';
-import { apiKeyMatches, generateApiKey, hashApiKey, looksLikeApiKey, visiblePrefix } from './api-key.secret';
+import { ApiKeyEntity, generateApiKey, hashApiKey, visiblePrefix } from '@ipm/auth';
+import type { Caller, Permission } from '@ipm/auth';
 import {
   ApiKeyCreatedDto,
   ApiKeyCreateRequestDto,
@@ -17,13 +15,8 @@ import {
   ApiKeyRevokeRequestDto,
 } from './api-key.dto';
 
-/** last_used_at is written at most this often per key, so a busy key does not mean a write per call. */
-const LAST_USED_RESOLUTION_MS = 60_000;
-
 @Injectable()
 export class ApiKeysService {
-  private readonly logger = new Logger(ApiKeysService.name);
-
   constructor(
     @InjectRepository(ApiKeyEntity) private readonly repo: Repository<ApiKeyEntity>,
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -181,27 +174,6 @@ export class ApiKeysService {
       if (rows.length === 0) return all.sort((a, b) => a.key_id.localeCompare(b.key_id));
       all.push(...rows);
     }
-  }
-
-  /** The principal behind a presented key, or a 401 (unknown, revoked, expired). */
-  async authenticate(presented: string): Promise<Principal> {
-    if (!looksLikeApiKey(presented)) throw AppError.unauthorized('Invalid API key');
-    const key = await this.repo.findOneBy({ key_hash: hashApiKey(presented) });
-    if (!key || !apiKeyMatches(presented, key.key_hash)) throw AppError.unauthorized('Invalid API key');
-    if (key.revoked_at) throw AppError.unauthorized('API key revoked');
-    if (key.expires_at && key.expires_at.getTime() <= Date.now()) throw AppError.unauthorized('API key expired');
-    if (!key.last_used_at || Date.now() - key.last_used_at.getTime() > LAST_USED_RESOLUTION_MS) {
-      this.repo
-        .update({ key_id: key.key_id, revoked_at: IsNull() }, { last_used_at: new Date() })
-        .catch((err: unknown) => this.logger.warn(`last_used_at update failed for ${key.key_id}: ${String(err)}`));
-    }
-    return {
-      kind: 'api_key',
-      actor_id: key.key_id,
-      orgs: [key.orgcode],
-      permissions: key.permissions as Permission[],
-      app_id: key.app_id,
-    };
   }
 }
 

@@ -1,10 +1,10 @@
 import { Body, Controller, Get, Param, Post } from '@nestjs/common';
 import { ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { ApiEnvelope, AppError, Page } from '@ipm/core';
-import { Authenticated, CurrentCaller } from '@ipm/auth/authenticated.decorator';
-import { Permission } from '@ipm/auth/permissions';
-import type { Caller } from '@ipm/auth/principal';
-import { splitEventType } from './catalog.types';
+import { Authenticated, CurrentCaller } from '@ipm/auth';
+import { Permission } from '@ipm/auth';
+import type { Caller } from '@ipm/auth';
+import { splitEventType } from '@ipm/catalog';
 import { CatalogService } from './catalog.service';
 import {
   CatalogEntryDto,

@@ -1,9 +1,8 @@
 import { Body, Controller, Post } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiEnvelope, Idempotent, Page } from '@ipm/core';
-import { Authenticated, CurrentCaller } from '../authenticated.decorator';
-import { Permission } from '../permissions';
-import type { Caller } from '../principal';
+import { Authenticated, CurrentCaller, Permission } from '@ipm/auth';
+import type { Caller } from '@ipm/auth';
 import {
   ApiKeyCreatedDto,
   ApiKeyCreateRequestDto,
