@@ -20,6 +20,34 @@ const LAYERS = [
 ];
 const LIBS = LAYERS.flat();
 
+/** TypeORM's EntityManager calls that read or write an entity's table. */
+const ENTITY_API = [
+  'find',
+  'findBy',
+  'findOne',
+  'findOneBy',
+  'findOneOrFail',
+  'findAndCount',
+  'count',
+  'countBy',
+  'exists',
+  'existsBy',
+  'insert',
+  'update',
+  'delete',
+  'save',
+  'remove',
+  'upsert',
+  'softDelete',
+  'increment',
+  'decrement',
+  'createQueryBuilder',
+  'getRepository',
+  'sum',
+  'maximum',
+  'minimum',
+];
+
 /** The boundaries/dependencies options: LAYERS as policies, plus `extra`. */
 function dependencyRule(...extra) {
   const lower = (i) => LAYERS.slice(0, i).flat();
@@ -55,6 +83,26 @@ export default tseslint.config(
       ],
     },
     rules: { 'boundaries/dependencies': ['error', dependencyRule()] },
+  },
+  {
+    // Tenant-owned tables are read and written through a TenantRepository (libs/persistence), whose
+    // every method takes the scope: TypeORM's entity API and injected repositories stay inside
+    // repositories (*.repository.ts) and the persistence lib.
+    files: ['libs/**/*.ts', 'apps/**/*.ts'],
+    ignores: ['**/*.repository.ts', 'libs/persistence/**', '**/*.spec.ts', '**/*.int-spec.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: `CallExpression[callee.property.name=/^(${ENTITY_API.join('|')})$/] > Identifier.arguments:first-child[name=/Entity$/]`,
+          message: 'Tenant-owned rows go through a TenantRepository (*.repository.ts), whose methods take the scope.',
+        },
+        {
+          selector: "Decorator > CallExpression[callee.name='InjectRepository']",
+          message: 'Inject the feature’s TenantRepository (*.repository.ts) instead of a bare TypeORM repository.',
+        },
+      ],
+    },
   },
   {
     // Jest loads its global setup and teardown with plain require, outside its module map (no

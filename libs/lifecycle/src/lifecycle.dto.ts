@@ -24,6 +24,8 @@ export class LifecycleStateDto {
 }
 
 export class LifecycleTransitionDto {
+  @ApiProperty({ example: 'pause', description: 'What the transition is called; one name may leave several states' })
+  name!: string;
   @ApiProperty({ example: 'active' }) from!: string;
   @ApiProperty({ example: 'paused' }) to!: string;
   @ApiProperty() description!: string;

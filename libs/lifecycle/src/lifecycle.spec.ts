@@ -1,5 +1,16 @@
-import { AppError } from '@ipm/core';
-import { canTransition, initialState, isTerminal, transition } from './lifecycle';
+import { AppError, ErrorCode } from '@ipm/core';
+import {
+  canFire,
+  canTransition,
+  fire,
+  initialState,
+  isTerminal,
+  sourcesOf,
+  sqlStates,
+  terminalStates,
+  transition,
+  transitionBetween,
+} from './lifecycle';
 import { BulkJobMachine, DeliveryMachine, KpiAlertMachine, MACHINES, WebhookMachine } from './machines';
 
 describe('state machines as data', () => {
@@ -74,5 +85,55 @@ describe('state machines as data', () => {
     expect(isTerminal(DeliveryMachine, 'dead_letter')).toBe(true);
     expect(isTerminal(DeliveryMachine, 'retrying')).toBe(false);
     expect(isTerminal(BulkJobMachine, 'failed')).toBe(false);
+  });
+});
+
+describe('named transitions', () => {
+  it('fire() follows a name from a state, wherever it leads from there', () => {
+    expect(fire(BulkJobMachine, 'failed', 'continue')).toBe('queued');
+    expect(fire(BulkJobMachine, 'cancelled', 'continue')).toBe('queued');
+    expect(fire(BulkJobMachine, 'running', 'complete_with_errors')).toBe('completed_with_errors');
+    expect(fire(DeliveryMachine, 'retrying', 'start')).toBe('in_flight');
+  });
+
+  it('fire() refuses a name the state does not allow, with a 409 naming what it allows', () => {
+    const error = (() => {
+      try {
+        fire(BulkJobMachine, 'completed', 'continue');
+      } catch (e) {
+        return e as AppError;
+      }
+      throw new Error('no error');
+    })();
+    expect(error.status).toBe(409);
+    expect(error.code).toBe(ErrorCode.IllegalTransition);
+    expect(error.message).toBe(
+      'Cannot continue a bulk_job that is completed: only one that is failed or cancelled; from completed it may expire',
+    );
+    expect(error.details?.[0]).toMatchObject({
+      machine: 'bulk_job',
+      from: 'completed',
+      transition: 'continue',
+      allowed: ['expire'],
+    });
+    expect(canFire(BulkJobMachine, 'completed', 'continue')).toBe(false);
+    expect(canFire(BulkJobMachine, 'failed', 'continue')).toBe(true);
+  });
+
+  it('derives state lists from the machines', () => {
+    expect(sourcesOf(BulkJobMachine, 'cancel')).toEqual(['awaiting_upload', 'queued', 'running', 'failed']);
+    expect(terminalStates(DeliveryMachine)).toEqual(['success', 'failed', 'dead_letter']);
+    expect(sqlStates(terminalStates(DeliveryMachine))).toBe(`'success', 'failed', 'dead_letter'`);
+    expect(() => sqlStates(["x'; drop table t; --"])).toThrow('not a state name');
+    expect(transitionBetween(WebhookMachine, 'paused', 'active')).toBe('resume');
+    expect(transitionBetween(WebhookMachine, 'active', 'active')).toBeUndefined();
+  });
+
+  it('every transition has a name, unique per state it leaves', () => {
+    for (const m of MACHINES) {
+      const keys = m.transitions.map((t) => `${t.from}:${t.name}`);
+      expect(new Set(keys).size).toBe(keys.length);
+      for (const t of m.transitions) expect(t.name).toMatch(/^[a-z_]+$/);
+    }
   });
 });

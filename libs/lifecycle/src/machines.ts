@@ -1,6 +1,7 @@
 /**
- * Every state machine of the platform, as data. Services change state only through
- * `transition()` (lifecycle.ts); `/lifecycle/list` serves these same objects.
+ * Every state machine of the platform, as data. Services change state only by asking for a named
+ * transition (`fire()`, lifecycle.ts), and SQL state lists are derived from these definitions
+ * (`statesWhere()`, `sqlStates()`); `/lifecycle/list` serves these same objects.
  */
 export interface StateDefinition {
   name: string;
@@ -9,7 +10,15 @@ export interface StateDefinition {
   terminal?: true;
 }
 
-export interface MachineDefinition<S extends string = string> {
+export interface TransitionDefinition<S extends string = string, T extends string = string> {
+  /** What the transition is called (`commit`, `retry`, `continue`); one name may leave several states. */
+  name: T;
+  from: S;
+  to: S;
+  description: string;
+}
+
+export interface MachineDefinition<S extends string = string, T extends string = string> {
   /** e.g. `webhook`, `delivery`. */
   name: string;
   /** The service that owns the records, as in event types (`ipm`). */
@@ -17,10 +26,14 @@ export interface MachineDefinition<S extends string = string> {
   version: string;
   description: string;
   states: ReadonlyArray<StateDefinition & { name: S }>;
-  transitions: ReadonlyArray<{ from: S; to: S; description: string }>;
+  transitions: ReadonlyArray<TransitionDefinition<S, T>>;
 }
 
-function machine<S extends string>(def: MachineDefinition<S>): MachineDefinition<S> {
+function machine<S extends string, T extends string>(def: MachineDefinition<S, T>): MachineDefinition<S, T> {
+  for (const t of def.transitions) {
+    const twins = def.transitions.filter((u) => u.name === t.name && u.from === t.from);
+    if (twins.length > 1) throw new Error(`machine ${def.name}: ${t.name} leaves ${t.from} twice`);
+  }
   return Object.freeze(def);
 }
 
@@ -35,11 +48,11 @@ export const WebhookMachine = machine({
     { name: 'disabled', description: 'Turned off (e.g. the endpoint answered 410 Gone); needs an explicit re-enable' },
   ],
   transitions: [
-    { from: 'active', to: 'paused', description: 'pause, by request or after N consecutive failures' },
-    { from: 'active', to: 'disabled', description: 'disable, by request or on 410 Gone' },
-    { from: 'paused', to: 'active', description: 'resume' },
-    { from: 'paused', to: 'disabled', description: 'disable' },
-    { from: 'disabled', to: 'active', description: 're-enable' },
+    { name: 'pause', from: 'active', to: 'paused', description: 'pause, by request or after N consecutive failures' },
+    { name: 'disable', from: 'active', to: 'disabled', description: 'disable, by request or on 410 Gone' },
+    { name: 'resume', from: 'paused', to: 'active', description: 'resume' },
+    { name: 'disable', from: 'paused', to: 'disabled', description: 'disable' },
+    { name: 'enable', from: 'disabled', to: 'active', description: 're-enable' },
   ],
 });
 
@@ -57,14 +70,24 @@ export const DeliveryMachine = machine({
     { name: 'dead_letter', description: 'Every attempt of the retry policy failed', terminal: true },
   ],
   transitions: [
-    { from: 'pending', to: 'in_flight', description: 'a worker starts the first attempt' },
-    { from: 'pending', to: 'failed', description: 'the webhook was paused, disabled or deleted before sending' },
-    { from: 'in_flight', to: 'success', description: '2xx' },
-    { from: 'in_flight', to: 'retrying', description: 'retryable failure with attempts left' },
-    { from: 'in_flight', to: 'failed', description: 'failure that is not retried' },
-    { from: 'in_flight', to: 'dead_letter', description: 'retryable failure with no attempts left' },
-    { from: 'retrying', to: 'in_flight', description: 'the next attempt starts' },
-    { from: 'retrying', to: 'failed', description: 'the webhook was paused, disabled or deleted meanwhile' },
+    { name: 'start', from: 'pending', to: 'in_flight', description: 'a worker starts the first attempt' },
+    {
+      name: 'abandon',
+      from: 'pending',
+      to: 'failed',
+      description: 'the webhook was paused, disabled or deleted before sending',
+    },
+    { name: 'succeed', from: 'in_flight', to: 'success', description: '2xx' },
+    { name: 'retry', from: 'in_flight', to: 'retrying', description: 'retryable failure with attempts left' },
+    { name: 'fail', from: 'in_flight', to: 'failed', description: 'failure that is not retried' },
+    { name: 'exhaust', from: 'in_flight', to: 'dead_letter', description: 'retryable failure with no attempts left' },
+    { name: 'start', from: 'retrying', to: 'in_flight', description: 'the next attempt starts' },
+    {
+      name: 'abandon',
+      from: 'retrying',
+      to: 'failed',
+      description: 'the webhook was paused, disabled or deleted meanwhile',
+    },
   ],
 });
 
@@ -84,27 +107,33 @@ export const BulkJobMachine = machine({
     { name: 'expired', description: 'Its files aged out (BULK_FILE_TTL_DAYS) and were deleted', terminal: true },
   ],
   transitions: [
-    { from: 'awaiting_upload', to: 'queued', description: 'commit after upload' },
-    { from: 'awaiting_upload', to: 'cancelled', description: 'cancel' },
-    { from: 'awaiting_upload', to: 'expired', description: 'never uploaded or committed in time' },
-    { from: 'queued', to: 'running', description: 'a worker picks it up' },
-    { from: 'queued', to: 'cancelled', description: 'cancel' },
-    { from: 'running', to: 'completed', description: 'last chunk done, nothing rejected' },
-    { from: 'running', to: 'completed_with_errors', description: 'last chunk done, some lines rejected' },
-    { from: 'running', to: 'failed', description: 'an error stopped it (e.g. not the declared format)' },
+    { name: 'commit', from: 'awaiting_upload', to: 'queued', description: 'commit after upload' },
+    { name: 'cancel', from: 'awaiting_upload', to: 'cancelled', description: 'cancel' },
+    { name: 'expire', from: 'awaiting_upload', to: 'expired', description: 'never uploaded or committed in time' },
+    { name: 'start', from: 'queued', to: 'running', description: 'a worker picks it up' },
+    { name: 'cancel', from: 'queued', to: 'cancelled', description: 'cancel' },
+    { name: 'complete', from: 'running', to: 'completed', description: 'last chunk done, nothing rejected' },
     {
+      name: 'complete_with_errors',
+      from: 'running',
+      to: 'completed_with_errors',
+      description: 'last chunk done, some lines rejected',
+    },
+    { name: 'fail', from: 'running', to: 'failed', description: 'an error stopped it (e.g. not the declared format)' },
+    {
+      name: 'requeue',
       from: 'running',
       to: 'queued',
       description: 'the worker stopped mid-way (shutdown); resumes from the checkpoint',
     },
-    { from: 'running', to: 'cancelled', description: 'cancel' },
-    { from: 'failed', to: 'queued', description: 'continue from the checkpoint' },
-    { from: 'failed', to: 'cancelled', description: 'cancel' },
-    { from: 'failed', to: 'expired', description: 'files aged out' },
-    { from: 'cancelled', to: 'queued', description: 'continue an import from the checkpoint' },
-    { from: 'cancelled', to: 'expired', description: 'files aged out' },
-    { from: 'completed', to: 'expired', description: 'files aged out' },
-    { from: 'completed_with_errors', to: 'expired', description: 'files aged out' },
+    { name: 'cancel', from: 'running', to: 'cancelled', description: 'cancel' },
+    { name: 'continue', from: 'failed', to: 'queued', description: 'continue from the checkpoint' },
+    { name: 'cancel', from: 'failed', to: 'cancelled', description: 'cancel' },
+    { name: 'expire', from: 'failed', to: 'expired', description: 'files aged out' },
+    { name: 'continue', from: 'cancelled', to: 'queued', description: 'continue an import from the checkpoint' },
+    { name: 'expire', from: 'cancelled', to: 'expired', description: 'files aged out' },
+    { name: 'expire', from: 'completed', to: 'expired', description: 'files aged out' },
+    { name: 'expire', from: 'completed_with_errors', to: 'expired', description: 'files aged out' },
   ],
 });
 
@@ -119,14 +148,28 @@ export const KpiAlertMachine = machine({
     { name: 'resolved', description: 'Back within the threshold (or never crossed); fires again if crossed again' },
   ],
   transitions: [
-    { from: 'firing', to: 'acknowledged', description: 'acknowledge' },
-    { from: 'firing', to: 'resolved', description: 'an evaluation found the value back within the threshold' },
-    { from: 'acknowledged', to: 'resolved', description: 'an evaluation found the value back within the threshold' },
-    { from: 'resolved', to: 'firing', description: 'an evaluation found the threshold crossed again' },
+    { name: 'acknowledge', from: 'firing', to: 'acknowledged', description: 'acknowledge' },
+    {
+      name: 'resolve',
+      from: 'firing',
+      to: 'resolved',
+      description: 'an evaluation found the value back within the threshold',
+    },
+    {
+      name: 'resolve',
+      from: 'acknowledged',
+      to: 'resolved',
+      description: 'an evaluation found the value back within the threshold',
+    },
+    { name: 'fire', from: 'resolved', to: 'firing', description: 'an evaluation found the threshold crossed again' },
   ],
 });
 
 export type WebhookStatus = (typeof WebhookMachine.states)[number]['name'];
+export type WebhookTransition = (typeof WebhookMachine.transitions)[number]['name'];
+export type DeliveryTransition = (typeof DeliveryMachine.transitions)[number]['name'];
+export type BulkJobTransition = (typeof BulkJobMachine.transitions)[number]['name'];
+export type KpiAlertTransition = (typeof KpiAlertMachine.transitions)[number]['name'];
 export type DeliveryStatus = (typeof DeliveryMachine.states)[number]['name'];
 export type BulkJobStatus = (typeof BulkJobMachine.states)[number]['name'];
 export type KpiAlertStatus = (typeof KpiAlertMachine.states)[number]['name'];

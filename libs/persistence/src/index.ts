@@ -5,3 +5,4 @@ export * from './pg-errors';
 export * from './keyset';
 export * from './revisioned-record';
 export * from './sql-text';
+export * from './tenant-repository';
