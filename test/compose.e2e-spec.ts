@@ -128,6 +128,28 @@ describe('docker-compose.yml and Dockerfile', () => {
     expect(flag('--maxmemory-policy')).toBe('noeviction');
   });
 
+  it('Dockerfile: every stage is Node 24 LTS on Debian bookworm (slim), which package.json engines admits', () => {
+    const lines = read('Dockerfile')
+      .split('\n')
+      .map((l) => l.trim());
+    // Global ARGs (before the first FROM) with their defaults, as `docker build` substitutes them.
+    const args = new Map(
+      lines
+        .map((l) => /^ARG\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)$/i.exec(l))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => [m[1], m[2]]),
+    );
+    const images = lines
+      .map((l) => /^FROM\s+(\S+)/i.exec(l)?.[1])
+      .filter((image): image is string => image !== undefined)
+      .map((image) => image.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_m, name: string) => args.get(name) ?? ''));
+    expect(images.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(images)).toEqual(new Set(['node:24-bookworm-slim']));
+    const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
+    // 20.19+ (what CI also tests), with no upper bound: 24 included.
+    expect(engines).toMatch(/^>=\s*20\.19(\.0)?$/);
+  });
+
   it('Dockerfile: multi-stage, the final stage runs as a non-root user and its CMD is a dist main.js', () => {
     const lines = read('Dockerfile')
       .split('\n')
