@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- http|micro|publish|webhooks|delivery|bulk]`: the benchmarks in bench/ (see docs/quality.md, "Benchmarks").
+// `npm run bench [-- http|micro|publish|webhooks|delivery|bulk]`: the benchmarks in bench/ (see bench/README.md).
 // Builds the api and the cli first when dist/ is missing or older than their sources, then runs
 // bench/main.ts with ts-node. Needs PostgreSQL and Redis, like the api.
 const { buildIfStale, runTs } = require('./build-if-stale');
