@@ -1,7 +1,7 @@
 import { Module, Provider } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '@ipm/core';
-import { EndpointUrlGuard } from '@ipm/core';
+import { EndpointUrlGuard } from './net/ssrf';
 import { DeliveryAttemptEntity } from './entities/delivery-attempt.entity';
 import { DeliveryEntity } from './entities/delivery.entity';
 import { WebhookDeliveryHourEntity } from './entities/webhook-delivery-hour.entity';

@@ -5,7 +5,6 @@ import {
   AppConfig,
   AppError,
   createValidationPipe,
-  EndpointUrlGuard,
   ErrorDetail,
   formatRevision,
   IdPrefix,
@@ -43,6 +42,7 @@ import {
   WebhookUpdateRequestDto,
 } from './dto/webhook.dto';
 import { EventFilter, RetryPolicy, SIGNING_ALGORITHM, WebhookEntity } from './entities/webhook.entity';
+import { EndpointUrlGuard } from './net/ssrf';
 import { normalizeFilters, unknownFilterDetails, unknownFiltersError } from './event-filters';
 import { WebhookQuery, WebhookRepository } from './webhook.repository';
 import { WebhookSecrets } from './webhook-secrets';
