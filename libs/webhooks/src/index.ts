@@ -17,6 +17,7 @@ export * from './deliveries/replays.service';
 export * from './deliveries/webhook-checks.service';
 export * from './deliveries/deliveries.controller';
 export * from './replay/replay.runner';
+export * from './replay/replay.repository';
 export * from './deliveries/stats-hours';
 export * from './engine/delivery-attempt';
 export * from './engine/delivery-executor';

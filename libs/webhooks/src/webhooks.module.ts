@@ -7,6 +7,7 @@ import { DeliveryEntity } from './entities/delivery.entity';
 import { WebhookDeliveryHourEntity } from './entities/webhook-delivery-hour.entity';
 import { WebhookReplayEntity } from './entities/webhook-replay.entity';
 import { WebhookEntity } from './entities/webhook.entity';
+import { ReplayRepository } from './replay/replay.repository';
 import { WebhookRepository } from './webhook.repository';
 import { WebhookSecrets } from './webhook-secrets';
 import { DeliveryScheduler } from './engine/delivery-scheduler';
@@ -30,7 +31,7 @@ export const endpointUrlGuardProvider: Provider = {
       WebhookDeliveryHourEntity,
     ]),
   ],
-  providers: [WebhookRepository, WebhookSecrets, endpointUrlGuardProvider, DeliveryScheduler],
-  exports: [WebhookRepository, WebhookSecrets, EndpointUrlGuard, DeliveryScheduler, TypeOrmModule],
+  providers: [WebhookRepository, ReplayRepository, WebhookSecrets, endpointUrlGuardProvider, DeliveryScheduler],
+  exports: [WebhookRepository, ReplayRepository, WebhookSecrets, EndpointUrlGuard, DeliveryScheduler, TypeOrmModule],
 })
 export class WebhooksModule {}

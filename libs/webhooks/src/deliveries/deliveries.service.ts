@@ -83,7 +83,7 @@ export class DeliveriesService {
 
   async get(caller: Caller, request: DeliveryGetRequestDto): Promise<DeliveryDetailResultDto> {
     const row = await this.require(caller, request.delivery_id);
-    const attempts = await this.deliveries.attempts(caller.orgcode, row.delivery_id);
+    const attempts = await this.deliveries.attempts(caller, row.delivery_id);
     return { delivery: { ...toDeliveryDto(row), attempts: attempts.map(toAttemptDto) } };
   }
 
@@ -132,17 +132,12 @@ export class DeliveriesService {
     if (!webhook) throw AppError.notFound('Webhook');
     let purged = 0;
     for (;;) {
-      const n = await this.deliveries.purgeFinishedBatch(
-        caller.orgcode,
-        webhook.webhook_id,
-        FINISHED_STATUSES,
-        PURGE_BATCH,
-      );
+      const n = await this.deliveries.purgeFinishedBatch(caller, webhook.webhook_id, FINISHED_STATUSES, PURGE_BATCH);
       purged += n;
       if (n < PURGE_BATCH) break;
     }
     // The stats rows counted some of them; they refill from what is left.
-    if (purged > 0) await this.deliveries.forgetHours(caller.orgcode, webhook.webhook_id);
+    if (purged > 0) await this.deliveries.forgetHours(caller, webhook.webhook_id);
     await this.dataSource.transaction((em) =>
       this.audit.record(em, caller, request, {
         action: 'webhook.delivery.purge',
@@ -158,7 +153,7 @@ export class DeliveriesService {
     const webhook = await this.webhooks.findVisible(caller, request.webhook_id);
     if (!webhook) throw AppError.notFound('Webhook');
     const now = new Date();
-    const { counts, latencies } = await this.deliveries.windowStats(caller.orgcode, webhook.webhook_id, now);
+    const { counts, latencies } = await this.deliveries.windowStats(caller, webhook.webhook_id, now);
     const windows = STATS_WINDOWS.map((window, i): WindowStatsDto => {
       const key = (['h1', 'h24', 'd7'] as const)[i];
       const byStatus = countsFor(counts, key);
