@@ -5,7 +5,7 @@ import { AppError, IdPrefix, newId, Page, PageTokens } from '@ipm/core';
 import type { Caller } from '@ipm/auth';
 import { AuditService } from '@ipm/audit';
 import { enqueueAfterCommit } from '@ipm/queues';
-import { DeliveryMachine, type DeliveryStatus } from '@ipm/lifecycle';
+import { DeliveryMachine, type DeliveryStatus, statesWhere, terminalStates } from '@ipm/lifecycle';
 import { DeliveryScheduler, NewDelivery } from '../engine/delivery-scheduler';
 import type { DeliveryAttemptEntity } from '../entities/delivery-attempt.entity';
 import type { DeliveryEntity } from '../entities/delivery.entity';
@@ -31,11 +31,12 @@ import {
 } from './dto/delivery.dto';
 
 /** Terminal delivery states, from the lifecycle machine: what purge deletes and what stats call finished. */
-export const FINISHED_STATUSES: readonly DeliveryStatus[] = DeliveryMachine.states
-  .filter((s) => s.terminal)
-  .map((s) => s.name);
-/** The only states a manual retry starts from (a fresh delivery repeats them). */
-export const RETRYABLE_STATUSES: readonly DeliveryStatus[] = ['failed', 'dead_letter'];
+export const FINISHED_STATUSES: readonly DeliveryStatus[] = terminalStates(DeliveryMachine);
+/** The only states a manual retry starts from (a fresh delivery repeats them): the unsuccessful ends. */
+export const RETRYABLE_STATUSES: readonly DeliveryStatus[] = statesWhere(
+  DeliveryMachine,
+  (s) => s.terminal === true && s.name !== 'success',
+);
 export const PURGE_BATCH = 1000;
 const WINDOW_MS: Record<(typeof STATS_WINDOWS)[number], number> = {
   '1h': 3_600_000,

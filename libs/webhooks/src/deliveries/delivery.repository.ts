@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager, SelectQueryBuilder } from 'typeorm';
 import type { Cursor } from '@ipm/core';
-import type { DeliveryStatus } from '@ipm/lifecycle';
+import { DeliveryMachine, type DeliveryStatus, sqlStates, statesWhere } from '@ipm/lifecycle';
 import { fetchKeysetPage, TenantRepository, type TenantScope } from '@ipm/persistence';
 import { DeliveryAttemptEntity } from '../entities/delivery-attempt.entity';
 import { DeliveryEntity } from '../entities/delivery.entity';
@@ -31,6 +31,9 @@ export interface DeliveryQuery {
   /** created_at < before */
   before?: Date;
 }
+
+/** A delivery's unsuccessful ends (failed, dead_letter), from the machine: a replay's `failed` count. */
+const UNSUCCESSFUL_ENDS = statesWhere(DeliveryMachine, (s) => s.terminal === true && s.name !== 'success');
 
 export type { StatusWindowCounts } from './stats-hours';
 export type { AttemptLatencies } from './stats-latencies';
@@ -311,7 +314,7 @@ export class DeliveryRepository {
     const rows: ReplayCounts[] = await this.manager.query(
       `SELECT count(*)::int AS total,
               count(*) FILTER (WHERE status = 'success')::int AS delivered,
-              count(*) FILTER (WHERE status IN ('failed', 'dead_letter'))::int AS failed
+              count(*) FILTER (WHERE status IN (${sqlStates(UNSUCCESSFUL_ENDS)}))::int AS failed
        FROM deliveries WHERE replay_id = $1 AND orgcode = $2`,
       [replayId, scope.orgcode],
     );
