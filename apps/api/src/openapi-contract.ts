@@ -7,15 +7,8 @@ import type {
   ResponseObject,
   SchemaObject,
 } from '@nestjs/swagger';
-import {
-  CODE_BY_STATUS,
-  ERROR_DESCRIPTIONS,
-  ErrorCode,
-  IDEMPOTENCY_HEADER,
-  UNMAPPED_CLIENT_ERROR,
-  UNSAFE_ENDPOINT_URL,
-} from '@ipm/core';
-import { UNKNOWN_EVENT_FILTER, WEBHOOK_LIMIT_REACHED } from '@ipm/webhooks';
+import { CODE_BY_STATUS, ERROR_DESCRIPTIONS, ErrorCode, IDEMPOTENCY_HEADER, UNMAPPED_CLIENT_ERROR } from '@ipm/core';
+import { UNKNOWN_EVENT_FILTER, UNSAFE_ENDPOINT_URL, WEBHOOK_LIMIT_REACHED } from '@ipm/webhooks';
 import { PublishErrorCode } from '@ipm/events';
 
 /**

@@ -1,11 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, type EntityManager, Repository } from 'typeorm';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { AppError, IdPrefix, newId, Page, PageTokens } from '@ipm/core';
 import { AuditService } from '@ipm/audit';
 import { PlatformEvents } from '@ipm/events';
 import { fetchKeysetPage } from '@ipm/persistence';
-import { ApiKeyEntity, generateApiKey, hashApiKey, visiblePrefix } from '@ipm/auth';
+import { ApiKeyEntity, ApiKeyRepository, generateApiKey, hashApiKey, visiblePrefix } from '@ipm/auth';
 import type { Caller, Permission } from '@ipm/auth';
 import {
   ApiKeyCreatedDto,
@@ -18,7 +18,7 @@ import {
 @Injectable()
 export class ApiKeysService {
   constructor(
-    @InjectRepository(ApiKeyEntity) private readonly repo: Repository<ApiKeyEntity>,
+    private readonly keys: ApiKeyRepository,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly audit: AuditService,
     private readonly pages: PageTokens,
@@ -57,15 +57,12 @@ export class ApiKeysService {
       if (caller.kind === 'api_key') {
         // FOR SHARE: a revoke of the creating key (which locks it FOR UPDATE) either waits for this
         // key to exist, and then revokes it too, or goes first, and this creation is refused.
-        const parent = await em.findOne(ApiKeyEntity, {
-          where: { key_id: caller.actor_id, orgcode: caller.orgcode },
-          lock: { mode: 'pessimistic_read' },
-        });
+        const parent = await this.keys.findOne(caller, { key_id: caller.actor_id }, { em, lock: 'share' });
         if (!parent || parent.revoked_at) throw AppError.unauthorized('API key revoked');
         entity.parent_key_id = parent.key_id;
         entity.expires_at = childKeyExpiry(expiresAt, parent.expires_at);
       }
-      await em.insert(ApiKeyEntity, entity);
+      await this.keys.insert(caller, entity, em);
       await this.audit.record(em, caller, request, {
         action: 'apikey.create',
         target_type: 'api_key',
@@ -94,10 +91,10 @@ export class ApiKeysService {
     const filters = { app_id: request.app_id, include_revoked: request.include_revoked ?? false, app: caller.app_id };
     const scope = { orgcode: caller.orgcode, resource: 'apikey.list', filters };
     const { limit, cursor } = this.pages.read(request, scope);
-    const qb = this.repo.createQueryBuilder('k').where('k.orgcode = :orgcode', { orgcode: caller.orgcode });
-    const appId = caller.app_id ?? request.app_id;
     if (caller.app_id && request.app_id && request.app_id !== caller.app_id) return { items: [] };
-    if (appId) qb.andWhere('k.app_id = :app_id', { app_id: appId });
+    // An app principal's keys are its app's (the scope); others may narrow to one app.
+    const qb = this.keys.query(caller, 'k');
+    if (!caller.app_id && request.app_id) qb.andWhere('k.app_id = :app_id', { app_id: request.app_id });
     if (!filters.include_revoked) qb.andWhere('k.revoked_at IS NULL');
     const { rows, next } = await fetchKeysetPage(
       qb,
@@ -110,10 +107,7 @@ export class ApiKeysService {
 
   async revoke(caller: Caller, request: ApiKeyRevokeRequestDto): Promise<ApiKeyDto> {
     return this.dataSource.transaction(async (em) => {
-      const key = await em.findOne(ApiKeyEntity, {
-        where: { key_id: request.key_id, orgcode: caller.orgcode, ...(caller.app_id ? { app_id: caller.app_id } : {}) },
-        lock: { mode: 'pessimistic_write' },
-      });
+      const key = await this.keys.findOne(caller, { key_id: request.key_id }, { em, lock: 'update' });
       if (!key) throw AppError.notFound('API key');
       // Revoking twice changes nothing on the key, but still revokes any key it created that is
       // active (keys made before cascades existed), so a revoke always leaves the whole tree revoked.
@@ -122,7 +116,7 @@ export class ApiKeysService {
       if (!key.revoked_at) {
         key.revoked_at = now;
         key.revoked_by = caller.actor_id;
-        await em.update(ApiKeyEntity, { key_id: key.key_id }, { revoked_at: now, revoked_by: caller.actor_id });
+        await this.keys.update(caller, { key_id: key.key_id }, { revoked_at: now, revoked_by: caller.actor_id }, em);
         revoked.push(key);
       }
       const descendants = await this.revokeDescendants(em, key, now, caller.actor_id);

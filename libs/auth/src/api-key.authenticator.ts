@@ -1,8 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { IsNull, Repository } from 'typeorm';
 import { AppError } from '@ipm/core';
-import { ApiKeyEntity } from './api-key.entity';
+import { ApiKeyRepository } from './api-key.repository';
 import { apiKeyMatches, hashApiKey, looksLikeApiKey } from './api-key.secret';
 import type { Permission } from './permissions';
 import type { Principal } from './principal';
@@ -18,19 +16,19 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 export class ApiKeyAuthenticator {
   private readonly logger = new Logger(ApiKeyAuthenticator.name);
 
-  constructor(@InjectRepository(ApiKeyEntity) private readonly repo: Repository<ApiKeyEntity>) {}
+  constructor(private readonly keys: ApiKeyRepository) {}
 
   /** The principal behind a presented key, or a 401 (unknown, revoked, expired). */
   async authenticate(presented: string): Promise<Principal> {
     if (!looksLikeApiKey(presented)) throw AppError.unauthorized('Invalid API key');
     // By hash alone: the key is what names its tenant.
-    const key = await this.repo.findOneBy({ key_hash: hashApiKey(presented) });
+    const key = await this.keys.findByHash(hashApiKey(presented));
     if (!key || !apiKeyMatches(presented, key.key_hash)) throw AppError.unauthorized('Invalid API key');
     if (key.revoked_at) throw AppError.unauthorized('API key revoked');
     if (key.expires_at && key.expires_at.getTime() <= Date.now()) throw AppError.unauthorized('API key expired');
     if (!key.last_used_at || Date.now() - key.last_used_at.getTime() > LAST_USED_RESOLUTION_MS) {
-      this.repo
-        .update({ key_id: key.key_id, orgcode: key.orgcode, revoked_at: IsNull() }, { last_used_at: new Date() })
+      this.keys
+        .touch(key, new Date())
         .catch((err: unknown) => this.logger.warn(`last_used_at update failed for ${key.key_id}: ${String(err)}`));
     }
     return {

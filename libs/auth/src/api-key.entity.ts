@@ -1,15 +1,13 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { TenantOwned } from '@ipm/persistence';
 
 /** An API key. Only the SHA-256 of the key is kept; `prefix` is what people see to tell keys apart. */
 @Entity({ name: 'api_keys' })
 @Index('ix_api_keys_org', ['orgcode', 'key_id'])
 @Index('ix_api_keys_parent', ['orgcode', 'parent_key_id'])
-export class ApiKeyEntity {
+export class ApiKeyEntity extends TenantOwned {
   @PrimaryColumn({ type: 'varchar', length: 40 })
   key_id!: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  orgcode!: string;
 
   @Column({ type: 'varchar', length: 128, nullable: true })
   app_id!: string | null;

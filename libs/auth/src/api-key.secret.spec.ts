@@ -118,14 +118,16 @@ describe('apiKeyMatches (timing-safe)', () => {
   });
 
   it('structurally: the key path never compares a key or a hash with === or !==', () => {
-    // A code read kept honest: the authenticator looks the key up by its hash and checks it with
+    // A code read kept honest: the authenticator looks the key up by its hash (ApiKeyRepository.findByHash) and checks it with
     // apiKeyMatches; neither file compares the presented key or a hash as strings.
     const authenticator = readFileSync(join(__dirname, 'api-key.authenticator.ts'), 'utf8');
     const secret = readFileSync(join(__dirname, 'api-key.secret.ts'), 'utf8');
+    const repository = readFileSync(join(__dirname, 'api-key.repository.ts'), 'utf8');
     const authenticate = authenticator.slice(authenticator.indexOf('async authenticate('));
-    expect(authenticate).toContain('findOneBy({ key_hash: hashApiKey(presented) })');
+    expect(authenticate).toContain('findByHash(hashApiKey(presented))');
+    expect(repository).toContain('findOneBy(ApiKeyEntity, { key_hash: keyHash })');
     expect(authenticate).toContain('apiKeyMatches(presented, key.key_hash)');
-    for (const source of [authenticate, secret]) {
+    for (const source of [authenticate, repository, secret]) {
       for (const line of source.split('\n')) {
         if (/[!=]==/.test(line)) expect(line).not.toMatch(/presented|key_hash|storedHash|hashApiKey|\bkey\b\s*[!=]==/);
       }

@@ -3,6 +3,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ApiKeyAuthenticator } from './api-key.authenticator';
 import { ApiKeyEntity } from './api-key.entity';
+import { ApiKeyRepository } from './api-key.repository';
 import { AuthGuard } from './auth.guard';
 import { JwtVerifier } from './jwt.verifier';
 import { RateLimiter } from './rate-limit/rate-limiter';
@@ -11,8 +12,8 @@ import { RateLimiter } from './rate-limit/rate-limiter';
 @Global()
 @Module({
   imports: [TypeOrmModule.forFeature([ApiKeyEntity])],
-  providers: [JwtVerifier, ApiKeyAuthenticator],
-  exports: [JwtVerifier, ApiKeyAuthenticator],
+  providers: [JwtVerifier, ApiKeyRepository, ApiKeyAuthenticator],
+  exports: [JwtVerifier, ApiKeyRepository, ApiKeyAuthenticator],
 })
 export class AuthModule {}
 

@@ -5,6 +5,7 @@ export * from './jwt.verifier';
 export * from './auth.guard';
 export * from './auth.module';
 export * from './api-key.entity';
+export * from './api-key.repository';
 export * from './api-key.secret';
 export * from './api-key.authenticator';
 export * from './credentials';

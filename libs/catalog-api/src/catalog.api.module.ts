@@ -4,11 +4,12 @@ import { EventsModule } from '@ipm/events';
 import { CatalogController, EventCatalogController } from './catalog.controller';
 import { CatalogModule } from '@ipm/catalog';
 import { CatalogService } from './catalog.service';
+import { EventTypeRepository } from './event-type.repository';
 
 /** The catalog routes. */
 @Module({
   imports: [CatalogModule, AuditModule, EventsModule],
   controllers: [EventCatalogController, CatalogController],
-  providers: [CatalogService],
+  providers: [CatalogService, EventTypeRepository],
 })
 export class CatalogApiModule {}

@@ -32,6 +32,7 @@ import {
 } from './dto/catalog.dto';
 import { EventTypeEntity } from '@ipm/catalog';
 import { dottedPath, failuresText } from '@ipm/catalog';
+import { EventTypeRepository } from './event-type.repository';
 
 export const SCHEMA_ROUTE = '/ipm/event/schema';
 const TENANT_PARTITIONING: Array<Record<string, string>> = [
@@ -66,6 +67,7 @@ export class CatalogService {
     private readonly audit: AuditService,
     private readonly events: PlatformEvents,
     @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly eventTypes: EventTypeRepository,
   ) {}
 
   async list(
@@ -181,10 +183,7 @@ export class CatalogService {
     const eventType = eventTypeName(request.service, request.action);
     const now = new Date();
     const entity = await this.dataSource.transaction(async (em) => {
-      const existing = await em.findOne(EventTypeEntity, {
-        where: { orgcode: caller.orgcode, event_type: eventType },
-        lock: { mode: 'pessimistic_write' },
-      });
+      const existing = await this.eventTypes.findOne(caller, { event_type: eventType }, { em, lock: 'update' });
       let row: EventTypeEntity;
       if (!existing) {
         if (request.expected_revision !== undefined)
@@ -205,39 +204,31 @@ export class CatalogService {
           updated_by: caller.actor_id,
           revision: 1,
         };
-        await em.insert(EventTypeEntity, row);
+        await this.eventTypes.insert(caller, row, em);
       } else {
         const expected = requireRevision(request.expected_revision);
-        if (expected !== existing.revision) throw revisionMismatch(expected, existing.revision);
         const schemaChanged = stableStringify(existing.schema) !== stableStringify(request.schema);
-        row = {
-          ...existing,
-          description: request.description,
-          schema: request.schema,
-          specimen: request.specimen,
-          deprecated_at:
-            request.deprecated_at === undefined
-              ? existing.deprecated_at
-              : request.deprecated_at === null
-                ? null
-                : new Date(request.deprecated_at),
-          version: schemaChanged ? existing.version + 1 : existing.version,
-          updated_at: now,
-          updated_by: caller.actor_id,
-          revision: existing.revision + 1,
-        };
-        await em.update(
-          EventTypeEntity,
-          { orgcode: caller.orgcode, event_type: eventType, revision: existing.revision },
+        row = await this.eventTypes.revise(
+          caller,
+          em,
+          existing,
+          { event_type: eventType },
           {
-            description: row.description,
-            schema: row.schema,
-            specimen: row.specimen,
-            deprecated_at: row.deprecated_at,
-            version: row.version,
-            updated_at: row.updated_at,
-            updated_by: row.updated_by,
-            revision: row.revision,
+            expected,
+            actor: caller.actor_id,
+            at: now,
+            patch: {
+              description: request.description,
+              schema: request.schema,
+              specimen: request.specimen,
+              deprecated_at:
+                request.deprecated_at === undefined
+                  ? existing.deprecated_at
+                  : request.deprecated_at === null
+                    ? null
+                    : new Date(request.deprecated_at),
+              version: schemaChanged ? existing.version + 1 : existing.version,
+            },
           },
         );
       }

@@ -23,8 +23,6 @@ export * from './idempotency/idempotency.module';
 export * from './logger';
 export * from './crypto/secret-box';
 export * from './json-depth';
-export * from './net/ssrf';
-export * from './net/safe-lookup';
 export * from './logging/pino-options';
 export * from './logging/logging.module';
 export * from './within';

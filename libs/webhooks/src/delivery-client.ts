@@ -4,7 +4,8 @@ import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 
-import { createAddressFilter, createSafeLookup, SSRF_BLOCKED } from '@ipm/core';
+import { createSafeLookup, SSRF_BLOCKED } from './net/safe-lookup';
+import { createAddressFilter } from './net/ssrf';
 
 /** The error code of an attempt that exceeded its whole-attempt timeout (connect + response). */
 export const DELIVERY_TIMEOUT = 'ERR_DELIVERY_TIMEOUT';

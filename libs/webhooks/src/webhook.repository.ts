@@ -1,18 +1,14 @@
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import type { EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager, SelectQueryBuilder } from 'typeorm';
 import type { Cursor } from '@ipm/core';
 import type { WebhookStatus } from '@ipm/lifecycle';
-import { fetchKeysetPage, KeysetOrder } from '@ipm/persistence';
+import { fetchKeysetPage, KeysetOrder, TenantRepository, type TenantScope } from '@ipm/persistence';
 import { WebhookEntity } from './entities/webhook.entity';
 import { matchesFilters } from './event-filters';
 
 /** Whose webhooks a query may see: a tenant, narrowed to one app for app principals. */
-export interface WebhookScope {
-  orgcode: string;
-  /** Set for app principals (API keys bound to an app): only that app's webhooks exist for them. */
-  app_id: string | null;
-}
+export type WebhookScope = TenantScope;
 
 export interface WebhookQuery {
   status?: WebhookStatus;
@@ -29,11 +25,14 @@ const SCAN_BATCH = 256;
 
 /**
  * Every query on `webhooks`. Each method takes the tenant (a query without it does not compile)
- * and sees live rows only: a deleted webhook is gone for the API and for deliveries alike.
+ * and the finders here see live rows only: a deleted webhook is gone for the API and for deliveries
+ * alike. Writes go through TenantRepository's scoped insert, update and revise.
  */
 @Injectable()
-export class WebhookRepository {
-  constructor(@InjectRepository(WebhookEntity) private readonly repo: Repository<WebhookEntity>) {}
+export class WebhookRepository extends TenantRepository<WebhookEntity> {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+    super(WebhookEntity, dataSource.manager);
+  }
 
   /**
    * A live webhook visible to `scope`, or null (another tenant's or app's is null too). With a
@@ -54,7 +53,7 @@ export class WebhookRepository {
       sql += ' AND app_id = $3';
     }
     if (lock) sql += ' FOR UPDATE';
-    const rows = await (em ?? this.repo.manager).query<WebhookEntity[]>(sql, params);
+    const rows = await (em ?? this.dataSource.manager).query<WebhookEntity[]>(sql, params);
     return rows[0] ?? null;
   }
 
@@ -62,11 +61,11 @@ export class WebhookRepository {
    * Takes the tenant's webhook-creation lock (held until `em`'s transaction ends) and counts its
    * live webhooks, so that concurrent creates cannot pass the per-tenant limit together.
    */
-  async lockTenantAndCount(em: EntityManager, orgcode: string): Promise<number> {
-    await em.query(`SELECT pg_advisory_xact_lock(hashtext('ipm.webhooks'), hashtext($1))`, [orgcode]);
+  async lockTenantAndCount(em: EntityManager, scope: TenantScope): Promise<number> {
+    await em.query(`SELECT pg_advisory_xact_lock(hashtext('ipm.webhooks'), hashtext($1))`, [scope.orgcode]);
     const rows: Array<{ n: number }> = await em.query(
       'SELECT count(*)::int AS n FROM webhooks WHERE orgcode = $1 AND is_deleted = false',
-      [orgcode],
+      [scope.orgcode],
     );
     return rows[0].n;
   }
@@ -101,9 +100,9 @@ export class WebhookRepository {
    * `app_id` narrows to one application's webhooks when given.
    */
   async activeSubscribers(
-    orgcode: string,
+    scope: TenantScope,
     eventType: string,
-    options: { limit: number; after?: string; app_id?: string | null },
+    options: { limit: number; after?: string },
   ): Promise<{ rows: WebhookEntity[]; next?: string }> {
     const order: KeysetOrder<WebhookEntity> = {
       columns: ['w.webhook_id'],
@@ -111,10 +110,7 @@ export class WebhookRepository {
       cursorOf: (r) => [r.webhook_id],
     };
     const base = (): SelectQueryBuilder<WebhookEntity> =>
-      this.prefilter(
-        this.live({ orgcode, app_id: options.app_id ?? null }).andWhere('w.status = :status', { status: 'active' }),
-        eventType,
-      );
+      this.prefilter(this.live(scope).andWhere('w.status = :status', { status: 'active' }), eventType);
     const { rows, next } = await filteredKeysetPage(
       base,
       order,
@@ -125,13 +121,8 @@ export class WebhookRepository {
     return { rows, next: next === undefined ? undefined : String(next[0]) };
   }
 
-  private live(scope: WebhookScope): SelectQueryBuilder<WebhookEntity> {
-    const qb = this.repo
-      .createQueryBuilder('w')
-      .where('w.orgcode = :orgcode', { orgcode: scope.orgcode })
-      .andWhere('w.is_deleted = false');
-    if (scope.app_id) qb.andWhere('w.app_id = :scope_app', { scope_app: scope.app_id });
-    return qb;
+  private live(scope: TenantScope): SelectQueryBuilder<WebhookEntity> {
+    return this.query(scope, 'w').andWhere('w.is_deleted = false');
   }
 
   /**

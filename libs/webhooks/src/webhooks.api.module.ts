@@ -9,7 +9,7 @@ import { DeliveryRepository } from './deliveries/delivery.repository';
 import { ReplaysService } from './deliveries/replays.service';
 import { WebhookChecksService } from './deliveries/webhook-checks.service';
 import { DeliveryClient } from './delivery-client';
-import { DELIVERY_USER_AGENT } from './engine/delivery-executor';
+import { DELIVERY_USER_AGENT } from './engine/delivery-attempt';
 import { WebhooksController } from './webhooks.controller';
 import { WebhooksModule } from './webhooks.module';
 import { WebhooksServiceModule } from './webhooks.service.module';

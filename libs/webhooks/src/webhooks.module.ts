@@ -1,12 +1,13 @@
 import { Module, Provider } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '@ipm/core';
-import { EndpointUrlGuard } from '@ipm/core';
+import { EndpointUrlGuard } from './net/ssrf';
 import { DeliveryAttemptEntity } from './entities/delivery-attempt.entity';
 import { DeliveryEntity } from './entities/delivery.entity';
 import { WebhookDeliveryHourEntity } from './entities/webhook-delivery-hour.entity';
 import { WebhookReplayEntity } from './entities/webhook-replay.entity';
 import { WebhookEntity } from './entities/webhook.entity';
+import { ReplayRepository } from './replay/replay.repository';
 import { WebhookRepository } from './webhook.repository';
 import { WebhookSecrets } from './webhook-secrets';
 import { DeliveryScheduler } from './engine/delivery-scheduler';
@@ -30,7 +31,7 @@ export const endpointUrlGuardProvider: Provider = {
       WebhookDeliveryHourEntity,
     ]),
   ],
-  providers: [WebhookRepository, WebhookSecrets, endpointUrlGuardProvider, DeliveryScheduler],
-  exports: [WebhookRepository, WebhookSecrets, EndpointUrlGuard, DeliveryScheduler, TypeOrmModule],
+  providers: [WebhookRepository, ReplayRepository, WebhookSecrets, endpointUrlGuardProvider, DeliveryScheduler],
+  exports: [WebhookRepository, ReplayRepository, WebhookSecrets, EndpointUrlGuard, DeliveryScheduler, TypeOrmModule],
 })
 export class WebhooksModule {}

@@ -5,7 +5,6 @@ import {
   AppConfig,
   AppError,
   createValidationPipe,
-  EndpointUrlGuard,
   ErrorDetail,
   formatRevision,
   IdPrefix,
@@ -23,7 +22,7 @@ import type { Caller } from '@ipm/auth';
 import { AuditService } from '@ipm/audit';
 import { CatalogRegistry } from '@ipm/catalog';
 import { PlatformEvents } from '@ipm/events';
-import { initialState, transition } from '@ipm/lifecycle';
+import { fire, initialState, transition, transitionBetween } from '@ipm/lifecycle';
 import { WebhookMachine, type WebhookStatus } from '@ipm/lifecycle';
 import {
   GRACE_DEFAULT_SECONDS,
@@ -43,6 +42,7 @@ import {
   WebhookUpdateRequestDto,
 } from './dto/webhook.dto';
 import { EventFilter, RetryPolicy, SIGNING_ALGORITHM, WebhookEntity } from './entities/webhook.entity';
+import { EndpointUrlGuard } from './net/ssrf';
 import { normalizeFilters, unknownFilterDetails, unknownFiltersError } from './event-filters';
 import { WebhookQuery, WebhookRepository } from './webhook.repository';
 import { WebhookSecrets } from './webhook-secrets';
@@ -192,7 +192,7 @@ export class WebhooksService {
     { entity }: PreparedCreate,
     pending: number,
   ): Promise<void> {
-    const live = await this.webhooks.lockTenantAndCount(em, caller.orgcode);
+    const live = await this.webhooks.lockTenantAndCount(em, caller);
     if (live + pending >= this.config.WEBHOOK_MAX_PER_TENANT) {
       const message = `This organization has reached its limit of ${this.config.WEBHOOK_MAX_PER_TENANT} webhooks; delete one first`;
       throw AppError.unprocessable(
@@ -201,7 +201,7 @@ export class WebhooksService {
         WEBHOOK_LIMIT_REACHED,
       );
     }
-    await em.insert(WebhookEntity, entity);
+    await this.webhooks.insert(caller, entity, em);
     await this.record(em, caller, request, 'webhook.create', entity, {
       changed: UPDATABLE.filter((f) => request[f] !== undefined),
       app_id: entity.app_id,
@@ -248,7 +248,6 @@ export class WebhooksService {
 
     return this.dataSource.transaction(async (em) => {
       const row = await this.require(caller, request.webhook_id, em);
-      if (row.revision !== expected) throw revisionMismatch(expected, row.revision);
       const next: Pick<WebhookEntity, Exclude<Updatable, 'timeout_ms'>> = {
         name: request.name === undefined ? row.name : (request.name ?? ''),
         description: request.description === undefined ? row.description : request.description,
@@ -261,22 +260,20 @@ export class WebhooksService {
       const changed = (Object.keys(next) as Array<keyof typeof next>).filter(
         (k) => stableStringify(next[k]) !== stableStringify(row[k]),
       );
-      if (!changed.length) return { webhook: toWebhookDto(row) }; // nothing differs: no new revision
-      const updated: WebhookEntity = {
-        ...row,
-        ...next,
-        revision: row.revision + 1,
-        updated_at: new Date(),
-        updated_by: caller.actor_id,
-      };
-      await em.update(
-        WebhookEntity,
+      if (!changed.length) {
+        // Nothing differs: no new revision, but a stale expected_revision is still a 409.
+        if (row.revision !== expected) throw revisionMismatch(expected, row.revision);
+        return { webhook: toWebhookDto(row) };
+      }
+      const updated = await this.webhooks.revise(
+        caller,
+        em,
+        row,
         { webhook_id: row.webhook_id },
         {
-          ...next,
-          revision: updated.revision,
-          updated_at: updated.updated_at,
-          updated_by: updated.updated_by,
+          expected,
+          actor: caller.actor_id,
+          patch: next,
         },
       );
       await this.record(em, caller, request, 'webhook.update', updated, { changed });
@@ -289,30 +286,29 @@ export class WebhooksService {
     const expected = requireRevision(request.expected_revision);
     return this.dataSource.transaction(async (em) => {
       const row = await this.require(caller, request.webhook_id, em);
+      // A stale revision is reported before an illegal transition (revise() checks it again).
       if (row.revision !== expected) throw revisionMismatch(expected, row.revision);
       const from = row.status;
-      const to = transition(WebhookMachine, from, request.status);
+      // The API names the target state: the transition is the one between the two (else the 409).
+      const name = transitionBetween(WebhookMachine, from, request.status);
+      const to =
+        name === undefined ? transition(WebhookMachine, from, request.status) : fire(WebhookMachine, from, name);
       const now = new Date();
-      const updated: WebhookEntity = {
-        ...row,
-        status: to,
-        paused_at: to === 'paused' ? now : null,
-        // A resumed or re-enabled endpoint starts with a clean slate for auto-pause.
-        consecutive_failures: to === 'active' ? 0 : row.consecutive_failures,
-        revision: row.revision + 1,
-        updated_at: now,
-        updated_by: caller.actor_id,
-      };
-      await em.update(
-        WebhookEntity,
+      const updated = await this.webhooks.revise(
+        caller,
+        em,
+        row,
         { webhook_id: row.webhook_id },
         {
-          status: updated.status,
-          paused_at: updated.paused_at,
-          consecutive_failures: updated.consecutive_failures,
-          revision: updated.revision,
-          updated_at: updated.updated_at,
-          updated_by: updated.updated_by,
+          expected,
+          actor: caller.actor_id,
+          at: now,
+          patch: {
+            status: to,
+            paused_at: to === 'paused' ? now : null,
+            // A resumed or re-enabled endpoint starts with a clean slate for auto-pause.
+            consecutive_failures: to === 'active' ? 0 : row.consecutive_failures,
+          },
         },
       );
       await this.record(em, caller, request, 'webhook.status_set', updated, { from, to });
@@ -328,18 +324,19 @@ export class WebhooksService {
     const expected = request.expected_revision === undefined ? undefined : requireRevision(request.expected_revision);
     return this.dataSource.transaction(async (em) => {
       const row = await this.require(caller, request.webhook_id, em);
-      if (expected !== undefined && row.revision !== expected) throw revisionMismatch(expected, row.revision);
       const now = new Date();
-      const patch = {
-        is_deleted: true,
-        deleted_at: now,
-        deleted_by: caller.actor_id,
-        revision: row.revision + 1,
-        updated_at: now,
-        updated_by: caller.actor_id,
-      };
-      await em.update(WebhookEntity, { webhook_id: row.webhook_id }, patch);
-      const deleted = { ...row, ...patch };
+      const deleted = await this.webhooks.revise(
+        caller,
+        em,
+        row,
+        { webhook_id: row.webhook_id },
+        {
+          expected,
+          actor: caller.actor_id,
+          at: now,
+          patch: { is_deleted: true, deleted_at: now, deleted_by: caller.actor_id },
+        },
+      );
       await this.record(em, caller, request, 'webhook.delete', deleted, { status: row.status });
       await this.emit(em, caller, 'webhook.deleted', deleted, {
         webhook_id: row.webhook_id,
@@ -354,24 +351,29 @@ export class WebhooksService {
     const grace = request.grace_period_seconds ?? GRACE_DEFAULT_SECONDS;
     return this.dataSource.transaction(async (em) => {
       const row = await this.require(caller, request.webhook_id, em);
-      if (expected !== undefined && row.revision !== expected) throw revisionMismatch(expected, row.revision);
       const now = new Date();
       const issued = this.secrets.issue(row.webhook_id);
       // One previous secret at a time: a rotation during a grace period ends the older one's.
       const previousUntil = new Date(now.getTime() + grace * 1000);
-      const patch = {
-        secret_sealed: issued.sealed,
-        secret_key_id: issued.key_id,
-        secret_last4: issued.last4,
-        secret_fingerprint: issued.fingerprint,
-        previous_secret_sealed: grace > 0 ? row.secret_sealed : null,
-        previous_secret_expires_at: grace > 0 ? previousUntil : null,
-        revision: row.revision + 1,
-        updated_at: now,
-        updated_by: caller.actor_id,
-      };
-      await em.update(WebhookEntity, { webhook_id: row.webhook_id }, patch);
-      const updated: WebhookEntity = { ...row, ...patch };
+      const updated = await this.webhooks.revise(
+        caller,
+        em,
+        row,
+        { webhook_id: row.webhook_id },
+        {
+          expected,
+          actor: caller.actor_id,
+          at: now,
+          patch: {
+            secret_sealed: issued.sealed,
+            secret_key_id: issued.key_id,
+            secret_last4: issued.last4,
+            secret_fingerprint: issued.fingerprint,
+            previous_secret_sealed: grace > 0 ? row.secret_sealed : null,
+            previous_secret_expires_at: grace > 0 ? previousUntil : null,
+          },
+        },
+      );
       await this.record(em, caller, request, 'webhook.secret_rotate', updated, {
         secret_fingerprint: issued.fingerprint,
         previous_secret_fingerprint: row.secret_fingerprint,

@@ -5,7 +5,7 @@ import { AppError, IdPrefix, newId, Page, PageTokens } from '@ipm/core';
 import type { Caller } from '@ipm/auth';
 import { AuditService } from '@ipm/audit';
 import { enqueueAfterCommit } from '@ipm/queues';
-import { DeliveryMachine, type DeliveryStatus } from '@ipm/lifecycle';
+import { DeliveryMachine, type DeliveryStatus, statesWhere, terminalStates } from '@ipm/lifecycle';
 import { DeliveryScheduler, NewDelivery } from '../engine/delivery-scheduler';
 import type { DeliveryAttemptEntity } from '../entities/delivery-attempt.entity';
 import type { DeliveryEntity } from '../entities/delivery.entity';
@@ -31,11 +31,12 @@ import {
 } from './dto/delivery.dto';
 
 /** Terminal delivery states, from the lifecycle machine: what purge deletes and what stats call finished. */
-export const FINISHED_STATUSES: readonly DeliveryStatus[] = DeliveryMachine.states
-  .filter((s) => s.terminal)
-  .map((s) => s.name);
-/** The only states a manual retry starts from (a fresh delivery repeats them). */
-export const RETRYABLE_STATUSES: readonly DeliveryStatus[] = ['failed', 'dead_letter'];
+export const FINISHED_STATUSES: readonly DeliveryStatus[] = terminalStates(DeliveryMachine);
+/** The only states a manual retry starts from (a fresh delivery repeats them): the unsuccessful ends. */
+export const RETRYABLE_STATUSES: readonly DeliveryStatus[] = statesWhere(
+  DeliveryMachine,
+  (s) => s.terminal === true && s.name !== 'success',
+);
 export const PURGE_BATCH = 1000;
 const WINDOW_MS: Record<(typeof STATS_WINDOWS)[number], number> = {
   '1h': 3_600_000,
@@ -83,7 +84,7 @@ export class DeliveriesService {
 
   async get(caller: Caller, request: DeliveryGetRequestDto): Promise<DeliveryDetailResultDto> {
     const row = await this.require(caller, request.delivery_id);
-    const attempts = await this.deliveries.attempts(caller.orgcode, row.delivery_id);
+    const attempts = await this.deliveries.attempts(caller, row.delivery_id);
     return { delivery: { ...toDeliveryDto(row), attempts: attempts.map(toAttemptDto) } };
   }
 
@@ -132,17 +133,12 @@ export class DeliveriesService {
     if (!webhook) throw AppError.notFound('Webhook');
     let purged = 0;
     for (;;) {
-      const n = await this.deliveries.purgeFinishedBatch(
-        caller.orgcode,
-        webhook.webhook_id,
-        FINISHED_STATUSES,
-        PURGE_BATCH,
-      );
+      const n = await this.deliveries.purgeFinishedBatch(caller, webhook.webhook_id, FINISHED_STATUSES, PURGE_BATCH);
       purged += n;
       if (n < PURGE_BATCH) break;
     }
     // The stats rows counted some of them; they refill from what is left.
-    if (purged > 0) await this.deliveries.forgetHours(caller.orgcode, webhook.webhook_id);
+    if (purged > 0) await this.deliveries.forgetHours(caller, webhook.webhook_id);
     await this.dataSource.transaction((em) =>
       this.audit.record(em, caller, request, {
         action: 'webhook.delivery.purge',
@@ -158,7 +154,7 @@ export class DeliveriesService {
     const webhook = await this.webhooks.findVisible(caller, request.webhook_id);
     if (!webhook) throw AppError.notFound('Webhook');
     const now = new Date();
-    const { counts, latencies } = await this.deliveries.windowStats(caller.orgcode, webhook.webhook_id, now);
+    const { counts, latencies } = await this.deliveries.windowStats(caller, webhook.webhook_id, now);
     const windows = STATS_WINDOWS.map((window, i): WindowStatsDto => {
       const key = (['h1', 'h24', 'd7'] as const)[i];
       const byStatus = countsFor(counts, key);

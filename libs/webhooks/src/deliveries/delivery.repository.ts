@@ -1,13 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import type { EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager, SelectQueryBuilder } from 'typeorm';
 import type { Cursor } from '@ipm/core';
-import type { DeliveryStatus } from '@ipm/lifecycle';
-import { fetchKeysetPage } from '@ipm/persistence';
+import { DeliveryMachine, type DeliveryStatus, sqlStates, statesWhere } from '@ipm/lifecycle';
+import { fetchKeysetPage, TenantRepository, type TenantScope } from '@ipm/persistence';
 import { DeliveryAttemptEntity } from '../entities/delivery-attempt.entity';
 import { DeliveryEntity } from '../entities/delivery.entity';
 import { WebhookReplayEntity } from '../entities/webhook-replay.entity';
-import type { WebhookScope } from '../webhook.repository';
 import {
   combineCounts,
   HOUR_MS,
@@ -32,6 +31,9 @@ export interface DeliveryQuery {
   /** created_at < before */
   before?: Date;
 }
+
+/** A delivery's unsuccessful ends (failed, dead_letter), from the machine: a replay's `failed` count. */
+const UNSUCCESSFUL_ENDS = statesWhere(DeliveryMachine, (s) => s.terminal === true && s.name !== 'success');
 
 export type { StatusWindowCounts } from './stats-hours';
 export type { AttemptLatencies } from './stats-latencies';
@@ -162,15 +164,22 @@ export interface ReplayCounts {
  */
 @Injectable()
 export class DeliveryRepository {
-  constructor(
-    @InjectRepository(DeliveryEntity) private readonly repo: Repository<DeliveryEntity>,
-    @InjectRepository(DeliveryAttemptEntity) private readonly attemptRepo: Repository<DeliveryAttemptEntity>,
-    @InjectRepository(WebhookReplayEntity) private readonly replayRepo: Repository<WebhookReplayEntity>,
-  ) {}
+  /** Deliveries by tenant only: an app principal's are those of its app's webhooks (see visible()). */
+  private readonly rows: TenantRepository<DeliveryEntity>;
+  private readonly attemptRows: TenantRepository<DeliveryAttemptEntity>;
+  private readonly replayRows: TenantRepository<WebhookReplayEntity>;
+  private readonly manager: EntityManager;
+
+  constructor(@InjectDataSource() dataSource: DataSource) {
+    this.manager = dataSource.manager;
+    this.rows = new TenantRepository(DeliveryEntity, this.manager);
+    this.attemptRows = new TenantRepository(DeliveryAttemptEntity, this.manager);
+    this.replayRows = new TenantRepository(WebhookReplayEntity, this.manager);
+  }
 
   /** One keyset page of the scope's deliveries, newest first (delivery ids are ULIDs). */
   page(
-    scope: WebhookScope,
+    scope: TenantScope,
     query: DeliveryQuery,
     cursor: Cursor | undefined,
     limit: number,
@@ -194,7 +203,7 @@ export class DeliveryRepository {
    * locked FOR UPDATE until that transaction ends.
    */
   findVisible(
-    scope: WebhookScope,
+    scope: TenantScope,
     deliveryId: string,
     em?: EntityManager,
     lock = false,
@@ -205,11 +214,12 @@ export class DeliveryRepository {
   }
 
   /** The attempts of a delivery already found visible, in attempt order. */
-  attempts(orgcode: string, deliveryId: string): Promise<DeliveryAttemptEntity[]> {
-    return this.attemptRepo.find({
-      where: { orgcode, delivery_id: deliveryId },
-      order: { attempt_no: 'ASC', attempt_id: 'ASC' },
-    });
+  attempts(scope: TenantScope, deliveryId: string): Promise<DeliveryAttemptEntity[]> {
+    return this.attemptRows.find(
+      scope,
+      { delivery_id: deliveryId },
+      { order: { attempt_no: 'ASC', attempt_id: 'ASC' } },
+    );
   }
 
   /**
@@ -217,12 +227,12 @@ export class DeliveryRepository {
    * statement, i.e. one short transaction; returns how many went.
    */
   async purgeFinishedBatch(
-    orgcode: string,
+    scope: TenantScope,
     webhookId: string,
     finished: readonly DeliveryStatus[],
     batch: number,
   ): Promise<number> {
-    const rows: Array<{ n: number }> = await this.repo.manager.query(
+    const rows: Array<{ n: number }> = await this.manager.query(
       `WITH gone AS (
          DELETE FROM deliveries WHERE delivery_id IN (
            SELECT delivery_id FROM deliveries
@@ -230,7 +240,7 @@ export class DeliveryRepository {
            LIMIT $4)
          RETURNING 1)
        SELECT count(*)::int AS n FROM gone`,
-      [orgcode, webhookId, finished, batch],
+      [scope.orgcode, webhookId, finished, batch],
     );
     return rows[0].n;
   }
@@ -240,10 +250,13 @@ export class DeliveryRepository {
    * is left. Under the webhook's hours lock, so that a fill that read the deliveries before the
    * delete commits before this runs (and is deleted too).
    */
-  async forgetHours(orgcode: string, webhookId: string): Promise<void> {
-    await this.repo.manager.transaction(async (em) => {
+  async forgetHours(scope: TenantScope, webhookId: string): Promise<void> {
+    await this.manager.transaction(async (em) => {
       await em.query(`SELECT pg_advisory_xact_lock(hashtext('${HOURS_LOCK}'), hashtext($1))`, [webhookId]);
-      await em.query('DELETE FROM webhook_delivery_hours WHERE webhook_id = $2 AND orgcode = $1', [orgcode, webhookId]);
+      await em.query('DELETE FROM webhook_delivery_hours WHERE webhook_id = $2 AND orgcode = $1', [
+        scope.orgcode,
+        webhookId,
+      ]);
     });
   }
 
@@ -252,11 +265,11 @@ export class DeliveryRepository {
    * attempts started then, for each window, exactly: rolled-up hours where they exist, the rest live
    * (see stats-hours.ts, stats-latencies.ts); writes the rows that are due. Two statements.
    */
-  async windowStats(orgcode: string, webhookId: string, now: Date): Promise<WebhookWindowStats> {
+  async windowStats(scope: TenantScope, webhookId: string, now: Date): Promise<WebhookWindowStats> {
     const { from, to } = rollableHours(now);
-    const stored: StoredHourRow[] = await this.repo.manager.query(STATS_HOURS_SQL, [orgcode, webhookId, from, to]);
+    const stored: StoredHourRow[] = await this.manager.query(STATS_HOURS_SQL, [scope.orgcode, webhookId, from, to]);
     const plan = planStats(now, stored.map(toHourRow));
-    const params = statsLiveParams(orgcode, webhookId, plan);
+    const params = statsLiveParams(scope.orgcode, webhookId, plan);
     type Found = Array<
       (LiveGroup & { part: 'live' }) | (UnsettledGroup & { part: 'unsettled' }) | (LiveDurations & { part: 'tries' })
     >;
@@ -265,7 +278,7 @@ export class DeliveryRepository {
     // Attempts go with their deliveries (cascade) and started before those finished, so a histogram
     // that may hold a deleted attempt is in a row that the purge or retention deletes anyway.
     const found: Found = plan.fill.length
-      ? await this.repo.manager.transaction(async (em) => {
+      ? await this.manager.transaction(async (em) => {
           await em.query(
             `SELECT pg_advisory_xact_lock_shared(hashtext('${HOURS_LOCK}'), hashtext($1)),
                     pg_advisory_xact_lock_shared(hashtext('${HOURS_RETENTION_LOCK}'))`,
@@ -273,7 +286,7 @@ export class DeliveryRepository {
           );
           return em.query(STATS_LIVE_SQL, params);
         })
-      : await this.repo.manager.query(STATS_LIVE_SQL, params);
+      : await this.manager.query(STATS_LIVE_SQL, params);
     const live: LiveGroup[] = [];
     const unsettled: UnsettledGroup[] = [];
     const tries: LiveDurations[] = [];
@@ -286,11 +299,8 @@ export class DeliveryRepository {
   }
 
   /** A replay of a webhook visible to `scope` (its webhook's app, for app principals), or null. */
-  findReplay(scope: WebhookScope, replayId: string): Promise<WebhookReplayEntity | null> {
-    const qb = this.replayRepo
-      .createQueryBuilder('r')
-      .where('r.replay_id = :replay_id', { replay_id: replayId })
-      .andWhere('r.orgcode = :orgcode', { orgcode: scope.orgcode });
+  findReplay(scope: TenantScope, replayId: string): Promise<WebhookReplayEntity | null> {
+    const qb = this.replayRows.query(scope, 'r').andWhere('r.replay_id = :replay_id', { replay_id: replayId });
     if (scope.app_id) {
       qb.andWhere('EXISTS (SELECT 1 FROM webhooks w WHERE w.webhook_id = r.webhook_id AND w.app_id = :scope_app)', {
         scope_app: scope.app_id,
@@ -300,21 +310,20 @@ export class DeliveryRepository {
   }
 
   /** How the deliveries a replay created stand (ix_deliveries_replay). */
-  async replayCounts(orgcode: string, replayId: string): Promise<ReplayCounts> {
-    const rows: ReplayCounts[] = await this.repo.manager.query(
+  async replayCounts(scope: TenantScope, replayId: string): Promise<ReplayCounts> {
+    const rows: ReplayCounts[] = await this.manager.query(
       `SELECT count(*)::int AS total,
               count(*) FILTER (WHERE status = 'success')::int AS delivered,
-              count(*) FILTER (WHERE status IN ('failed', 'dead_letter'))::int AS failed
+              count(*) FILTER (WHERE status IN (${sqlStates(UNSUCCESSFUL_ENDS)}))::int AS failed
        FROM deliveries WHERE replay_id = $1 AND orgcode = $2`,
-      [replayId, orgcode],
+      [replayId, scope.orgcode],
     );
     return rows[0];
   }
 
-  private visible(scope: WebhookScope, em?: EntityManager): SelectQueryBuilder<DeliveryEntity> {
-    const qb = (em ? em.getRepository(DeliveryEntity) : this.repo)
-      .createQueryBuilder('d')
-      .where('d.orgcode = :orgcode', { orgcode: scope.orgcode });
+  private visible(scope: TenantScope, em?: EntityManager): SelectQueryBuilder<DeliveryEntity> {
+    // By tenant alone here (deliveries.app_id is the event's app, not the webhook's).
+    const qb = this.rows.query({ orgcode: scope.orgcode }, 'd', em);
     // An app principal sees the deliveries of its app's webhooks, whoever published the event.
     if (scope.app_id) {
       qb.andWhere('EXISTS (SELECT 1 FROM webhooks w WHERE w.webhook_id = d.webhook_id AND w.app_id = :scope_app)', {

@@ -6,6 +6,7 @@ import type { Caller } from '@ipm/auth';
 import { AuditService } from '@ipm/audit';
 import { enqueueAfterCommit, JobProducer } from '@ipm/queues';
 import { WebhookReplayEntity } from '../entities/webhook-replay.entity';
+import { ReplayRepository } from '../replay/replay.repository';
 import { WebhookRepository } from '../webhook.repository';
 import { DeliveryRepository, ReplayCounts } from './delivery.repository';
 import { ReplayGetRequestDto, ReplayDto, ReplayResultDto, WebhookReplayRequestDto } from './dto/delivery.dto';
@@ -17,6 +18,7 @@ export class ReplaysService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly webhooks: WebhookRepository,
     private readonly deliveries: DeliveryRepository,
+    private readonly replays: ReplayRepository,
     private readonly audit: AuditService,
     private readonly jobs: JobProducer,
   ) {}
@@ -56,7 +58,7 @@ export class ReplaysService {
         updated_at: now,
         finished_at: null,
       };
-      await em.insert(WebhookReplayEntity, row);
+      await this.replays.insert(caller, row, em);
       await this.audit.record(em, caller, request, {
         action: 'webhook.replay',
         target_type: 'webhook',
@@ -81,7 +83,7 @@ export class ReplaysService {
   async get(caller: Caller, request: ReplayGetRequestDto): Promise<ReplayResultDto> {
     const replay = await this.deliveries.findReplay(caller, request.replay_id);
     if (!replay) throw AppError.notFound('Replay');
-    return { replay: toReplayDto(replay, await this.deliveries.replayCounts(caller.orgcode, replay.replay_id)) };
+    return { replay: toReplayDto(replay, await this.deliveries.replayCounts(caller, replay.replay_id)) };
   }
 }
 

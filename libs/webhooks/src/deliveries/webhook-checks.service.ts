@@ -11,7 +11,6 @@ import { CatalogRegistry } from '@ipm/catalog';
 import { AttemptResult, DELIVERY_INVALID_URL, DeliveryClient } from '../delivery-client';
 import { classifyAttempt } from '../delivery-policy';
 import { DeliveryScheduler, NewDelivery } from '../engine/delivery-scheduler';
-import { WebhookEntity } from '../entities/webhook.entity';
 import { UNKNOWN_EVENT_FILTER } from '../event-filters';
 import { signDelivery } from '../signing';
 import { WebhookRepository } from '../webhook.repository';
@@ -131,10 +130,11 @@ export class WebhookChecksService {
       const row = await this.webhooks.findVisible(caller, webhook.webhook_id, em, true);
       if (!row) throw AppError.notFound('Webhook');
       const verifiedAt = reason === null ? new Date() : row.verified_at;
-      await em.update(
-        WebhookEntity,
+      await this.webhooks.update(
+        caller,
         { webhook_id: row.webhook_id },
         { verified_at: verifiedAt, verification_status: reason ?? VERIFIED },
+        em,
       );
       await this.audit.record(em, caller, request, {
         action: 'webhook.verify',

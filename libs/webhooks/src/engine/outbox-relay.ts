@@ -4,7 +4,8 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { OUTBOX_CHANNEL } from '@ipm/events';
 import { AppConfig, IdPrefix, newId } from '@ipm/core';
-import { EngineMetrics, QueueName, servesQueue } from '@ipm/queues';
+import { QueueName, servesQueue } from '@ipm/queues';
+import { DeliveryMetrics } from './delivery-metrics';
 import type { EventFilter } from '../entities/webhook.entity';
 import { matchesFilters } from '../event-filters';
 import { BackgroundLoop } from './background-loop';
@@ -78,7 +79,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly dataSource: DataSource,
     private readonly scheduler: DeliveryScheduler,
     private readonly config: AppConfig,
-    private readonly metrics: EngineMetrics,
+    private readonly metrics: DeliveryMetrics,
   ) {}
 
   /**

@@ -1,7 +1,8 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '@ipm/core';
-import { BULK_RUN_JOB_OPTIONS, BulkJob, EngineMetrics, JobProducer } from '@ipm/queues';
+import { BULK_RUN_JOB_OPTIONS, BulkJob, JobProducer } from '@ipm/queues';
+import { DeliveryMetrics } from './delivery-metrics';
 import { BackgroundLoop } from './background-loop';
 import { retryJobId } from './delivery-executor';
 import { DELIVERY_JOB_OPTIONS, sendJob } from './delivery-scheduler';
@@ -63,7 +64,7 @@ export class Sweeper implements OnApplicationBootstrap, BeforeApplicationShutdow
     private readonly jobs: JobProducer,
     private readonly retention: DeliveryRetention,
     private readonly config: AppConfig,
-    private readonly metrics: EngineMetrics,
+    private readonly metrics: DeliveryMetrics,
   ) {}
 
   onApplicationBootstrap(): void {

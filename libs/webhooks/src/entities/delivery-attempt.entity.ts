@@ -1,10 +1,11 @@
 import { Column, Entity, ForeignKey, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { TenantOwned } from '@ipm/persistence';
 import { DeliveryEntity, type DeliveryErrorKind } from './delivery.entity';
 
 /** One POST of a delivery: when, how long, what came back (headers of note, the first 4 KiB of the body). */
 @Entity({ name: 'delivery_attempts' })
 @Index('ix_delivery_attempts_delivery', ['delivery_id', 'attempt_no'])
-export class DeliveryAttemptEntity {
+export class DeliveryAttemptEntity extends TenantOwned {
   @PrimaryGeneratedColumn('identity', {
     type: 'bigint',
     generatedIdentity: 'ALWAYS',
@@ -15,9 +16,6 @@ export class DeliveryAttemptEntity {
   @ForeignKey(() => DeliveryEntity, 'delivery_id', { name: 'fk_delivery_attempts_delivery', onDelete: 'CASCADE' })
   @Column({ type: 'varchar', length: 40 })
   delivery_id!: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  orgcode!: string;
 
   @Column({ type: 'varchar', length: 40 })
   webhook_id!: string;

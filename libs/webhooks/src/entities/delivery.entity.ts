@@ -1,5 +1,6 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { DeliveryStatus } from '@ipm/lifecycle';
+import { TenantOwned } from '@ipm/persistence';
 
 /** Why a delivery exists: the fan-out of a stored event, a manual retry, a replay, or `/webhook/test`. */
 export type DeliveryOrigin = 'event' | 'retry' | 'replay' | 'test';
@@ -21,12 +22,9 @@ export type DeliveryErrorKind = 'timeout' | 'dns' | 'refused' | 'tls' | 'ssrf_bl
 @Index('ix_deliveries_finished', ['finished_at'], { where: 'finished_at IS NOT NULL' })
 @Index('ix_deliveries_replay', ['replay_id'], { where: 'replay_id IS NOT NULL' })
 @Index('ix_deliveries_webhook_event', ['webhook_id', 'event_seq'], { where: 'event_seq IS NOT NULL' })
-export class DeliveryEntity {
+export class DeliveryEntity extends TenantOwned {
   @PrimaryColumn({ type: 'varchar', length: 40, primaryKeyConstraintName: 'pk_deliveries' })
   delivery_id!: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  orgcode!: string;
 
   @Column({ type: 'varchar', length: 128, nullable: true })
   app_id!: string | null;

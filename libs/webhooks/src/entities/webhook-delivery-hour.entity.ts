@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { TenantOwned } from '@ipm/persistence';
 
 /**
  * One webhook's deliveries of one UTC hour that are finished and were "settled" (finished within
@@ -9,16 +10,13 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
  * Deleted when deliveries it counts are deleted (purge, retention) and refilled by the next read.
  */
 @Entity({ name: 'webhook_delivery_hours' })
-export class WebhookDeliveryHourEntity {
+export class WebhookDeliveryHourEntity extends TenantOwned {
   @PrimaryColumn({ type: 'varchar', length: 40, primaryKeyConstraintName: 'pk_webhook_delivery_hours' })
   webhook_id!: string;
 
   /** The start of the UTC hour the deliveries were created in. */
   @PrimaryColumn({ type: 'timestamptz', primaryKeyConstraintName: 'pk_webhook_delivery_hours' })
   hour!: Date;
-
-  @Column({ type: 'varchar', length: 64 })
-  orgcode!: string;
 
   @Column({ type: 'int' })
   success!: number;

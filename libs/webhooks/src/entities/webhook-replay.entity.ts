@@ -1,4 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { TenantOwned } from '@ipm/persistence';
 
 export type ReplayStatus = 'queued' | 'running' | 'completed' | 'failed';
 
@@ -10,12 +11,9 @@ export type ReplayStatus = 'queued' | 'running' | 'completed' | 'failed';
 @Entity({ name: 'webhook_replays' })
 @Index('ix_webhook_replays_org_webhook', ['orgcode', 'webhook_id', 'replay_id'])
 @Index('ix_webhook_replays_open', ['updated_at'], { where: "status IN ('queued', 'running')" })
-export class WebhookReplayEntity {
+export class WebhookReplayEntity extends TenantOwned {
   @PrimaryColumn({ type: 'varchar', length: 40, primaryKeyConstraintName: 'pk_webhook_replays' })
   replay_id!: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  orgcode!: string;
 
   @Column({ type: 'varchar', length: 40 })
   webhook_id!: string;

@@ -6,7 +6,9 @@ import { JobHandler } from '@ipm/queues';
 import type { JobContext, ReplayJob } from '@ipm/queues';
 import { DeliveryScheduler, NewDelivery } from '../engine/delivery-scheduler';
 import { WebhookReplayEntity, type ReplayStatus } from '../entities/webhook-replay.entity';
-import { WebhookEntity } from '../entities/webhook.entity';
+import type { WebhookEntity } from '../entities/webhook.entity';
+import { WebhookRepository } from '../webhook.repository';
+import { ReplayRepository } from './replay.repository';
 import { receives } from '../engine/outbox-relay';
 
 /** Stored events read per transaction. */
@@ -41,16 +43,21 @@ interface BatchOutcome {
 @Injectable()
 export class ReplayRunner {
   private readonly logger = new Logger(ReplayRunner.name);
+  private readonly replays: ReplayRepository;
+  private readonly webhooks: WebhookRepository;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly scheduler: DeliveryScheduler,
-  ) {}
+  ) {
+    this.replays = new ReplayRepository(dataSource);
+    this.webhooks = new WebhookRepository(dataSource);
+  }
 
   @JobHandler('replay.run')
   async run(payload: ReplayJob, ctx?: JobContext<'replay.run'>): Promise<ReplayRunResult> {
     const { replay_id } = payload;
-    const replay = await this.dataSource.getRepository(WebhookReplayEntity).findOneBy({ replay_id });
+    const replay = await this.replays.byJob(replay_id);
     if (!replay) {
       this.logger.warn(`replay ${replay_id} does not exist; nothing to do`);
       return { replay_id, status: 'missing', created: 0 };
@@ -58,10 +65,7 @@ export class ReplayRunner {
     if (replay.status === 'completed' || replay.status === 'failed') {
       return { replay_id, status: replay.status, created: 0 };
     }
-    await this.dataSource.query(
-      `UPDATE webhook_replays SET status = 'running', updated_at = now() WHERE replay_id = $1 AND status = 'queued'`,
-      [replay_id],
-    );
+    await this.replays.markRunning(replay);
     let created = 0;
     for (;;) {
       // Stop between batches at shutdown; the job fails and is retried, resuming from the cursor.
@@ -75,22 +79,18 @@ export class ReplayRunner {
 
   /** One batch in `em`'s transaction; the replay row stays locked until it commits. */
   private async batch(em: EntityManager, replayId: string): Promise<BatchOutcome> {
-    const replay = await em.findOne(WebhookReplayEntity, {
-      where: { replay_id: replayId },
-      lock: { mode: 'pessimistic_write' },
-    });
+    const replay = await this.replays.byJob(replayId, em);
     if (!replay) return { rows: [], status: 'failed' };
     if (replay.status === 'completed' || replay.status === 'failed') return { rows: [], status: replay.status };
     const now = new Date();
-    const webhook = await em.findOne(WebhookEntity, {
-      where: { webhook_id: replay.webhook_id, orgcode: replay.orgcode },
-    });
+    const webhook = await this.webhooks.findOne(replay, { webhook_id: replay.webhook_id }, { em });
     if (!webhook || webhook.is_deleted || webhook.status !== 'active') {
       const error = !webhook || webhook.is_deleted ? 'the webhook was deleted' : `the webhook is ${webhook.status}`;
-      await em.update(
-        WebhookReplayEntity,
+      await this.replays.update(
+        replay,
         { replay_id: replayId },
         { status: 'failed', error, updated_at: now, finished_at: now },
+        em,
       );
       this.logger.warn(`replay ${replayId} stopped: ${error}`);
       return { rows: [], status: 'failed' };
@@ -101,7 +101,7 @@ export class ReplayRunner {
     if (replay.only_failed && kept.length) {
       const delivered = await this.deliveredSeqs(
         em,
-        webhook.webhook_id,
+        webhook,
         kept.map((e) => e.seq),
       );
       kept = kept.filter((e) => !delivered.has(e.seq));
@@ -119,8 +119,8 @@ export class ReplayRunner {
     }));
     await this.scheduler.insert(em, rows);
     const status: ReplayStatus = events.length < REPLAY_BATCH ? 'completed' : 'running';
-    await em.update(
-      WebhookReplayEntity,
+    await this.replays.update(
+      replay,
       { replay_id: replayId },
       {
         status,
@@ -129,6 +129,7 @@ export class ReplayRunner {
         updated_at: now,
         finished_at: status === 'completed' ? now : null,
       },
+      em,
     );
     return { rows, status };
   }
@@ -153,11 +154,15 @@ export class ReplayRunner {
   }
 
   /** Which of these events this webhook already received successfully (ix_deliveries_webhook_event). */
-  private async deliveredSeqs(em: EntityManager, webhookId: string, seqs: readonly string[]): Promise<Set<string>> {
+  private async deliveredSeqs(
+    em: EntityManager,
+    webhook: WebhookEntity,
+    seqs: readonly string[],
+  ): Promise<Set<string>> {
     const rows: Array<{ seq: string }> = await em.query(
       `SELECT DISTINCT event_seq::text AS seq FROM deliveries
-       WHERE webhook_id = $1 AND event_seq = ANY($2::bigint[]) AND status = 'success'`,
-      [webhookId, seqs],
+       WHERE webhook_id = $1 AND orgcode = $3 AND event_seq = ANY($2::bigint[]) AND status = 'success'`,
+      [webhook.webhook_id, seqs, webhook.orgcode],
     );
     return new Set(rows.map((r) => r.seq));
   }

@@ -1,8 +1,7 @@
 import { promises as dnsPromises } from 'node:dns';
 import { isIP } from 'node:net';
 
-import { AppError } from '../errors';
-import { within } from '../within';
+import { AppError, within } from '@ipm/core';
 
 /**
  * Why an address is not a public unicast address. `null` from {@link classifyAddress} means public.

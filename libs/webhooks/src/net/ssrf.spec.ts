@@ -1,4 +1,4 @@
-import { AppError } from '../errors';
+import { AppError } from '@ipm/core';
 import {
   type AddressClass,
   classifyAddress,
