@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager, SelectQueryBuilder } from 'typeorm';
 import type { Cursor } from '@ipm/core';
-import { DeliveryMachine, type DeliveryStatus, sqlStates, statesWhere } from '@ipm/lifecycle';
+import { DeliveryMachine, type DeliveryStatus, sqlStates, statesWhere, terminalStates } from '@ipm/lifecycle';
 import { fetchKeysetPage, TenantRepository, type TenantScope } from '@ipm/persistence';
 import { DeliveryAttemptEntity } from '../entities/delivery-attempt.entity';
 import { DeliveryEntity } from '../entities/delivery.entity';
@@ -124,7 +124,7 @@ SELECT 'unsettled', NULL, d.status, (count(*) FILTER (WHERE rh.hour >= $4))::int
 FROM unnest($9::timestamptz[]) AS rh(hour)
 JOIN deliveries d ON date_bin(interval '1 hour', d.created_at, timestamptz 'epoch') = rh.hour
 WHERE d.webhook_id = $2 AND d.orgcode = $1 AND d.created_at >= $10 AND d.created_at < $11
-  AND (d.status NOT IN ('success', 'failed', 'dead_letter') OR d.finished_at IS NULL
+  AND (d.status NOT IN (${sqlStates(terminalStates(DeliveryMachine))}) OR d.finished_at IS NULL
        OR d.finished_at - d.created_at >= interval '1 hour')
 GROUP BY d.status`;
 

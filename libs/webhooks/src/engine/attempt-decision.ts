@@ -1,6 +1,4 @@
-import type { DeliveryStatus } from '@ipm/lifecycle';
-import { transition } from '@ipm/lifecycle';
-import { DeliveryMachine } from '@ipm/lifecycle';
+import { DeliveryMachine, fire, type DeliveryStatus, type DeliveryTransition } from '@ipm/lifecycle';
 import type { AttemptResult } from '../delivery-client';
 import { classifyAttempt, nextRetryDelay, parseRetryAfter } from '../delivery-policy';
 import type { DeliveryErrorKind } from '../entities/delivery.entity';
@@ -17,10 +15,9 @@ export interface AttemptDecision {
 
 type AttemptEnd = AttemptDecision['status'];
 
-/** `in_flight -> to`, checked by the delivery machine. */
-function after(to: AttemptEnd): AttemptEnd {
-  transition(DeliveryMachine, 'in_flight', to);
-  return to;
+/** Where the named transition leads an `in_flight` delivery, as the delivery machine says. */
+function after(name: Extract<DeliveryTransition, 'succeed' | 'retry' | 'fail' | 'exhaust'>): AttemptEnd {
+  return fire(DeliveryMachine, 'in_flight', name) as AttemptEnd;
 }
 
 /**
@@ -43,7 +40,7 @@ export function decideAttempt(
   const errorKind: DeliveryErrorKind | null = kind;
   if (outcome === 'success') {
     return {
-      status: after('success'),
+      status: after('succeed'),
       errorKind,
       retryDelayMs: null,
       webhookAction: 'none',
@@ -51,7 +48,7 @@ export function decideAttempt(
   }
   if (outcome === 'disable' || outcome === 'fail') {
     return {
-      status: after('failed'),
+      status: after('fail'),
       errorKind,
       retryDelayMs: null,
       webhookAction: outcome === 'disable' ? 'disable' : 'none',
@@ -65,14 +62,14 @@ export function decideAttempt(
   });
   if (delay === null) {
     return {
-      status: after('dead_letter'),
+      status: after('exhaust'),
       errorKind,
       retryDelayMs: null,
       webhookAction: 'none',
     };
   }
   return {
-    status: after('retrying'),
+    status: after('retry'),
     errorKind,
     retryDelayMs: delay,
     webhookAction: 'none',

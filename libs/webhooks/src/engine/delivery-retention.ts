@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
+import { acrossTenants } from '@ipm/persistence';
 import { AppConfig } from '@ipm/core';
 import { JobHandler, JobProducer } from '@ipm/queues';
 import { HOUR_MS, HOUR_ROWS_KEPT_MS, HOURS_RETENTION_LOCK, SETTLE_MS } from '../deliveries/stats-hours';
@@ -69,11 +70,13 @@ export class DeliveryRetention implements OnApplicationBootstrap {
   forgetHours(days: number): Promise<number> {
     return this.dataSource.transaction(async (em) => {
       await em.query(`SELECT pg_advisory_xact_lock(hashtext('${HOURS_RETENTION_LOCK}'))`);
-      const [, affected] = await em.query<[unknown[], number]>(
-        `DELETE FROM webhook_delivery_hours
+      const [, affected] = await acrossTenants('retention drops rolled-up hours of every tenant by age', () =>
+        em.query<[unknown[], number]>(
+          `DELETE FROM webhook_delivery_hours
          WHERE hour < greatest(now() - make_interval(days => $1) + make_interval(secs => $2),
                                now() - make_interval(secs => $3))`,
-        [days, (HOUR_MS + SETTLE_MS) / 1000, HOUR_ROWS_KEPT_MS / 1000],
+          [days, (HOUR_MS + SETTLE_MS) / 1000, HOUR_ROWS_KEPT_MS / 1000],
+        ),
       );
       return affected;
     });
@@ -82,7 +85,9 @@ export class DeliveryRetention implements OnApplicationBootstrap {
   private async inBatches(sql: string, days: number): Promise<number> {
     let total = 0;
     for (;;) {
-      const [, affected] = await this.dataSource.query<[unknown[], number]>(sql, [days, RETENTION_BATCH]);
+      const [, affected] = await acrossTenants('retention deletes finished deliveries of every tenant by age', () =>
+        this.dataSource.query<[unknown[], number]>(sql, [days, RETENTION_BATCH]),
+      );
       total += affected;
       if (affected < RETENTION_BATCH) return total;
       await sleep(BATCH_PAUSE_MS);

@@ -1,10 +1,19 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
+import { acrossTenants } from '@ipm/persistence';
 import { AppConfig } from '@ipm/core';
 import type { Caller } from '@ipm/auth';
 import { PlatformEvents } from '@ipm/events';
-import { transition } from '@ipm/lifecycle';
-import { WebhookMachine, type WebhookStatus } from '@ipm/lifecycle';
+import {
+  canFire,
+  DeliveryMachine,
+  fire,
+  sqlStates,
+  statesWhere,
+  terminalStates,
+  WebhookMachine,
+  type WebhookStatus,
+} from '@ipm/lifecycle';
 import { shouldAutoPause } from '../delivery-policy';
 import type { DeliveryErrorKind } from '../entities/delivery.entity';
 import type { RetryPolicy } from '../entities/webhook.entity';
@@ -46,12 +55,18 @@ export interface ClaimedDelivery {
  * scans whole (stale statistics on a growing table) instead of fetching the ids by primary key.
  * The payload comes as jsonb's text, spliced into the body as is (no parse and re-serialise).
  */
+/** The delivery states where a delivery's story ends (`'success', 'failed', 'dead_letter'`). */
+const FINISHED = sqlStates(terminalStates(DeliveryMachine));
+
+/** Every delivery state but `in_flight`: "= 'in_flight'" spelled so that no partial index matches. */
+const NOT_IN_FLIGHT = sqlStates(statesWhere(DeliveryMachine, (s) => s.name !== 'in_flight'));
+
 const CLAIM_SQL = `
 WITH claimed AS (
   UPDATE deliveries d
      SET status = 'in_flight', attempt_count = d.attempt_count + 1, last_attempt_at = now(),
          next_attempt_at = now(), updated_at = now()
-   WHERE d.delivery_id = ANY($1::varchar[]) AND d.status NOT IN ('success', 'failed', 'dead_letter')
+   WHERE d.delivery_id = ANY($1::varchar[]) AND d.status NOT IN (${FINISHED})
      AND (d.status <> 'in_flight' OR d.delivery_id = ANY($2::varchar[]))
   RETURNING d.delivery_id, d.orgcode, d.webhook_id, d.event_seq, d.event_id, d.event_type, d.payload,
             d.attempt_count, d.created_at
@@ -119,11 +134,11 @@ WITH r AS (
      SET status = r.status, next_attempt_at = r.next_attempt_at, last_status_code = r.status_code,
          last_error_kind = r.error_kind, last_error = r.error,
          last_duration_ms = CASE WHEN r.attempted THEN r.duration_ms ELSE d.last_duration_ms END,
-         updated_at = now(), finished_at = CASE WHEN r.status IN ('success', 'failed', 'dead_letter') THEN now() END
+         updated_at = now(), finished_at = CASE WHEN r.status IN (${FINISHED}) THEN now() END
     FROM r
    WHERE d.delivery_id = r.delivery_id
      -- = 'in_flight', spelled so that the planner cannot pick the partial index ix_deliveries_due (see CLAIM_SQL)
-     AND d.status NOT IN ('pending', 'retrying', 'success', 'failed', 'dead_letter')
+     AND d.status NOT IN (${NOT_IN_FLIGHT})
   RETURNING d.delivery_id
 ), attempts AS (
   INSERT INTO delivery_attempts (delivery_id, orgcode, webhook_id, attempt_no, started_at, duration_ms, status_code,
@@ -177,7 +192,9 @@ export class DeliveryStore {
 
   /** Claims `ids`; those also in `reclaimable` even when `in_flight` (an abandoned attempt). */
   async claim(ids: readonly string[], reclaimable: readonly string[] = []): Promise<Map<string, ClaimedDelivery>> {
-    const rows = await this.dataSource.query<ClaimRow[]>(CLAIM_SQL, [ids, reclaimable]);
+    const rows = await acrossTenants('a delivery job names its delivery by id; the row carries its tenant', () =>
+      this.dataSource.query<ClaimRow[]>(CLAIM_SQL, [ids, reclaimable]),
+    );
     const claimed = new Map<string, ClaimedDelivery>();
     for (const r of rows) {
       claimed.set(r.delivery_id, {
@@ -267,14 +284,14 @@ export class DeliveryStore {
         list.map((r) => r.status === 'success'),
       );
       let status = w.status;
-      if (!w.is_deleted && list.some((r) => r.disable_webhook) && status !== 'disabled') {
-        status = transition(WebhookMachine, status, 'disabled');
+      if (!w.is_deleted && list.some((r) => r.disable_webhook) && canFire(WebhookMachine, status, 'disable')) {
+        status = fire(WebhookMachine, status, 'disable');
       } else if (
         !w.is_deleted &&
-        status === 'active' &&
+        canFire(WebhookMachine, status, 'pause') &&
         shouldAutoPause(failures, w.retry_policy.auto_pause_after ?? this.config.WEBHOOK_AUTO_PAUSE_FAILURES)
       ) {
-        status = transition(WebhookMachine, status, 'paused');
+        status = fire(WebhookMachine, status, 'pause');
       }
       changes.push({
         webhook_id: w.webhook_id,

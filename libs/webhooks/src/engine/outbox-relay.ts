@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap }
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
+import { acrossTenants } from '@ipm/persistence';
 import { OUTBOX_CHANNEL } from '@ipm/events';
 import { AppConfig, IdPrefix, newId } from '@ipm/core';
 import { QueueName, servesQueue } from '@ipm/queues';
@@ -140,7 +141,9 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   /** One round: returns how many outbox rows it handled. */
   async relayOnce(): Promise<number> {
     const { events, deliveries } = await this.dataSource.transaction(async (em) => {
-      const claimed = await em.query<OutboxEvent[]>(CLAIM_OUTBOX_SQL, [RELAY_BATCH]);
+      const claimed = await acrossTenants('the relay fans out every tenant’s committed events in commit order', () =>
+        em.query<OutboxEvent[]>(CLAIM_OUTBOX_SQL, [RELAY_BATCH]),
+      );
       if (claimed.length === 0) return { events: 0, deliveries: [] as NewDelivery[] };
       const orgs = [...new Set(claimed.map((e) => e.orgcode))];
       const subscribers = await em.query<Subscriber[]>(

@@ -1,12 +1,17 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { acrossTenants } from '@ipm/persistence';
 import { AppConfig } from '@ipm/core';
+import { DeliveryMachine, sqlStates, statesWhere } from '@ipm/lifecycle';
 import { BULK_RUN_JOB_OPTIONS, BulkJob, JobProducer } from '@ipm/queues';
 import { DeliveryMetrics } from './delivery-metrics';
 import { BackgroundLoop } from './background-loop';
 import { retryJobId } from './delivery-executor';
 import { DELIVERY_JOB_OPTIONS, sendJob } from './delivery-scheduler';
 import { DeliveryRetention } from './delivery-retention';
+
+/** The delivery states a delivery still has a future in: the predicate of the partial index ix_deliveries_due. */
+const UNFINISHED = sqlStates(statesWhere(DeliveryMachine, (s) => s.terminal !== true));
 
 /** Rows looked at per sweep. */
 const SWEEP_BATCH = 1000;
@@ -83,24 +88,30 @@ export class Sweeper implements OnApplicationBootstrap, BeforeApplicationShutdow
       );
       if (!locked) return 0;
       const grace = this.config.SWEEPER_GRACE_MS / 1000;
-      const due = await em.query<DueDelivery[]>(
-        `SELECT delivery_id, webhook_id, status, attempt_count, job_id FROM deliveries
-          WHERE status IN ('pending', 'retrying', 'in_flight') AND next_attempt_at <= now() - make_interval(secs => $1)
+      const due = await acrossTenants('the sweeper re-enqueues overdue deliveries of every tenant', () =>
+        em.query<DueDelivery[]>(
+          `SELECT delivery_id, webhook_id, status, attempt_count, job_id FROM deliveries
+          WHERE status IN (${UNFINISHED}) AND next_attempt_at <= now() - make_interval(secs => $1)
           ORDER BY next_attempt_at LIMIT $2`,
-        [grace, SWEEP_BATCH],
+          [grace, SWEEP_BATCH],
+        ),
       );
-      const replays = await em.query<Array<{ replay_id: string }>>(
-        `SELECT replay_id FROM webhook_replays
+      const replays = await acrossTenants('the sweeper re-enqueues stalled replays of every tenant', () =>
+        em.query<Array<{ replay_id: string }>>(
+          `SELECT replay_id FROM webhook_replays
           WHERE status IN ('queued', 'running') AND updated_at <= now() - make_interval(secs => $1)
           ORDER BY updated_at LIMIT 100`,
-        [grace],
+          [grace],
+        ),
       );
       // Bulk jobs too (libs/bulk): committed or running in PostgreSQL, so a queue must hold their run.
-      const bulkJobs = await em.query<Array<{ job_id: string }>>(
-        `SELECT job_id FROM bulk_jobs
+      const bulkJobs = await acrossTenants('the sweeper re-enqueues stalled bulk jobs of every tenant', () =>
+        em.query<Array<{ job_id: string }>>(
+          `SELECT job_id FROM bulk_jobs
           WHERE status IN ('queued', 'running') AND updated_at <= now() - make_interval(secs => $1)
           ORDER BY updated_at LIMIT 100`,
-        [grace],
+          [grace],
+        ),
       );
       const wanted: Array<{ job: BulkJob & { opts: { jobId: string } }; batch: string | null }> = [
         ...due.map((row) => ({ job: jobForDue(row), batch: firstAttemptBatch(row) })),
