@@ -8,7 +8,7 @@ import ts from 'typescript';
  * Issue 17, point 5: a TypeScript client generated from openapi.json by openapi-typescript compiles
  * against typed calls a client makes (the event types of /event/type/list, a webhook create body, an
  * error's code), and refuses what the document rules out. No api runs: the committed document is the
- * one /docs-json serves (test/openapi-artifact.e2e-spec.ts).
+ * one /docs-json serves (test/api/openapi-artifact.e2e-spec.ts).
  */
 
 const root = path.join(__dirname, '..', '..');
