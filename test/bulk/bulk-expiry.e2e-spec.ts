@@ -1,9 +1,8 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { createWorkerApp } from '../../apps/worker/src/bootstrap';
 import { JobProducer } from '@ipm/queues';
-import { bearer, startApi, TestApi, token, uniqueOrg } from '../support/api';
-import { quietDatabase } from '../support/receiver';
+import { TestApi, uniqueOrg } from '../support/api';
+import { postBulk, startBulkStack } from '../support/bulk-stack';
 import { waitFor } from '../support/wait';
 
 // Expiry seen through HTTP: jobs made through the api and run by a real worker (an import with a
@@ -41,11 +40,7 @@ describe('bulk expiry through HTTP (api + worker, real PostgreSQL and Redis)', (
   const org = uniqueOrg('bulkexp');
 
   beforeAll(async () => {
-    api = await startApi();
-    await quietDatabase(api.app.get(DataSource));
-    worker = await createWorkerApp();
-    await worker.init();
-    jwt = await token(api.config, { orgs: [org], permissions: ['manage_bulk_jobs', 'publish_events'] });
+    ({ api, worker, jwt } = await startBulkStack(org));
   });
   afterAll(async () => {
     await worker?.close();
@@ -53,8 +48,7 @@ describe('bulk expiry through HTTP (api + worker, real PostgreSQL and Redis)', (
   });
 
   const db = () => api.app.get(DataSource);
-  const post = (route: string, body: Json) =>
-    api.http().post(`/ipm/bulk/${route}`).set(bearer(jwt)).set('x-orgcode', org).send(body);
+  const post = (route: string, body: Json) => postBulk(api, jwt, org, route, body);
   const get = async (jobId: string): Promise<Detail> =>
     (await post('job/get', { job_id: jobId }).expect(200)).body.data as Detail;
 

@@ -1,16 +1,16 @@
 import { getQueueToken } from '@nestjs/bullmq';
-import { Test, TestingModule } from '@nestjs/testing';
+import type { TestingModule } from '@nestjs/testing';
 import type { Queue } from 'bullmq';
-import { DataSource } from 'typeorm';
-import { AppConfigModule, IdPrefix, newId } from '@ipm/core';
-import { PersistenceModule } from '@ipm/persistence';
-import { QueueName, QueuesModule } from '@ipm/queues';
+import type { DataSource } from 'typeorm';
+import { IdPrefix, newId } from '@ipm/core';
+import { QueueName } from '@ipm/queues';
 import type { BulkJobStatus } from '@ipm/lifecycle';
 import { BulkMaintenanceModule } from '@ipm/bulk';
 import { BulkJobEntity } from '@ipm/bulk';
 import { BulkObjectKind, PgBulkStorage } from '@ipm/bulk';
 import { BULK_EXPIRY_BATCH, BulkExpiry, EXPIRABLE_STATES } from '@ipm/bulk';
 import { uniqueOrg } from '../support/api';
+import { compileBulkModule } from '../support/bulk';
 
 // `maintenance.bulk_expiry` against the real PostgreSQL: the handler is called directly (the HTTP
 // view of an expired job is in bulk-expiry.e2e-spec.ts). Other spec files share the database, so
@@ -28,13 +28,8 @@ describe('bulk file expiry (maintenance.bulk_expiry)', () => {
   let expiry: BulkExpiry;
 
   beforeAll(async () => {
-    moduleRef = await Test.createTestingModule({
-      imports: [AppConfigModule, PersistenceModule, QueuesModule, BulkMaintenanceModule],
-    }).compile();
-    await moduleRef.init();
-    ds = moduleRef.get(DataSource);
     // Small parts, so that each object is several rows.
-    storage = new PgBulkStorage(ds, { partSize: 16 });
+    ({ moduleRef, ds, storage } = await compileBulkModule({ module: BulkMaintenanceModule, partSize: 16 }));
     expiry = moduleRef.get(BulkExpiry);
   });
 

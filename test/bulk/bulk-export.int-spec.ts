@@ -1,8 +1,6 @@
-import { Test, TestingModule } from '@nestjs/testing';
-import { DataSource } from 'typeorm';
-import { AppConfigModule, IdPrefix, newId } from '@ipm/core';
-import { PersistenceModule } from '@ipm/persistence';
-import { QueuesModule } from '@ipm/queues';
+import type { TestingModule } from '@nestjs/testing';
+import type { DataSource } from 'typeorm';
+import { IdPrefix, newId } from '@ipm/core';
 import { toAuditRecord } from '@ipm/audit';
 import type { AuditLogEntity } from '@ipm/audit';
 import { toCdcEvent } from '@ipm/events';
@@ -10,17 +8,15 @@ import type { EventEntity } from '@ipm/events';
 import { EventStore, NewEvent } from '@ipm/events';
 import { toDeliveryDto } from '@ipm/webhooks';
 import type { DeliveryEntity } from '@ipm/webhooks';
-import { BulkWorkerModule } from '@ipm/bulk';
 import { parseCsv } from '@ipm/bulk';
 import type { BulkExportTarget, BulkFormat, BulkJobOptions } from '@ipm/bulk';
-import { BulkJobEntity } from '@ipm/bulk';
 import { PgBulkStorage } from '@ipm/bulk';
 import { AUDIT_EXPORT_COLUMNS } from '@ipm/bulk';
 import { BulkRunner } from '@ipm/bulk';
 import { DELIVERY_EXPORT_COLUMNS } from '@ipm/bulk';
 import { EVENT_EXPORT_COLUMNS, EventExport } from '@ipm/bulk';
 import { uniqueOrg } from '../support/api';
-import { insertBulkJob, readBulkObject } from '../support/bulk';
+import { compileBulkModule, insertBulkJob, loadBulkJob, readBulkObject } from '../support/bulk';
 import { insertDelivery } from '../support/deliveries';
 
 // Small chunks, so that a few dozen rows make several transactions (and several parts).
@@ -38,12 +34,7 @@ describe('bulk export runner (events, deliveries, audit)', () => {
   let orgcode: string;
 
   beforeAll(async () => {
-    moduleRef = await Test.createTestingModule({
-      imports: [AppConfigModule, PersistenceModule, QueuesModule, BulkWorkerModule],
-    }).compile();
-    await moduleRef.init();
-    ds = moduleRef.get(DataSource);
-    storage = new PgBulkStorage(ds);
+    ({ moduleRef, ds, storage } = await compileBulkModule());
     runner = moduleRef.get(BulkRunner);
     store = moduleRef.get(EventStore);
   });
@@ -76,7 +67,7 @@ describe('bulk export runner (events, deliveries, audit)', () => {
       created_by: 'user_exporter',
     });
 
-  const loadJob = (job_id: string) => ds.getRepository(BulkJobEntity).findOneByOrFail({ job_id });
+  const loadJob = (job_id: string) => loadBulkJob(ds, job_id);
 
   const file = async (jobId: string, org = orgcode): Promise<string> =>
     (await readBulkObject(storage, { orgcode: org, jobId, kind: 'export' })).toString('utf8');

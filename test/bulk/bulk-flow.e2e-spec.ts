@@ -1,9 +1,8 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { gunzipSync } from 'node:zlib';
 import { DataSource } from 'typeorm';
-import { createWorkerApp } from '../../apps/worker/src/bootstrap';
-import { bearer, startApi, TestApi, token, uniqueOrg } from '../support/api';
-import { quietDatabase } from '../support/receiver';
+import { bearer, TestApi, uniqueOrg } from '../support/api';
+import { postBulk, startBulkStack } from '../support/bulk-stack';
 import { waitFor } from '../support/wait';
 
 // The whole import path: create, upload through the signed URL, commit, a real worker runs it in
@@ -38,19 +37,14 @@ describe('bulk import end to end (api + worker, real PostgreSQL and Redis)', () 
   const org = uniqueOrg('bulkflow');
 
   beforeAll(async () => {
-    api = await startApi();
-    await quietDatabase(api.app.get(DataSource));
-    worker = await createWorkerApp();
-    await worker.init();
-    jwt = await token(api.config, { orgs: [org], permissions: ['manage_bulk_jobs', 'publish_events'] });
+    ({ api, worker, jwt } = await startBulkStack(org));
   });
   afterAll(async () => {
     await worker.close();
     await api.close();
   });
 
-  const post = (route: string, body: Json) =>
-    api.http().post(`/ipm/bulk/${route}`).set(bearer(jwt)).set('x-orgcode', org).send(body);
+  const post = (route: string, body: Json) => postBulk(api, jwt, org, route, body);
 
   /** The bytes of a GET on a signed file URL, gunzipped when the server gzipped them. */
   async function download(url: string, gzip: boolean): Promise<{ text: string; encoding: unknown; type: unknown }> {

@@ -2,11 +2,10 @@ import { INestApplicationContext } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { DataSource } from 'typeorm';
-import { createWorkerApp } from '../../apps/worker/src/bootstrap';
 import { PgBulkStorage } from '@ipm/bulk';
-import { bearer, startApi, TestApi, token, uniqueOrg } from '../support/api';
+import { TestApi, uniqueOrg } from '../support/api';
 import { readReport, type ReportLine } from '../support/bulk';
-import { quietDatabase } from '../support/receiver';
+import { postBulk, startBulkStack } from '../support/bulk-stack';
 import { waitFor } from '../support/wait';
 
 /**
@@ -42,11 +41,7 @@ describe('bulk imports of hostile files (api + worker)', () => {
   const org = uniqueOrg('hostile');
 
   beforeAll(async () => {
-    api = await startApi();
-    await quietDatabase(api.app.get(DataSource));
-    worker = await createWorkerApp();
-    await worker.init();
-    jwt = await token(api.config, { orgs: [org], permissions: ['manage_bulk_jobs', 'publish_events'] });
+    ({ api, worker, jwt } = await startBulkStack(org));
   });
   afterAll(async () => {
     await worker?.close();
@@ -54,8 +49,7 @@ describe('bulk imports of hostile files (api + worker)', () => {
   });
 
   const db = () => api.app.get(DataSource);
-  const post = (route: string, body: Json) =>
-    api.http().post(`/ipm/bulk/${route}`).set(bearer(jwt)).set('x-orgcode', org).send(body);
+  const post = (route: string, body: Json) => postBulk(api, jwt, org, route, body);
 
   /** A valid events line whose event_id is unique to the file. */
   const good = (tag: string, n: number): string =>

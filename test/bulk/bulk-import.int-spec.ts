@@ -1,18 +1,22 @@
-import { Test, TestingModule } from '@nestjs/testing';
-import { DataSource } from 'typeorm';
-import { AppConfigModule } from '@ipm/core';
-import { PersistenceModule } from '@ipm/persistence';
-import { QueuesModule } from '@ipm/queues';
+import type { TestingModule } from '@nestjs/testing';
+import type { DataSource } from 'typeorm';
 import { EventStore } from '@ipm/events';
 import { EventTypeEntity } from '@ipm/catalog';
-import { BulkWorkerModule } from '@ipm/bulk';
 import type { BulkFormat, BulkImportTarget, BulkJobOptions } from '@ipm/bulk';
-import { BulkJobEntity } from '@ipm/bulk';
-import { PgBulkStorage } from '@ipm/bulk';
+import { BulkJobEntity, PgBulkStorage } from '@ipm/bulk';
 import { BulkRunner } from '@ipm/bulk';
 import { EventImport } from '@ipm/bulk';
 import { uniqueOrg } from '../support/api';
-import { insertBulkJob, readReport, type ReportLine } from '../support/bulk';
+import {
+  compileBulkModule,
+  csvField,
+  insertBulkJob,
+  loadBulkJob,
+  ndjson,
+  range,
+  readReport,
+  type ReportLine,
+} from '../support/bulk';
 import { waitFor } from '../support/wait';
 
 // Small chunks, so that a few dozen lines make several transactions; small parts, so that lines
@@ -28,9 +32,6 @@ const event = (i: number, extra: Record<string, unknown> = {}) => ({
   payload: { rfp_id: `RFP-${i}`, reason: `reason ${i} – ünïcode` },
   ...extra,
 });
-const ndjson = (rows: readonly unknown[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
-const csvField = (s: string) => `"${s.replace(/"/g, '""')}"`;
-const range = (n: number, from = 1) => Array.from({ length: n }, (_, i) => i + from);
 
 describe('bulk import runner (events)', () => {
   let moduleRef: TestingModule;
@@ -40,12 +41,7 @@ describe('bulk import runner (events)', () => {
   let orgcode: string;
 
   beforeAll(async () => {
-    moduleRef = await Test.createTestingModule({
-      imports: [AppConfigModule, PersistenceModule, QueuesModule, BulkWorkerModule],
-    }).compile();
-    await moduleRef.init();
-    ds = moduleRef.get(DataSource);
-    storage = new PgBulkStorage(ds, { partSize: PART_SIZE });
+    ({ moduleRef, ds, storage } = await compileBulkModule({ partSize: PART_SIZE }));
     runner = moduleRef.get(BulkRunner);
   });
 
@@ -64,7 +60,7 @@ describe('bulk import runner (events)', () => {
     target: BulkImportTarget = 'events',
   ): Promise<string> => insertBulkJob(ds, storage, { orgcode, target, format, options, content });
 
-  const loadJob = (job_id: string) => ds.getRepository(BulkJobEntity).findOneByOrFail({ job_id });
+  const loadJob = (job_id: string) => loadBulkJob(ds, job_id);
 
   const report = (job_id: string): Promise<ReportLine[]> => readReport(storage, orgcode, job_id);
 

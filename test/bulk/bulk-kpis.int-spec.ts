@@ -1,21 +1,26 @@
 import { Readable } from 'node:stream';
-import { Test, TestingModule } from '@nestjs/testing';
-import { DataSource } from 'typeorm';
-import { AppConfigModule } from '@ipm/core';
-import { PersistenceModule } from '@ipm/persistence';
-import { QueuesModule } from '@ipm/queues';
-import { BulkWorkerModule } from '@ipm/bulk';
+import type { TestingModule } from '@nestjs/testing';
+import type { DataSource } from 'typeorm';
 import { parseCsv } from '@ipm/bulk';
-import type { BulkFormat, BulkJobOptions } from '@ipm/bulk';
-import { BulkJobEntity } from '@ipm/bulk';
-import { BulkObjectRef, PgBulkStorage } from '@ipm/bulk';
+import { BulkJobEntity, BulkObjectRef, PgBulkStorage } from '@ipm/bulk';
 import { BulkRunner } from '@ipm/bulk';
 import { KPI_EXPORT_COLUMNS, KpiExport } from '@ipm/bulk';
 import type { KpiDto } from '@ipm/kpis';
 import { KpiSnapshotEntity } from '@ipm/kpis';
 import { KpiService, toKpiDto } from '@ipm/kpis';
 import { uniqueOrg } from '../support/api';
-import { insertBulkJob, readBulkObject, readReport, type ReportLine } from '../support/bulk';
+import {
+  compileBulkModule,
+  csvField,
+  insertBulkJob,
+  loadBulkJob,
+  ndjson,
+  range,
+  readBulkObject,
+  readReport,
+  type BulkJobSpec,
+  type ReportLine,
+} from '../support/bulk';
 
 // Small chunks, so that a couple of dozen lines make several transactions; small parts, so that
 // lines straddle part boundaries.
@@ -34,10 +39,6 @@ const snap = (i: number, extra: Record<string, unknown> = {}) => ({
 });
 /** The same as a /kpi/record request body. */
 const body = (i: number, extra: Record<string, unknown> = {}) => ({ kpi: snap(i), reason: `line ${i}`, ...extra });
-const ndjson = (rows: readonly unknown[]) =>
-  rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n') + '\n';
-const csvField = (s: string) => `"${s.replace(/"/g, '""')}"`;
-const range = (n: number, from = 1) => Array.from({ length: n }, (_, i) => i + from);
 
 describe('bulk kpis: import and export', () => {
   let moduleRef: TestingModule;
@@ -48,13 +49,7 @@ describe('bulk kpis: import and export', () => {
   let orgcode: string;
 
   beforeAll(async () => {
-    moduleRef = await Test.createTestingModule({
-      // QueuesModule is global in the worker (the webhooks target's scheduler produces jobs).
-      imports: [AppConfigModule, PersistenceModule, QueuesModule, BulkWorkerModule],
-    }).compile();
-    await moduleRef.init();
-    ds = moduleRef.get(DataSource);
-    storage = new PgBulkStorage(ds, { partSize: 512 });
+    ({ moduleRef, ds, storage } = await compileBulkModule({ partSize: 512 }));
     runner = moduleRef.get(BulkRunner);
     kpis = moduleRef.get(KpiService, { strict: false });
   });
@@ -67,18 +62,10 @@ describe('bulk kpis: import and export', () => {
     orgcode = uniqueOrg('bulkkpi');
   });
 
-  interface JobSpec {
-    job_type?: 'import' | 'export';
-    format?: BulkFormat;
-    options?: BulkJobOptions;
-    app_id?: string | null;
-    org?: string;
-  }
-
-  const createJob = (content: string | null, spec: JobSpec = {}): Promise<string> =>
+  const createJob = (content: string | null, spec: BulkJobSpec = {}): Promise<string> =>
     insertBulkJob(ds, storage, { ...spec, orgcode: spec.org ?? orgcode, target: 'kpis', content });
 
-  const loadJob = (job_id: string) => ds.getRepository(BulkJobEntity).findOneByOrFail({ job_id });
+  const loadJob = (job_id: string) => loadBulkJob(ds, job_id);
 
   const file = (job_id: string, kind: BulkObjectRef['kind'], org = orgcode): Promise<Buffer> =>
     readBulkObject(storage, { orgcode: org, jobId: job_id, kind });
@@ -487,7 +474,7 @@ describe('bulk kpis: import and export', () => {
 
     it("filters: bucket_start in [from_utc, to_utc), the app's snapshots for an app's job; count() agrees", async () => {
       await seedForExport();
-      const run = async (spec: JobSpec): Promise<KpiDto[]> => {
+      const run = async (spec: BulkJobSpec): Promise<KpiDto[]> => {
         const jobId = await createJob(null, { job_type: 'export', ...spec });
         await expect(runner.runJob(jobId)).resolves.toBe('completed');
         const text = (await file(jobId, 'export')).toString('utf8').trimEnd();

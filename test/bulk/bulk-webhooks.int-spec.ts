@@ -1,13 +1,7 @@
-import { Test, TestingModule } from '@nestjs/testing';
-import { DataSource } from 'typeorm';
-import { AppConfigModule } from '@ipm/core';
-import { PersistenceModule } from '@ipm/persistence';
-import { QueuesModule } from '@ipm/queues';
+import type { TestingModule } from '@nestjs/testing';
+import type { DataSource } from 'typeorm';
 import type { Caller } from '@ipm/auth';
-import { BulkWorkerModule } from '@ipm/bulk';
 import { parseCsv } from '@ipm/bulk';
-import type { BulkFormat, BulkJobOptions } from '@ipm/bulk';
-import { BulkJobEntity } from '@ipm/bulk';
 import { BulkObjectRef, PgBulkStorage } from '@ipm/bulk';
 import { BulkRunner } from '@ipm/bulk';
 import { WEBHOOK_EXPORT_COLUMNS, WebhookExport } from '@ipm/bulk';
@@ -15,7 +9,18 @@ import { WebhookEntity } from '@ipm/webhooks';
 import { secretFingerprint, WebhookSecrets } from '@ipm/webhooks';
 import { toWebhookDto, WebhooksService } from '@ipm/webhooks';
 import { uniqueOrg } from '../support/api';
-import { insertBulkJob, readBulkObject, readReport, type ReportLine } from '../support/bulk';
+import {
+  compileBulkModule,
+  csvField,
+  insertBulkJob,
+  loadBulkJob,
+  ndjson,
+  range,
+  readBulkObject,
+  readReport,
+  type BulkJobSpec,
+  type ReportLine,
+} from '../support/bulk';
 
 // Small chunks, so that a dozen lines make several transactions (and the dry run's cap spans chunks);
 // a small per-tenant cap, so that reaching it takes a few lines.
@@ -26,11 +31,6 @@ process.env.WEBHOOK_MAX_PER_TENANT = String(CAP);
 
 const PUBLIC = (i: number) => `https://93.184.215.${10 + i}/hooks/${i}`;
 const SECRET_SHAPE = /^whsec_[A-Za-z0-9+/]{43}=$/;
-
-const ndjson = (rows: readonly unknown[]) =>
-  rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n') + '\n';
-const csvField = (s: string) => `"${s.replace(/"/g, '""')}"`;
-const range = (n: number, from = 1) => Array.from({ length: n }, (_, i) => i + from);
 
 /** One /webhook/create body per line, every field used. */
 const body = (i: number) => ({
@@ -55,13 +55,7 @@ describe('bulk webhooks: import and export', () => {
   let orgcode: string;
 
   beforeAll(async () => {
-    moduleRef = await Test.createTestingModule({
-      // QueuesModule is global in the worker (WebhooksModule's scheduler produces jobs).
-      imports: [AppConfigModule, PersistenceModule, QueuesModule, BulkWorkerModule],
-    }).compile();
-    await moduleRef.init();
-    ds = moduleRef.get(DataSource);
-    storage = new PgBulkStorage(ds, { partSize: 512 });
+    ({ moduleRef, ds, storage } = await compileBulkModule({ partSize: 512 }));
     runner = moduleRef.get(BulkRunner);
     webhooks = moduleRef.get(WebhooksService, { strict: false });
     secrets = moduleRef.get(WebhookSecrets, { strict: false });
@@ -75,18 +69,10 @@ describe('bulk webhooks: import and export', () => {
     orgcode = uniqueOrg('bulkwhk');
   });
 
-  interface JobSpec {
-    job_type?: 'import' | 'export';
-    format?: BulkFormat;
-    options?: BulkJobOptions;
-    app_id?: string | null;
-    org?: string;
-  }
-
-  const createJob = (content: string | null, spec: JobSpec = {}): Promise<string> =>
+  const createJob = (content: string | null, spec: BulkJobSpec = {}): Promise<string> =>
     insertBulkJob(ds, storage, { ...spec, orgcode: spec.org ?? orgcode, target: 'webhooks', content });
 
-  const loadJob = (job_id: string) => ds.getRepository(BulkJobEntity).findOneByOrFail({ job_id });
+  const loadJob = (job_id: string) => loadBulkJob(ds, job_id);
 
   const file = (job_id: string, kind: BulkObjectRef['kind'], org = orgcode): Promise<Buffer> =>
     readBulkObject(storage, { orgcode: org, jobId: job_id, kind });
@@ -518,7 +504,7 @@ describe('bulk webhooks: import and export', () => {
           new Date(Date.UTC(2026, 0, 1, k)),
         ]);
       }
-      const run = async (spec: JobSpec) => {
+      const run = async (spec: BulkJobSpec) => {
         const jobId = await createJob(null, { job_type: 'export', ...spec });
         await expect(runner.runJob(jobId)).resolves.toBe('completed');
         const text = (await file(jobId, 'export')).toString('utf8').trimEnd();
