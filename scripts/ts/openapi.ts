@@ -27,7 +27,7 @@ function sortKeys<T>(obj: Record<string, T> | undefined): Record<string, T> | un
  * The document the api serves at /docs-json, built without a database or Redis: Nest's preview mode
  * resolves the module graph (controllers, DTO metadata) without instantiating providers. The global
  * prefix and its exclusions are those of apps/api/src/openapi.ts, which bootstrap.ts sets too
- * (test/openapi-artifact.e2e-spec.ts compares this file with what a running api serves). Its version is the
+ * (test/api/openapi-artifact.e2e-spec.ts compares this file with what a running api serves). Its version is the
  * package's, as served, so that the file depends on the code only.
  */
 async function generate(): Promise<OpenAPIObject> {

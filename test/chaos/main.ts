@@ -1,5 +1,5 @@
 // `npm run chaos [-- <scenario key>...] [--events N] [--webhooks N]`: every fault scenario of test/chaos/scenarios.ts
-// at full size (the CI test, test/faults.int-spec.ts, runs the same ones small), then a table of what each lost.
+// at full size (the CI test, test/operations/faults.int-spec.ts, runs the same ones small), then a table of what each lost.
 // Writes the table to bench/results/chaos-latest.md as well; exits 1 if any scenario lost a delivery or broke an
 // invariant. Needs only the redis-server and PostgreSQL server binaries: it starts its own servers.
 import { mkdirSync, writeFileSync } from 'node:fs';

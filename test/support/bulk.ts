@@ -1,13 +1,57 @@
-import type { DataSource } from 'typeorm';
-import { IdPrefix, newId } from '@ipm/core';
+import type { Type } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { DataSource } from 'typeorm';
+import { AppConfigModule, IdPrefix, newId } from '@ipm/core';
+import { PersistenceModule } from '@ipm/persistence';
+import { QueuesModule } from '@ipm/queues';
 import {
   BulkJobEntity,
+  BulkWorkerModule,
+  PgBulkStorage,
   type BulkExportTarget,
   type BulkFormat,
   type BulkImportTarget,
   type BulkJobOptions,
 } from '@ipm/bulk';
 import type { BulkObjectRef, BulkStorage } from '@ipm/bulk';
+
+/** A bulk module compiled against the real PostgreSQL and Redis, for the runner and maintenance specs. */
+export interface BulkModuleFixture {
+  moduleRef: TestingModule;
+  ds: DataSource;
+  storage: PgBulkStorage;
+}
+
+/**
+ * Compiles and starts `module` (the worker's BulkWorkerModule unless told) beside the config,
+ * persistence and queues modules, as the worker does (QueuesModule is global there: the webhooks
+ * target's scheduler produces jobs); its storage writes parts of `partSize` bytes when given.
+ * The caller closes `moduleRef`.
+ */
+export async function compileBulkModule(
+  options: { module?: Type<unknown>; partSize?: number } = {},
+): Promise<BulkModuleFixture> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [AppConfigModule, PersistenceModule, QueuesModule, options.module ?? BulkWorkerModule],
+  }).compile();
+  await moduleRef.init();
+  const ds = moduleRef.get(DataSource);
+  const storage =
+    options.partSize === undefined ? new PgBulkStorage(ds) : new PgBulkStorage(ds, { partSize: options.partSize });
+  return { moduleRef, ds, storage };
+}
+
+/** A job's row as it is now. */
+export const loadBulkJob = (ds: DataSource, job_id: string): Promise<BulkJobEntity> =>
+  ds.getRepository(BulkJobEntity).findOneByOrFail({ job_id });
+
+/** An NDJSON file of `rows`: objects as JSON, strings as they are, each line ended. */
+export const ndjson = (rows: readonly unknown[]): string =>
+  rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n') + '\n';
+/** A CSV field, quoted. */
+export const csvField = (s: string): string => `"${s.replace(/"/g, '""')}"`;
+/** `n` numbers from `from` on. */
+export const range = (n: number, from = 1): number[] => Array.from({ length: n }, (_, i) => i + from);
 
 /** A bulk job written straight to PostgreSQL, `queued`, for tests that run the worker's runner. */
 export interface BulkJobFixture {
@@ -27,6 +71,9 @@ export interface ReportLine {
   error: string;
   raw: string;
 }
+
+/** What a runner spec varies in a job it inserts (the org its own unless told). */
+export type BulkJobSpec = Pick<BulkJobFixture, 'job_type' | 'format' | 'options' | 'app_id'> & { org?: string };
 
 /** Inserts the job and writes its upload in odd-sized pieces, as an HTTP body arrives; returns its id. */
 export async function insertBulkJob(ds: DataSource, storage: BulkStorage, f: BulkJobFixture): Promise<string> {
