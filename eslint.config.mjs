@@ -11,8 +11,8 @@ import tseslint from 'typescript-eslint';
  */
 const LAYERS = [
   ['core'],
-  ['persistence', 'queues'],
-  ['auth'],
+  ['persistence', 'redis'],
+  ['queues', 'auth'],
   ['audit', 'lifecycle', 'catalog'],
   ['events'],
   ['apikeys', 'catalog-api', 'health', 'kpis', 'webhooks'],

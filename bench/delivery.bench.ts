@@ -28,7 +28,7 @@ import { Client } from 'pg';
 import { loadConfig } from '@ipm/core';
 import { DEFAULT_JOB_OPTIONS } from '@ipm/queues';
 import { DELIVERY_JOB_OPTIONS } from '@ipm/webhooks';
-import { redisOptions } from '@ipm/queues';
+import { redisOptions } from '@ipm/redis';
 import { deleteKeysWithPrefix, dropDatabase } from '../test/support/cleanup';
 import { summarizeCpuProfile } from './cpu-profile';
 import type { Phase, ReceiverStats } from './delivery-receiver';

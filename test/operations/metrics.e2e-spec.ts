@@ -1,7 +1,7 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
-import { redisOptions } from '@ipm/queues';
+import { redisOptions } from '@ipm/redis';
 import { createWorkerApp } from '../../apps/worker/src/bootstrap';
 import { WorkerHttpServer } from '../../apps/worker/src/worker-http.server';
 import { bearer, startApi, TestApi, token, uniqueOrg } from '../support/api';

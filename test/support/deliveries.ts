@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { IdPrefix, newId } from '@ipm/core';
 import type { DeliveryStatus } from '@ipm/lifecycle';
-import { redisOptions } from '@ipm/queues';
+import { redisOptions } from '@ipm/redis';
 import type { QueueName } from '@ipm/queues';
 
 /** Fixtures written straight to PostgreSQL, for tests of the delivery routes that need no engine. */

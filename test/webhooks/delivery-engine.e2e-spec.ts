@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { Webhook as SvixWebhook } from 'svix';
 import { DataSource } from 'typeorm';
-import { redisOptions } from '@ipm/queues';
+import { redisOptions } from '@ipm/redis';
 import { createWorkerApp } from '../../apps/worker/src/bootstrap';
 import { Sweeper } from '@ipm/webhooks';
 import { DeliveryExecutor } from '@ipm/webhooks';

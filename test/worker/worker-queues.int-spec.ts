@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { IdPrefix, loadConfig, newId } from '@ipm/core';
-import { redisOptions } from '@ipm/queues';
+import { redisOptions } from '@ipm/redis';
 import { BUILD_TIMEOUT_MS, ensureWorkerBuilt, exitOf, spawnWorker } from '../support/built-worker';
 
 describe('a worker dedicated to some queues (WORKER_QUEUES, built worker process)', () => {

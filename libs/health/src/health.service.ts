@@ -6,7 +6,8 @@ import {
   HealthIndicatorService,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
-import { REDIS_CLIENT, type RedisClient } from '@ipm/queues';
+import { REDIS_CLIENT } from '@ipm/queues';
+import { type RedisClient } from '@ipm/redis';
 
 const CHECK_TIMEOUT_MS = 1500;
 

@@ -1,5 +1,4 @@
 export * from './queue-names';
-export * from './redis';
 export * from './queues.module';
 export * from './jobs';
 export * from './job-producer';

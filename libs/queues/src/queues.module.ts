@@ -4,7 +4,7 @@ import { AppConfig } from '@ipm/core';
 import { EngineMetrics } from './engine-metrics';
 import { JobProducer } from './job-producer';
 import { ALL_QUEUES } from './queue-names';
-import { bullPrefix, clusterNodes, connectRedis, RedisClient, redisOptions } from './redis';
+import { bullPrefix, clusterNodes, connectRedis, RedisClient, redisOptions } from '@ipm/redis';
 
 /** A plain ioredis client (health checks, small reads): not the one BullMQ blocks on. */
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '@ipm/core';
-import { connectRedis, type RedisClient } from '@ipm/queues';
+import { connectRedis, type RedisClient } from '@ipm/redis';
 import { BucketShape, GCRA_SCRIPT } from './gcra';
 
 /** The two families of buckets: every route's, and publish's own (higher) pair. */
