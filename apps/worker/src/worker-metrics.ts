@@ -4,6 +4,7 @@ import { ModuleRef } from '@nestjs/core';
 import type { Job, Queue } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
+import { BulkMetrics } from '@ipm/bulk';
 import { within } from '@ipm/core';
 import { ALL_QUEUES, EngineMetrics, QueueName, QueueWorkers } from '@ipm/queues';
 
@@ -38,7 +39,7 @@ export async function snapshotQueue(queue: Pick<Queue, 'getJobCounts' | 'getJobs
  * Prometheus metrics of the worker: the process (prom-client defaults), per queue its job counts and
  * the age of its oldest waiting job (read from Redis at scrape time), the outbox lag (read from
  * PostgreSQL at scrape time), the jobs this process finished, and the engine's counters
- * (EngineMetrics: deliveries by outcome, attempt latency, relay, sweeper, bulk lines), all in one
+ * (EngineMetrics: deliveries by outcome, attempt latency, relay, sweeper; BulkMetrics: bulk lines), all in one
  * registry, not prom-client's global one, so that several app instances can share a process.
  */
 @Injectable()
@@ -53,8 +54,10 @@ export class WorkerMetrics implements OnModuleInit {
     private readonly moduleRef: ModuleRef,
     private readonly dataSource: DataSource,
     engine: EngineMetrics,
+    bulk: BulkMetrics,
   ) {
     this.registry = engine.registry;
+    bulk.registerIn(this.registry);
     const registers = [this.registry];
     // `app` tells the worker's process metrics (event-loop lag p99 and max included) from the api's.
     collectDefaultMetrics({ register: this.registry, labels: { app: 'worker' } });

@@ -34,10 +34,8 @@ describe('EngineMetrics.recordAttempts', () => {
     const metrics = new EngineMetrics();
     metrics.outboxEvents.inc(3);
     metrics.sweeperRequeued.inc({ job: 'delivery.send' });
-    metrics.bulkLines.inc({ type: 'import', target: 'events', result: 'failed' }, 2);
     const text = await metrics.registry.metrics();
     expect(text).toContain('ipm_outbox_events_relayed_total 3');
     expect(text).toContain('ipm_sweeper_requeued_total{job="delivery.send"} 1');
-    expect(text).toContain('ipm_bulk_lines_total{type="import",target="events",result="failed"} 2');
   });
 });

@@ -5,7 +5,7 @@ import { Counter, Histogram, Registry } from 'prom-client';
 export type DeliveryOutcome = 'success' | 'retrying' | 'dead_letter' | 'failed';
 
 /**
- * The delivery engine's and the bulk runner's counters, in a registry of their own that the worker's
+ * The delivery engine's counters, in a registry of their own that the worker's
  * /metrics serves (WorkerMetrics merges it). Provided by the global QueuesModule, so any engine class
  * can inject it. Every label has a small, fixed set of values: no tenant, webhook, URL or job id.
  */
@@ -21,8 +21,6 @@ export class EngineMetrics {
   readonly deliveriesCreated: Counter;
   /** Jobs the sweeper put back into a queue, by job name. */
   readonly sweeperRequeued: Counter<'job'>;
-  /** Bulk lines committed, by job type (import/export), target and result (succeeded/failed). */
-  readonly bulkLines: Counter<'type' | 'target' | 'result'>;
 
   constructor() {
     const registers = [this.registry];
@@ -53,12 +51,6 @@ export class EngineMetrics {
       name: 'ipm_sweeper_requeued_total',
       help: 'Jobs the sweeper re-enqueued because no queue held them, by job name',
       labelNames: ['job'],
-      registers,
-    });
-    this.bulkLines = new Counter({
-      name: 'ipm_bulk_lines_total',
-      help: 'Bulk lines (import) or rows (export) committed, by job type, target and result',
-      labelNames: ['type', 'target', 'result'],
       registers,
     });
   }
