@@ -34,7 +34,7 @@ import {
   BulkJobListRequestDto,
   BulkJobResultDto,
 } from './bulk.dto';
-import { recordBulkJob, toBulkJobDto } from './bulk-job.records';
+import { fireJob, recordBulkJob, toBulkJobDto } from './bulk-job.records';
 import { newUploadTokenId } from './bulk-url-tokens';
 import { BulkTransfersService } from './bulk-transfers.service';
 
@@ -134,7 +134,7 @@ export class BulkJobsService {
     const expected = requireRevision(request.expected_revision);
     const job = await this.dataSource.transaction(async (em) => {
       const row = await this.require(caller, request.job_id, em, 'import');
-      const to = fire(BulkJobMachine, row.status, 'commit');
+      const to = fireJob(row.status, 'commit');
       if (Number(row.upload_bytes) === 0) {
         throw AppError.unprocessable('Nothing was uploaded: PUT the file to upload_url first');
       }
@@ -157,7 +157,7 @@ export class BulkJobsService {
     const expected = request.expected_revision === undefined ? undefined : requireRevision(request.expected_revision);
     const job = await this.dataSource.transaction(async (em) => {
       const row = await this.require(caller, request.job_id, em, jobType);
-      const to = fire(BulkJobMachine, row.status, 'continue');
+      const to = fireJob(row.status, 'continue');
       if (jobType === 'import' && Number(row.upload_bytes) === 0) {
         throw AppError.unprocessable('Nothing was uploaded before the job was cancelled: create a new import');
       }
@@ -179,7 +179,7 @@ export class BulkJobsService {
       const row = await this.require(caller, request.job_id, em);
       // A cancelled job's upload URL dies with it; the worker sees the status at its next chunk.
       return this.change(em, caller, request, row, 'cancel', expected, 'bulk.job.cancel', {
-        status: fire(BulkJobMachine, row.status, 'cancel'),
+        status: fireJob(row.status, 'cancel'),
         upload_token_id: null,
         finished_at: new Date(),
       });
