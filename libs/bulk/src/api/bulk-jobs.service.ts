@@ -16,7 +16,7 @@ import { Permission } from '@ipm/auth';
 import type { Caller } from '@ipm/auth';
 import { AuditService } from '@ipm/audit';
 import { fire, initialState } from '@ipm/lifecycle';
-import { BulkJobMachine, type BulkJobTransition, DeliveryMachine, WebhookMachine } from '@ipm/lifecycle';
+import { BulkJobMachine, DeliveryMachine, WebhookMachine } from '@ipm/lifecycle';
 import { fetchKeysetPage, type ScopedPatch } from '@ipm/persistence';
 import { BULK_RUN_JOB_OPTIONS, enqueueAfterCommit, JobProducer } from '@ipm/queues';
 import { BulkExportTarget, BulkImportTarget, BulkJobEntity, BulkJobOptions } from '../jobs/bulk-job.entity';
@@ -138,7 +138,7 @@ export class BulkJobsService {
       if (Number(row.upload_bytes) === 0) {
         throw AppError.unprocessable('Nothing was uploaded: PUT the file to upload_url first');
       }
-      return this.change(em, caller, request, row, 'commit', expected, 'bulk.import.commit', {
+      return this.change(em, caller, request, row, expected, 'bulk.import.commit', {
         status: to,
         upload_token_id: null,
         expires_at: this.expiry(),
@@ -161,7 +161,7 @@ export class BulkJobsService {
       if (jobType === 'import' && Number(row.upload_bytes) === 0) {
         throw AppError.unprocessable('Nothing was uploaded before the job was cancelled: create a new import');
       }
-      return this.change(em, caller, request, row, 'continue', expected, `bulk.${jobType}.continue`, {
+      return this.change(em, caller, request, row, expected, `bulk.${jobType}.continue`, {
         status: to,
         error: null,
         finished_at: null,
@@ -178,7 +178,7 @@ export class BulkJobsService {
     const job = await this.dataSource.transaction(async (em) => {
       const row = await this.require(caller, request.job_id, em);
       // A cancelled job's upload URL dies with it; the worker sees the status at its next chunk.
-      return this.change(em, caller, request, row, 'cancel', expected, 'bulk.job.cancel', {
+      return this.change(em, caller, request, row, expected, 'bulk.job.cancel', {
         status: fireJob(row.status, 'cancel'),
         upload_token_id: null,
         finished_at: new Date(),
@@ -276,7 +276,6 @@ export class BulkJobsService {
     caller: Caller,
     request: MutationRequestDto,
     row: BulkJobEntity,
-    transition: BulkJobTransition,
     expected: number | undefined,
     action: string,
     patch: ScopedPatch<BulkJobEntity>,
@@ -292,11 +291,7 @@ export class BulkJobsService {
         patch,
       },
     );
-    await recordBulkJob(this.audit, em, caller, request, action, updated, {
-      from: row.status,
-      to: updated.status,
-      transition,
-    });
+    await recordBulkJob(this.audit, em, caller, request, action, updated, { from: row.status, to: updated.status });
     return updated;
   }
 
