@@ -3,7 +3,7 @@ import type { Caller } from '@ipm/auth';
 import { loadConfig } from '@ipm/core';
 import { PageTokens } from '@ipm/core';
 import { dataSourceOptions } from '@ipm/persistence';
-import { CdcService } from '@ipm/events';
+import { CdcService, EventsRepository } from '@ipm/events';
 import type { CdcEventDto, CdcListRequestDto } from '@ipm/events';
 import { EventOutboxEntity } from '@ipm/events';
 import { EventEntity } from '@ipm/events';
@@ -114,7 +114,7 @@ describe('/cdc/list order under concurrent transactions (PostgreSQL)', () => {
     const config = loadConfig(process.env);
     ds = new DataSource({ ...dataSourceOptions(config, [EventEntity, EventOutboxEntity]), poolSize: 4 });
     await ds.initialize();
-    cdc = new CdcService(ds.getRepository(EventEntity), new PageTokens(config));
+    cdc = new CdcService(new EventsRepository(ds), new PageTokens(config));
   });
   afterEach(async () => {
     // A failed test must not leave T1 open: it would hold back every feed on the server.

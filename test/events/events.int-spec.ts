@@ -1,6 +1,6 @@
 import { DataSource, EntityManager } from 'typeorm';
 import type { Caller } from '@ipm/auth';
-import { CatalogRegistry } from '@ipm/catalog';
+import { CatalogRegistry, EventTypesRepository } from '@ipm/catalog';
 import { EventTypeEntity } from '@ipm/catalog';
 import { loadConfig } from '@ipm/core';
 import { dataSourceOptions } from '@ipm/persistence';
@@ -42,7 +42,7 @@ describe('EventStore and PlatformEvents (PostgreSQL)', () => {
     });
     await ds.initialize();
     const config = loadConfig(process.env);
-    catalog = new CatalogRegistry(ds.getRepository(EventTypeEntity), config);
+    catalog = new CatalogRegistry(new EventTypesRepository(ds), config);
     platform = new PlatformEvents(catalog, store);
   });
   afterAll(async () => {

@@ -22,7 +22,6 @@ import {
   requestLogLine,
   sendError,
 } from '@ipm/core';
-import { registerUploadContentTypes } from '@ipm/bulk';
 import { ApiModule } from './api.module';
 import { ApiMetrics } from './metrics';
 import { API_PREFIX, API_PREFIX_EXCLUDE, setupOpenApi } from './openapi';
@@ -180,8 +179,7 @@ export async function createApiApp(options: ApiAppOptions = {}): Promise<NestFas
   });
   // The API speaks JSON only: anything else is a 415, not a string handed to validation.
   app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');
-  // Except bulk uploads, which stream their raw body (that route only).
-  registerUploadContentTypes(app.getHttpAdapter().getInstance());
+  // (A feature module may register its own raw types for its routes at init: bulk uploads do.)
 
   setupOpenApi(app);
   return app;

@@ -4,8 +4,9 @@ import { ModuleRef } from '@nestjs/core';
 import type { Job, Queue } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
+import { BulkMetrics } from '@ipm/bulk';
 import { within } from '@ipm/core';
-import { ALL_QUEUES, EngineMetrics, QueueName, QueueWorkers } from '@ipm/queues';
+import { ALL_QUEUES, QueueName, QueueWorkers } from '@ipm/queues';
 import { DeliveryMetrics } from '@ipm/webhooks';
 
 const COUNTED_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
@@ -38,8 +39,8 @@ export async function snapshotQueue(queue: Pick<Queue, 'getJobCounts' | 'getJobs
 /**
  * Prometheus metrics of the worker: the process (prom-client defaults), per queue its job counts and
  * the age of its oldest waiting job (read from Redis at scrape time), the outbox lag (read from
- * PostgreSQL at scrape time), the jobs this process finished, and the engines' counters
- * (DeliveryMetrics: deliveries by outcome, attempt latency, relay, sweeper; EngineMetrics: bulk lines), all in one
+ * PostgreSQL at scrape time), the jobs this process finished, and the features' counters
+ * (DeliveryMetrics: deliveries by outcome, attempt latency, relay, sweeper; BulkMetrics: bulk lines), all in one
  * registry, not prom-client's global one, so that several app instances can share a process.
  */
 @Injectable()
@@ -54,10 +55,11 @@ export class WorkerMetrics implements OnModuleInit {
     private readonly moduleRef: ModuleRef,
     private readonly dataSource: DataSource,
     deliveries: DeliveryMetrics,
-    engine: EngineMetrics,
+    bulk: BulkMetrics,
   ) {
-    // The features' registries first, in the order their series have always been listed.
-    this.registry = Registry.merge([deliveries.registry, engine.registry]);
+    // The features' counters first, in the order their series have always been listed.
+    this.registry = Registry.merge([deliveries.registry]);
+    bulk.registerIn(this.registry);
     const registers = [this.registry];
     // `app` tells the worker's process metrics (event-loop lag p99 and max included) from the api's.
     collectDefaultMetrics({ register: this.registry, labels: { app: 'worker' } });

@@ -1,4 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { TenantOwned } from '@ipm/persistence';
 
 export interface SourceRef {
   kind: string;
@@ -10,12 +11,9 @@ export interface SourceRef {
 @Index('ix_audit_org', ['orgcode', 'audit_id'])
 @Index('ix_audit_org_action', ['orgcode', 'action', 'audit_id'])
 @Index('ix_audit_org_target', ['orgcode', 'target_id', 'audit_id'])
-export class AuditLogEntity {
+export class AuditLogEntity extends TenantOwned {
   @PrimaryColumn({ type: 'varchar', length: 40 })
   audit_id!: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  orgcode!: string;
 
   @Column({ type: 'varchar', length: 16 })
   actor_type!: 'user' | 'api_key' | 'system';

@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { EntityManager, Repository } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { IdPrefix, MutationRequestDto, newId, Page, PageTokens } from '@ipm/core';
 import type { Caller } from '@ipm/auth';
 import { fetchKeysetPage } from '@ipm/persistence';
-import { AuditLogEntity } from './audit-log.entity';
+import type { AuditLogEntity } from './audit-log.entity';
+import { AuditLogRepository } from './audit-log.repository';
 import { AuditListRequestDto, AuditRecordDto } from './dto/audit.dto';
 
 export interface AuditEntry {
@@ -53,11 +53,14 @@ export function auditRow(
 @Injectable()
 export class AuditService {
   constructor(
-    @InjectRepository(AuditLogEntity) private readonly repo: Repository<AuditLogEntity>,
+    private readonly repo: AuditLogRepository,
     private readonly pages: PageTokens,
   ) {}
 
-  /** Inserts the row with `manager`, so it commits or rolls back with the change itself. */
+  /**
+   * Inserts the row with `manager`, so it commits or rolls back with the change itself; its tenant
+   * is the caller's (the scope).
+   */
   async record(
     manager: EntityManager,
     caller: Caller,
@@ -80,8 +83,7 @@ export class AuditService {
     };
     const scope = { orgcode: caller.orgcode, resource: 'audit.list', filters };
     const { limit, cursor } = this.pages.read(request, scope);
-    const qb = this.repo.createQueryBuilder('a').where('a.orgcode = :orgcode', { orgcode: caller.orgcode });
-    if (caller.app_id) qb.andWhere('a.app_id = :app_id', { app_id: caller.app_id });
+    const qb = this.repo.query(caller, 'a');
     if (request.action) qb.andWhere('a.action = :action', { action: request.action });
     if (request.target_id) qb.andWhere('a.target_id = :target_id', { target_id: request.target_id });
     if (request.from) qb.andWhere('a.created_at >= :from', { from: request.from });

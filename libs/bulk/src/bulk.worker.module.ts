@@ -4,8 +4,10 @@ import { CatalogModule } from '@ipm/catalog';
 import { EventsModule } from '@ipm/events';
 import { KpisModule } from '@ipm/kpis';
 import { WebhooksServiceModule } from '@ipm/webhooks';
+import { BulkMetrics } from './bulk-metrics';
 import { BulkStorageModule } from './bulk-storage.module';
 import { BulkJobEntity } from './jobs/bulk-job.entity';
+import { BulkJobsRepository } from './jobs/bulk-jobs.repository';
 import { BulkRunner } from './worker/bulk.runner';
 import { BULK_TARGET_PROVIDERS } from './worker/bulk-targets';
 
@@ -19,7 +21,7 @@ import { BULK_TARGET_PROVIDERS } from './worker/bulk-targets';
     WebhooksServiceModule,
     KpisModule,
   ],
-  providers: [BulkRunner, ...BULK_TARGET_PROVIDERS],
-  exports: [BulkRunner],
+  providers: [BulkJobsRepository, BulkMetrics, BulkRunner, ...BULK_TARGET_PROVIDERS],
+  exports: [BulkRunner, BulkMetrics],
 })
 export class BulkWorkerModule {}

@@ -1,11 +1,11 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { In, Repository } from 'typeorm';
+import { In } from 'typeorm';
 import { AppConfig } from '@ipm/core';
 import ipmV1 from './definitions/ipm.v1.json';
 import rfpV1 from './definitions/rfp.v1.json';
 import { CatalogFile, EventTypeEntry, eventTypeName, JsonSchema } from './catalog.types';
-import { EventTypeEntity } from './event-type.entity';
+import type { EventTypeEntity } from './event-type.entity';
+import { EventTypesRepository } from './event-types.repository';
 import { failuresText, SchemaCompiler, ValidationFailure } from './schema-compiler';
 import { SchemaValidationPool } from './validation/validation-pool';
 import type { TaskResult } from './validation/validation.protocol';
@@ -68,7 +68,7 @@ export class CatalogRegistry implements OnApplicationShutdown {
   private readonly platform: ReadonlyMap<string, EventTypeEntry>;
 
   constructor(
-    @InjectRepository(EventTypeEntity) private readonly repo: Repository<EventTypeEntity>,
+    private readonly repo: EventTypesRepository,
     config: AppConfig,
   ) {
     const entries = platformEntries(CATALOG_FILES);
@@ -102,7 +102,7 @@ export class CatalogRegistry implements OnApplicationShutdown {
 
   /** The platform's types and the tenant's own. */
   async list(orgcode: string): Promise<EventTypeEntry[]> {
-    const own = await this.repo.find({ where: { orgcode } });
+    const own = await this.repo.find({ orgcode }, {});
     return [...this.platform.values(), ...own.map(toEntry)];
   }
 
@@ -120,7 +120,7 @@ export class CatalogRegistry implements OnApplicationShutdown {
       else rest.push(t);
     }
     if (rest.length) {
-      const rows = await this.repo.find({ where: { orgcode, event_type: In(rest) } });
+      const rows = await this.repo.find({ orgcode }, { event_type: In(rest) });
       for (const row of rows) found.set(row.event_type, toEntry(row));
     }
     return found;

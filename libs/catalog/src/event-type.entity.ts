@@ -1,12 +1,13 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import { RevisionedRecord } from '@ipm/persistence';
+import { TenantRevisionedRecord } from '@ipm/persistence';
 
 /** An event type a tenant added to its catalog (platform types live in definitions/*.json). */
 @Entity({ name: 'event_types' })
 @Index('ix_event_types_org_service', ['orgcode', 'service', 'event_type'])
-export class EventTypeEntity extends RevisionedRecord {
+export class EventTypeEntity extends TenantRevisionedRecord {
+  /** The key starts with the tenant: TenantOwned's column, redeclared as the primary key's first. */
   @PrimaryColumn({ type: 'varchar', length: 64 })
-  orgcode!: string;
+  declare orgcode: string;
 
   @PrimaryColumn({ type: 'varchar', length: 200 })
   event_type!: string;

@@ -1,5 +1,6 @@
 export * from './catalog.types';
 export * from './schema-compiler';
 export * from './event-type.entity';
+export * from './event-types.repository';
 export * from './catalog.registry';
 export * from './catalog.module';

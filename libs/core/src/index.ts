@@ -12,6 +12,7 @@ export * from './http/envelope.filter';
 export * from './http/envelope.interceptor';
 export * from './http/validation.pipe';
 export * from './idempotency/idempotency-record.entity';
+export * from './idempotency/idempotency-keys.repository';
 export * from './dto/request.dto';
 export * from './dto/openapi';
 export * from './dto/fields';

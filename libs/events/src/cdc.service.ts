@@ -1,11 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
 import { AppError, Page, PageTokens } from '@ipm/core';
 import type { Caller } from '@ipm/auth';
 import { fetchKeysetPage } from '@ipm/persistence';
 import { CdcEventDto, CdcListRequestDto } from './dto/cdc.dto';
-import { EventEntity } from './entities/event.entity';
+import type { EventEntity } from './entities/event.entity';
+import { EventsRepository } from './entities/events.repository';
 
 export function toCdcEvent(e: EventEntity): CdcEventDto {
   return {
@@ -50,7 +49,7 @@ export const COMMIT_HORIZON_SQL = 'CAST(CAST(pg_snapshot_xmin(pg_current_snapsho
 @Injectable()
 export class CdcService {
   constructor(
-    @InjectRepository(EventEntity) private readonly repo: Repository<EventEntity>,
+    private readonly repo: EventsRepository,
     private readonly pages: PageTokens,
   ) {}
 
@@ -80,8 +79,7 @@ export class CdcService {
     }
     // A position is the same keyset cursor as a token's, (tx_id, seq), spelled openly.
     const cursor = afterPosition === undefined ? tokenCursor : afterPosition.split('.');
-    const qb = this.repo.createQueryBuilder('e').where('e.orgcode = :orgcode', { orgcode: caller.orgcode });
-    if (caller.app_id) qb.andWhere('e.app_id = :app_id', { app_id: caller.app_id });
+    const qb = this.repo.query(caller, 'e');
     if (filters.service) qb.andWhere('e.service = :service', { service: filters.service });
     if (filters.event_type) qb.andWhere('e.event_type = :event_type', { event_type: filters.event_type });
     if (filters.logical_guid) qb.andWhere('e.logical_guid = :logical_guid', { logical_guid: filters.logical_guid });

@@ -8,11 +8,12 @@ import { EventEntity } from './entities/event.entity';
 import { EventPublishController } from './event-publish.controller';
 import { EventPublishService } from './event-publish.service';
 import { EventsModule } from './events.module';
+import { EventsRepository } from './entities/events.repository';
 
 /** The api side: `/event/publish` and `/cdc/list`. */
 @Module({
   imports: [EventsModule, CatalogModule, AuditModule, TypeOrmModule.forFeature([EventEntity])],
   controllers: [EventPublishController, CdcController],
-  providers: [EventPublishService, CdcService],
+  providers: [EventsRepository, EventPublishService, CdcService],
 })
 export class EventsApiModule {}

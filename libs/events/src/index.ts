@@ -1,5 +1,6 @@
 export * from './entities/event.entity';
 export * from './entities/event-outbox.entity';
+export * from './entities/events.repository';
 export * from './event-store.service';
 export * from './platform-events.service';
 export * from './publish-plan';

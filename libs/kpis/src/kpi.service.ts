@@ -16,6 +16,7 @@ import type { Caller, Principal } from '@ipm/auth';
 import { AUDIT_COLUMNS, type AuditEntry, auditRow, AuditService } from '@ipm/audit';
 import { KpiDto, KpiRecordRequestDto, KpiRecordResultDto } from './dto/kpi.dto';
 import { KpiSnapshotEntity } from './entities/kpi-snapshot.entity';
+import { KpiSnapshotsRepository } from './entities/kpi-snapshots.repository';
 import { checkKpiRecord, type KpiRecord } from './kpi-record';
 
 const TARGET_TYPE = 'kpi';
@@ -52,6 +53,7 @@ const KEY_WHERE = 'orgcode = $1 AND kpi_code = $2 AND bucket = $3 AND scope = $4
 export class KpiService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly snapshots: KpiSnapshotsRepository,
     private readonly audit: AuditService,
   ) {}
 
@@ -147,8 +149,9 @@ export class KpiService {
           REVISION_FIELD,
         );
       }
+      // Checked before anything else: a stale revision is a 409 even when the value is the same.
       if (existing.revision !== expected) throw revisionMismatch(expected, existing.revision);
-      const replaced = await this.replace(em, scope, existing, record, options);
+      const replaced = await this.replace(em, scope, existing, record, expected, options);
       return { ok: true, kpi_id: replaced.kpi_id, revision: replaced.revision, created: false, snapshot: replaced };
     } catch (err) {
       if (err instanceof AppError) return { ok: false, error: err };
@@ -175,21 +178,30 @@ export class KpiService {
     scope: KpiWriteScope,
     existing: KpiSnapshotEntity,
     record: KpiRecord,
+    expected: number,
     options: KpiUpsertOptions,
   ): Promise<KpiSnapshotEntity> {
     if (existing.value === record.value) return existing; // nothing changes: no new revision
-    const now = new Date();
-    const updated: KpiSnapshotEntity = {
-      ...existing,
-      value: record.value,
-      revision: existing.revision + 1,
-      updated_at: now,
-      updated_by: scope.actor,
-    };
-    if (options.dryRun) return updated;
-    await em.query(
-      `UPDATE kpi_snapshots SET value = $2, revision = $3, updated_at = $4, updated_by = $5 WHERE kpi_id = $1`,
-      [existing.kpi_id, updated.value, updated.revision, now, scope.actor],
+    if (options.dryRun) {
+      // What the revisioned update would make of it, unwritten.
+      return {
+        ...existing,
+        value: record.value,
+        revision: existing.revision + 1,
+        updated_at: new Date(),
+        updated_by: scope.actor,
+      };
+    }
+    const updated = await this.snapshots.revise(
+      { orgcode: scope.orgcode },
+      em,
+      existing,
+      { kpi_id: existing.kpi_id },
+      {
+        expected,
+        actor: scope.actor,
+        patch: { value: record.value },
+      },
     );
     await this.writeAudit(em, scope, updated, { created: false, previous_value: existing.value });
     return updated;

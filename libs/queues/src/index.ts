@@ -8,4 +8,3 @@ export * from './queue.processors';
 export * from './queue-workers';
 export * from './queues.worker.module';
 export * from './worker-queues';
-export * from './engine-metrics';

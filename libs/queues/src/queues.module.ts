@@ -1,7 +1,6 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '@ipm/core';
-import { EngineMetrics } from './engine-metrics';
 import { JobProducer } from './job-producer';
 import { ALL_QUEUES } from './queue-names';
 import { bullPrefix, clusterNodes, connectRedis, RedisClient, redisOptions } from '@ipm/redis';
@@ -50,7 +49,7 @@ export class RedisClientModule implements OnApplicationShutdown {
     }),
     BullModule.registerQueue(...ALL_QUEUES.map((name) => ({ name }))),
   ],
-  providers: [JobProducer, EngineMetrics],
-  exports: [BullModule, RedisClientModule, JobProducer, EngineMetrics],
+  providers: [JobProducer],
+  exports: [BullModule, RedisClientModule, JobProducer],
 })
 export class QueuesModule {}

@@ -1,5 +1,5 @@
 import type { BulkJobEntity } from '../jobs/bulk-job.entity';
-import { toBulkJobDto } from './bulk-jobs.service';
+import { toBulkJobDto } from './bulk-job.records';
 
 function job(over: Partial<BulkJobEntity> = {}): BulkJobEntity {
   const at = new Date('2026-01-01T00:00:00Z');

@@ -19,6 +19,7 @@ import {
   BulkJobResultDto,
 } from './bulk.dto';
 import { BulkJobsService } from './bulk-jobs.service';
+import { BulkTransfersService } from './bulk-transfers.service';
 import { UPLOAD_CONTENT_TYPES } from './upload-content-types';
 
 @ApiTags('bulk')
@@ -97,7 +98,7 @@ const FILE_CONTENT_TYPES = ['application/x-ndjson', 'text/csv'];
 @Controller('bulk')
 @Public()
 export class BulkFilesController {
-  constructor(private readonly bulk: BulkJobsService) {}
+  constructor(private readonly bulk: BulkTransfersService) {}
 
   @Put('upload/:token')
   @ApiOperation({

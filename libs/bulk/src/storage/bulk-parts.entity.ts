@@ -1,4 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { TenantOwned } from '@ipm/persistence';
 
 /**
  * One part of a stored bulk object (an upload, an export file or a line report): the bytes
@@ -7,10 +8,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
  */
 @Entity({ name: 'bulk_parts' })
 @Index('ix_bulk_parts_created', ['created_at'])
-export class BulkPartEntity {
-  @Column({ type: 'varchar', length: 64 })
-  orgcode!: string;
-
+export class BulkPartEntity extends TenantOwned {
   @PrimaryColumn({ type: 'varchar', length: 40, primaryKeyConstraintName: 'pk_bulk_parts' })
   job_id!: string;
 

@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import { acrossTenants } from '@ipm/persistence';
 import {
   BulkJobRef,
   BulkObjectRef,
@@ -114,7 +115,9 @@ export class PgBulkStorage implements BulkStorage {
         SELECT job_id, kind, part_no FROM bulk_parts WHERE created_at < $1 LIMIT $2)`;
     let total = 0;
     for (;;) {
-      const [, affected] = await this.dataSource.query<[unknown[], number]>(sql, [date, this.deleteBatch]);
+      const [, affected] = await acrossTenants('retention deletes every tenant’s old parts', () =>
+        this.dataSource.query<[unknown[], number]>(sql, [date, this.deleteBatch]),
+      );
       total += affected;
       if (affected < this.deleteBatch) return total;
     }

@@ -2,10 +2,10 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBoo
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { AppConfig } from '@ipm/core';
-import { transition } from '@ipm/lifecycle';
-import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle';
+import { BulkJobMachine, type BulkJobStatus, fire, sourcesOf } from '@ipm/lifecycle';
+import { acrossTenants } from '@ipm/persistence';
 import { JobHandler, JobProducer } from '@ipm/queues';
-import { BulkJobEntity } from '../jobs/bulk-job.entity';
+import { BulkJobsRepository } from '../jobs/bulk-jobs.repository';
 import { BULK_STORAGE, type BulkStorage } from '../storage/bulk-storage';
 import { BULK_WORKER_ACTOR } from './bulk.runner';
 
@@ -16,22 +16,13 @@ export const BULK_EXPIRY_BATCH = 100;
  * The states a job may expire from, as the lifecycle machine says: awaiting_upload and the ended
  * ones. Never `queued` or `running`, whose files a worker is reading or writing.
  */
-export const EXPIRABLE_STATES: readonly BulkJobStatus[] = BulkJobMachine.transitions
-  .filter((t) => t.to === 'expired')
-  .map((t) => t.from);
+export const EXPIRABLE_STATES: readonly BulkJobStatus[] = sourcesOf(BulkJobMachine, 'expire');
 
 export interface BulkExpiryResult {
   /** Jobs moved to `expired`. */
   jobs: number;
   /** Stored parts deleted with them (uploads, export parts, reports). */
   parts: number;
-}
-
-interface ExpiringJob {
-  job_id: string;
-  orgcode: string;
-  status: BulkJobStatus;
-  revision: number;
 }
 
 /**
@@ -50,6 +41,7 @@ export class BulkExpiry implements OnApplicationBootstrap, BeforeApplicationShut
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(BULK_STORAGE) private readonly storage: BulkStorage,
+    private readonly repo: BulkJobsRepository,
     private readonly jobs: JobProducer,
     private readonly config: AppConfig,
   ) {}
@@ -85,28 +77,23 @@ export class BulkExpiry implements OnApplicationBootstrap, BeforeApplicationShut
   /** One transaction: up to BULK_EXPIRY_BATCH due jobs locked, their files deleted, their status moved. */
   private expireBatch(): Promise<BulkExpiryResult> {
     return this.dataSource.transaction(async (em) => {
-      // `status <> 'expired'` lets the planner use the partial index ix_bulk_jobs_expiry.
-      const due = await em.query<ExpiringJob[]>(
-        `SELECT job_id, orgcode, status, revision FROM bulk_jobs
-          WHERE expires_at < now() AND status <> 'expired' AND status = ANY($1::text[])
-          ORDER BY expires_at
-          LIMIT $2
-          FOR UPDATE SKIP LOCKED`,
-        [EXPIRABLE_STATES, BULK_EXPIRY_BATCH],
+      const due = await acrossTenants('the hourly expiry sweeps every tenant’s due jobs', () =>
+        this.repo.lockDueForExpiry(em, EXPIRABLE_STATES, BULK_EXPIRY_BATCH),
       );
       let parts = 0;
       const now = new Date();
       for (const job of due) {
         parts += await this.storage.delete({ orgcode: job.orgcode, jobId: job.job_id });
-        await em.update(
-          BulkJobEntity,
-          { job_id: job.job_id, orgcode: job.orgcode },
+        // Each job's own change is its tenant's.
+        await this.repo.revise(
+          job,
+          em,
+          job,
+          { job_id: job.job_id },
           {
-            status: transition(BulkJobMachine, job.status, 'expired'),
-            revision: job.revision + 1,
-            upload_token_id: null,
-            updated_at: now,
-            updated_by: BULK_WORKER_ACTOR,
+            actor: BULK_WORKER_ACTOR,
+            at: now,
+            patch: { status: fire(BulkJobMachine, job.status, 'expire'), upload_token_id: null },
           },
         );
       }

@@ -2,11 +2,12 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Caller } from '@ipm/auth';
-import { AppConfig } from '@ipm/core';
+import { AppConfig, AppError, ErrorCode } from '@ipm/core';
 import { PlatformEvents } from '@ipm/events';
-import { transition } from '@ipm/lifecycle';
-import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle';
-import { EngineMetrics, JobHandler } from '@ipm/queues';
+import { canFire, fire, sourcesOf } from '@ipm/lifecycle';
+import { BulkJobMachine, type BulkJobStatus, type BulkJobTransition } from '@ipm/lifecycle';
+import { acrossTenants, type ScopedPatch, type TenantScope } from '@ipm/persistence';
+import { JobHandler } from '@ipm/queues';
 import type { BulkRunJob, JobContext } from '@ipm/queues';
 import {
   BulkFormatError,
@@ -18,7 +19,9 @@ import {
   SNIFF_BYTES,
   sniffFormat,
 } from '../formats';
+import { BulkMetrics } from '../bulk-metrics';
 import { BulkJobEntity } from '../jobs/bulk-job.entity';
+import { BulkJobsRepository } from '../jobs/bulk-jobs.repository';
 import { BULK_STORAGE, type BulkObjectRef, type BulkStorage } from '../storage/bulk-storage';
 import { BulkTargets } from './bulk-targets';
 import { checkCsvColumns, type ImportRecord, importRecords } from './import-records';
@@ -31,6 +34,12 @@ export const BULK_WORKER_ACTOR = 'ipm-bulk-worker';
 export interface BulkJobContext {
   signal?: AbortSignal;
 }
+
+/** Where a run takes a job up: queued (it starts it) or running (a run that died mid-way, from its checkpoint). */
+const RUNNABLE: readonly BulkJobStatus[] = [
+  ...sourcesOf(BulkJobMachine, 'start'),
+  ...sourcesOf(BulkJobMachine, 'fail'),
+];
 
 export type BulkRunOutcome = BulkJobStatus | 'missing' | 'superseded';
 
@@ -72,7 +81,8 @@ export class BulkRunner {
     private readonly config: AppConfig,
     private readonly targets: BulkTargets,
     private readonly platformEvents: PlatformEvents,
-    private readonly metrics: EngineMetrics,
+    private readonly metrics: BulkMetrics,
+    private readonly jobs: BulkJobsRepository,
   ) {}
 
   @JobHandler('bulk.run')
@@ -82,13 +92,16 @@ export class BulkRunner {
 
   /** Runs one job from its checkpoint; a no-op unless it is `queued` (or `running`, after a crash). */
   async runJob(jobId: string, ctx: BulkJobContext = {}): Promise<BulkRunOutcome> {
-    const job = await this.dataSource.getRepository(BulkJobEntity).findOneBy({ job_id: jobId });
+    const job = await acrossTenants('bulk.run names its job by id alone; every later statement is its tenant’s', () =>
+      this.jobs.byIdInAnyTenant(jobId),
+    );
     if (!job) {
       this.logger.warn(`bulk job ${jobId} does not exist; nothing to do`);
       return 'missing';
     }
-    if (job.status !== 'queued' && job.status !== 'running') return job.status;
-    if (job.status === 'queued' && !(await this.start(job))) return this.statusOf(jobId);
+    // Queued: this run starts it; running: a run that died mid-way is taken up from its checkpoint.
+    if (!RUNNABLE.includes(job.status)) return job.status;
+    if (canFire(BulkJobMachine, job.status, 'start') && !(await this.start(job))) return this.statusOf(job);
     try {
       if (job.job_type === 'export') return await this.exportRows(job, this.sourceOf(job), ctx);
       return await this.importFile(job, this.targetOf(job), ctx);
@@ -142,7 +155,7 @@ export class BulkRunner {
         committing = undefined;
         if (ctx.signal?.aborted) await this.interrupt(job, checkpoint);
       }
-      committing = this.commitChunk(job.job_id, checkpoint, records, write, last);
+      committing = this.commitChunk(job, checkpoint, records, write, last);
       // Awaited by the next submit (or below); until then a failure must not count as unhandled.
       committing.catch(() => undefined);
     };
@@ -164,7 +177,7 @@ export class BulkRunner {
     } finally {
       await committing?.catch(() => undefined);
     }
-    return this.statusOf(job.job_id);
+    return this.statusOf(job);
   }
 
   /** What a chunk's transaction will do with its good records (prepared ahead when the target can). */
@@ -185,7 +198,7 @@ export class BulkRunner {
    * new checkpoint.
    */
   private commitChunk(
-    jobId: string,
+    scope: TenantScope & { job_id: string },
     expected: number,
     records: readonly ImportRecord[],
     write: ChunkWrite,
@@ -193,7 +206,7 @@ export class BulkRunner {
   ): Promise<number> {
     let committed: { job: BulkJobEntity; succeeded: number; failed: number } | undefined;
     const done = this.dataSource.transaction(async (em) => {
-      const job = await em.findOne(BulkJobEntity, { where: { job_id: jobId }, lock: { mode: 'pessimistic_write' } });
+      const job = await this.jobs.byId(scope, scope.job_id, { em, lock: 'update' });
       if (!job) throw new Stopped('missing');
       if (job.status !== 'running') throw new Stopped(job.status);
       // Another run of the same job (a stalled job handed on) got here first: leave it to that one.
@@ -210,7 +223,7 @@ export class BulkRunner {
 
       const checkpoint = records.length ? records[records.length - 1].line : expected;
       const failed = job.failed + errors.length;
-      const changes: Partial<BulkJobEntity> = {
+      const counters: ScopedPatch<BulkJobEntity> = {
         processed: job.processed + records.length,
         succeeded: job.succeeded + applied.succeeded,
         failed,
@@ -218,13 +231,12 @@ export class BulkRunner {
         updated_at: new Date(),
       };
       if (last) {
-        Object.assign(changes, this.finish(job, failed > 0 ? 'completed_with_errors' : 'completed'), {
+        await this.finish(em, job, failed > 0 ? 'complete_with_errors' : 'complete', {
+          ...counters,
           // The upload counted the file's lines; a job written without one counts its records.
           total_lines: job.total_lines ?? job.processed + records.length,
         });
-      }
-      await em.update(BulkJobEntity, { job_id: jobId }, changes);
-      if (last) await this.emitFinished(em, { ...job, ...changes });
+      } else await this.jobs.update(job, { job_id: job.job_id }, counters, em);
       committed = { job, succeeded: applied.succeeded, failed: errors.length };
       return checkpoint;
     });
@@ -236,9 +248,7 @@ export class BulkRunner {
   }
 
   private countLines(job: BulkJobEntity, succeeded: number, failed: number): void {
-    const labels = { type: job.job_type, target: job.target };
-    if (succeeded > 0) this.metrics.bulkLines.inc({ ...labels, result: 'succeeded' }, succeeded);
-    if (failed > 0) this.metrics.bulkLines.inc({ ...labels, result: 'failed' }, failed);
+    this.metrics.countLines(job, succeeded, failed);
   }
 
   /**
@@ -250,7 +260,7 @@ export class BulkRunner {
   private async exportRows(job: BulkJobEntity, source: ExportSource, ctx: BulkJobContext): Promise<BulkRunOutcome> {
     if (job.total_lines === null) {
       const total = await source.count(this.dataSource.manager, job);
-      await this.dataSource.getRepository(BulkJobEntity).update({ job_id: job.job_id }, { total_lines: total });
+      await this.jobs.update(job, { job_id: job.job_id }, { total_lines: total });
     }
     const limit = this.config.BULK_CHUNK_LINES;
     let cursor = job.cursor;
@@ -264,8 +274,8 @@ export class BulkRunner {
           // Awaited next round (or in finally); until then a failure must not count as unhandled.
           reading.catch(() => undefined);
         }
-        await this.commitExportChunk(job.job_id, cursor, chunk, last);
-        if (last) return await this.statusOf(job.job_id);
+        await this.commitExportChunk(job, cursor, chunk, last);
+        if (last) return await this.statusOf(job);
         cursor = chunk.cursor;
         if (ctx.signal?.aborted) await this.interrupt(job, cursor ?? '');
       }
@@ -309,46 +319,66 @@ export class BulkRunner {
    * part, with the new cursor and counters (and, for the last chunk, the final status).
    */
   private async commitExportChunk(
-    jobId: string,
+    scope: TenantScope & { job_id: string },
     expected: string | null,
     chunk: ExportChunk,
     last: boolean,
   ): Promise<void> {
     const job = await this.dataSource.transaction(async (em) => {
-      const job = await em.findOne(BulkJobEntity, { where: { job_id: jobId }, lock: { mode: 'pessimistic_write' } });
+      const job = await this.jobs.byId(scope, scope.job_id, { em, lock: 'update' });
       if (!job) throw new Stopped('missing');
       if (job.status !== 'running') throw new Stopped(job.status);
       if (job.cursor !== expected) throw new Stopped('superseded');
 
       if (chunk.data) {
-        const ref: BulkObjectRef = { orgcode: job.orgcode, jobId, kind: 'export' };
+        const ref: BulkObjectRef = { orgcode: job.orgcode, jobId: job.job_id, kind: 'export' };
         const startAt = ((await this.storage.lastPart(ref, em)) ?? -1) + 1;
         const writer = this.storage.createWriter(ref, { startAt, partSize: Number.MAX_SAFE_INTEGER });
         await writer.write(chunk.data, em);
         await writer.finish(em);
       }
-      const changes: Partial<BulkJobEntity> = {
+      const counters: ScopedPatch<BulkJobEntity> = {
         processed: job.processed + chunk.count,
         succeeded: job.succeeded + chunk.count,
         cursor: chunk.cursor ?? job.cursor,
         updated_at: new Date(),
       };
-      if (last) Object.assign(changes, this.finish(job, 'completed'), { total_lines: job.processed + chunk.count });
-      await em.update(BulkJobEntity, { job_id: jobId }, changes);
-      if (last) await this.emitFinished(em, { ...job, ...changes });
+      if (last) await this.finish(em, job, 'complete', { ...counters, total_lines: job.processed + chunk.count });
+      else await this.jobs.update(job, { job_id: job.job_id }, counters, em);
       return job;
     });
     this.countLines(job, chunk.count, 0);
   }
 
-  /** The final status change: the files live BULK_FILE_TTL_DAYS from now. */
-  private finish(job: BulkJobEntity, to: BulkJobStatus): Partial<BulkJobEntity> {
+  /**
+   * The final transition of a running job (`complete`, `complete_with_errors` or `fail`) with the
+   * chunk's last `fields`, revisioned, and its `ipm.bulk.job.*` event, in `em`'s transaction: the
+   * files live BULK_FILE_TTL_DAYS from now.
+   */
+  private async finish(
+    em: EntityManager,
+    job: BulkJobEntity,
+    name: Extract<BulkJobTransition, 'complete' | 'complete_with_errors' | 'fail'>,
+    fields: ScopedPatch<BulkJobEntity>,
+  ): Promise<void> {
     const now = new Date();
-    return {
-      ...this.statusChange(job, to),
-      finished_at: now,
-      expires_at: new Date(now.getTime() + this.config.BULK_FILE_TTL_DAYS * 86_400_000),
-    };
+    const finished = await this.jobs.revise(
+      job,
+      em,
+      job,
+      { job_id: job.job_id },
+      {
+        actor: BULK_WORKER_ACTOR,
+        at: now,
+        patch: {
+          ...fields,
+          status: fire(BulkJobMachine, job.status, name),
+          finished_at: now,
+          expires_at: new Date(now.getTime() + this.config.BULK_FILE_TTL_DAYS * 86_400_000),
+        },
+      },
+    );
+    await this.emitFinished(em, finished);
   }
 
   /** `ipm.bulk.job.completed` or `ipm.bulk.job.failed` for the job's tenant, in the caller's transaction. */
@@ -396,52 +426,56 @@ export class BulkRunner {
     return Buffer.concat(parts, bytes).subarray(0, SNIFF_BYTES);
   }
 
-  private statusChange(job: BulkJobEntity, to: BulkJobStatus): Partial<BulkJobEntity> {
-    return {
-      status: transition(BulkJobMachine, job.status, to),
-      revision: job.revision + 1,
-      updated_at: new Date(),
-      updated_by: BULK_WORKER_ACTOR,
-    };
-  }
-
   /** queued -> running, unless something else changed the job meanwhile (a cancel). */
   private async start(job: BulkJobEntity): Promise<boolean> {
-    const changes = { ...this.statusChange(job, 'running'), started_at: job.started_at ?? new Date() };
-    const result = await this.dataSource
-      .getRepository(BulkJobEntity)
-      .update({ job_id: job.job_id, status: job.status, revision: job.revision }, changes);
-    if (result.affected !== 1) return false;
-    Object.assign(job, changes);
-    return true;
+    const status = fire(BulkJobMachine, job.status, 'start');
+    try {
+      const started = await this.jobs.revise(
+        job,
+        this.dataSource.manager,
+        job,
+        { job_id: job.job_id, status: job.status },
+        {
+          actor: BULK_WORKER_ACTOR,
+          patch: { status, started_at: job.started_at ?? new Date() },
+        },
+      );
+      Object.assign(job, started);
+      return true;
+    } catch (err) {
+      if (err instanceof AppError && err.code === ErrorCode.RevisionMismatch) return false;
+      throw err;
+    }
   }
 
-  /** running -> `to` with the fields given, if the job is still running. */
-  private async leaveRunning(jobId: string, to: BulkJobStatus, fields: Partial<BulkJobEntity>): Promise<boolean> {
+  /** running -> failed (with its error) or back to queued (shutdown), if the job is still running. */
+  private async leaveRunning(job: BulkJobEntity, name: 'fail' | 'requeue', error?: string): Promise<boolean> {
     return this.dataSource.transaction(async (em) => {
-      const job = await em.findOne(BulkJobEntity, { where: { job_id: jobId }, lock: { mode: 'pessimistic_write' } });
-      if (!job || job.status !== 'running') return false;
-      const changes = { ...(to === 'failed' ? this.finish(job, to) : this.statusChange(job, to)), ...fields };
-      await em.update(BulkJobEntity, { job_id: jobId }, changes);
-      if (to === 'failed') await this.emitFinished(em, { ...job, ...changes });
+      const row = await this.jobs.byId(job, job.job_id, { em, lock: 'update' });
+      if (!row || !canFire(BulkJobMachine, row.status, name)) return false;
+      if (name === 'fail') await this.finish(em, row, 'fail', { error: error ?? 'failed' });
+      else {
+        const status = fire(BulkJobMachine, row.status, name);
+        await this.jobs.revise(job, em, row, { job_id: row.job_id }, { actor: BULK_WORKER_ACTOR, patch: { status } });
+      }
       return true;
     });
   }
 
   private async fail(job: BulkJobEntity, error: string): Promise<void> {
     this.logger.warn(`bulk job ${job.job_id} failed: ${error}`);
-    await this.leaveRunning(job.job_id, 'failed', { error });
+    await this.leaveRunning(job, 'fail', error);
   }
 
   /** Shutdown between chunks: back to `queued`, and a throw so that BullMQ runs the job again. */
   private async interrupt(job: BulkJobEntity, checkpoint: number | string): Promise<never> {
-    await this.leaveRunning(job.job_id, 'queued', {});
+    await this.leaveRunning(job, 'requeue');
     const where = typeof checkpoint === 'number' ? `line ${checkpoint}` : `cursor ${checkpoint}`;
     throw new Error(`bulk job ${job.job_id} interrupted by shutdown after ${where}; it resumes from there`);
   }
 
-  private async statusOf(jobId: string): Promise<BulkRunOutcome> {
-    const job = await this.dataSource.getRepository(BulkJobEntity).findOneBy({ job_id: jobId });
-    return job?.status ?? 'missing';
+  private async statusOf(job: BulkJobEntity): Promise<BulkRunOutcome> {
+    const row = await this.jobs.byId(job, job.job_id);
+    return row?.status ?? 'missing';
   }
 }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager, SelectQueryBuilder } from 'typeorm';
+import { TenantRepository } from '@ipm/persistence';
 import { WebhookEntity } from '@ipm/webhooks';
 import type { WebhookDto } from '@ipm/webhooks';
 import { toWebhookDto } from '@ipm/webhooks';
@@ -45,11 +46,8 @@ export function toExportedWebhook(w: WebhookEntity): ExportedWebhook {
 
 /** The job's live webhooks: its tenant's (its app's when set), filtered by `status` and created_at's `from_utc`/`to_utc`. */
 function webhooksOf(db: EntityManager, job: BulkJobEntity): SelectQueryBuilder<WebhookEntity> {
-  const qb = db
-    .createQueryBuilder(WebhookEntity, 'w')
-    .where('w.orgcode = :orgcode', { orgcode: job.orgcode })
-    .andWhere('w.is_deleted = false');
-  if (job.app_id) qb.andWhere('w.app_id = :app_id', { app_id: job.app_id });
+  // The job is the scope: its tenant, and its app when an app principal created it.
+  const qb = new TenantRepository(WebhookEntity, db).query(job, 'w').andWhere('w.is_deleted = false');
   const { status, from_utc, to_utc } = job.options;
   if (status) qb.andWhere('w.status = :status', { status });
   if (from_utc) qb.andWhere('w.created_at >= :from_utc', { from_utc: new Date(from_utc) });

@@ -1,12 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import { createHash } from 'node:crypto';
-import { LessThan, LessThanOrEqual, Repository } from 'typeorm';
+import { LessThan, LessThanOrEqual } from 'typeorm';
 import { AppConfig } from '../config/config.schema';
 import { SecretBox } from '../crypto/secret-box';
 import { AppError, ErrorCode } from '../errors';
 import { stableStringify } from '../pagination';
-import { IdempotencyRecordEntity } from './idempotency-record.entity';
+import { IdempotencyKeysRepository } from './idempotency-keys.repository';
 
 /**
  * `claimed`: this request runs; `claimedAt` is its claim's time, which fences its completion (a
@@ -49,36 +48,30 @@ export class IdempotencyService {
   private readonly logger = new Logger(IdempotencyService.name);
 
   constructor(
-    @InjectRepository(IdempotencyRecordEntity) private readonly repo: Repository<IdempotencyRecordEntity>,
+    private readonly repo: IdempotencyKeysRepository,
     private readonly config: AppConfig,
     private readonly box: SecretBox,
   ) {}
 
   async claim(orgcode: string, key: string, call: string, fingerprint: string): Promise<IdempotencyClaim> {
+    const scope = { orgcode };
     const deadline = Date.now() + IdempotencyService.WAIT_MS;
     for (;;) {
       const now = new Date();
-      const inserted = await this.repo
-        .createQueryBuilder()
-        .insert()
-        .values({
-          orgcode,
-          idempotency_key: key,
-          call,
-          request_hash: fingerprint,
-          state: 'in_progress',
-          created_at: now,
-          expires_at: this.expiry(now),
-        })
-        .orIgnore()
-        .returning(['idempotency_key'])
-        .execute();
-      if ((inserted.raw as unknown[]).length) return { kind: 'claimed', claimedAt: now, takenOver: false };
+      const inserted = await this.repo.insertIfAbsent(scope, {
+        idempotency_key: key,
+        call,
+        request_hash: fingerprint,
+        state: 'in_progress',
+        created_at: now,
+        expires_at: this.expiry(now),
+      });
+      if (inserted) return { kind: 'claimed', claimedAt: now, takenOver: false };
 
-      const existing = await this.repo.findOneBy({ orgcode, idempotency_key: key });
+      const existing = await this.repo.findOne(scope, key);
       if (!existing) continue; // released between our INSERT and SELECT: try again
       if (existing.expires_at <= now) {
-        await this.repo.delete({ orgcode, idempotency_key: key, expires_at: LessThan(now) });
+        await this.repo.delete(scope, { idempotency_key: key, expires_at: LessThan(now) });
         continue;
       }
       if (existing.request_hash !== fingerprint || existing.call !== call) {
@@ -119,22 +112,23 @@ export class IdempotencyService {
    * it did (not: its lease ran out and a retry took the key over, whose response will be kept).
    */
   async complete(orgcode: string, key: string, claimedAt: Date, status: number, body: unknown): Promise<boolean> {
-    const res = await this.repo.update(
-      { orgcode, idempotency_key: key, state: 'in_progress', created_at: claimedAt },
+    const changed = await this.repo.update(
+      { orgcode },
+      { idempotency_key: key, state: 'in_progress', created_at: claimedAt },
       {
         state: 'completed',
         response_status: status,
         response_sealed: this.box.seal(JSON.stringify(body ?? null), `${orgcode}:${key}`),
       },
     );
-    const kept = (res.affected ?? 0) > 0;
+    const kept = changed > 0;
     if (!kept) this.logger.warn(`Idempotency-Key of ${orgcode}: lease lost to a retry, this response is not kept`);
     return kept;
   }
 
   /** The request failed: forget the key (if this request still holds it) so that the client may retry with it. */
   async release(orgcode: string, key: string, claimedAt: Date): Promise<void> {
-    await this.repo.delete({ orgcode, idempotency_key: key, state: 'in_progress', created_at: claimedAt });
+    await this.repo.delete({ orgcode }, { idempotency_key: key, state: 'in_progress', created_at: claimedAt });
   }
 
   /**
@@ -143,20 +137,20 @@ export class IdempotencyService {
    * winner's row, whose claim is now fresh).
    */
   private async takeOver(orgcode: string, key: string, leaseStart: Date, now: Date): Promise<boolean> {
-    const res = await this.repo.update(
-      { orgcode, idempotency_key: key, state: 'in_progress', created_at: LessThanOrEqual(leaseStart) },
+    const changed = await this.repo.update(
+      { orgcode },
+      { idempotency_key: key, state: 'in_progress', created_at: LessThanOrEqual(leaseStart) },
       { created_at: now, expires_at: this.expiry(now) },
     );
-    return (res.affected ?? 0) > 0;
+    return changed > 0;
   }
 
   private expiry(now: Date): Date {
     return new Date(now.getTime() + this.config.IDEMPOTENCY_TTL_HOURS * 3_600_000);
   }
 
-  /** Deletes expired keys; returns how many. */
-  async purgeExpired(now: Date = new Date()): Promise<number> {
-    const res = await this.repo.delete({ expires_at: LessThan(now) });
-    return res.affected ?? 0;
+  /** Deletes every tenant's expired keys (maintenance); returns how many. */
+  purgeExpired(now: Date = new Date()): Promise<number> {
+    return this.repo.purgeExpiredInEveryTenant(now);
   }
 }

@@ -1,5 +1,6 @@
 import { Column, Entity, ForeignKey, Index, PrimaryGeneratedColumn } from 'typeorm';
 import { EventEntity } from './event.entity';
+import { TenantOwned } from '@ipm/persistence';
 
 /**
  * One row per stored event, written in the same transaction: the fan-out relay (OutboxRelay) claims
@@ -9,7 +10,7 @@ import { EventEntity } from './event.entity';
  */
 @Entity({ name: 'event_outbox' })
 @Index('ix_event_outbox_pending', ['seq'], { where: 'processed_at IS NULL' })
-export class EventOutboxEntity {
+export class EventOutboxEntity extends TenantOwned {
   @PrimaryGeneratedColumn('identity', {
     type: 'bigint',
     generatedIdentity: 'ALWAYS',
@@ -21,9 +22,6 @@ export class EventOutboxEntity {
   @Index('ix_event_outbox_event')
   @Column({ type: 'bigint' })
   event_seq!: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  orgcode!: string;
 
   @Column({ type: 'timestamptz' })
   created_at!: Date;

@@ -1,4 +1,5 @@
 import { Column, Entity, Index, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import { TenantOwned } from '@ipm/persistence';
 
 export type EventSource = 'api' | 'platform';
 
@@ -20,7 +21,7 @@ export type EventSource = 'api' | 'platform';
 })
 @Index('ix_events_org_app_tx_seq', ['orgcode', 'app_id', 'tx_id', 'seq'], { where: 'app_id IS NOT NULL' })
 @Index('ix_events_org_received', ['orgcode', 'received_at'])
-export class EventEntity {
+export class EventEntity extends TenantOwned {
   /** bigint: the driver hands it over as a string, which is how the API shows it too. */
   @PrimaryGeneratedColumn('identity', {
     type: 'bigint',
@@ -42,9 +43,6 @@ export class EventEntity {
 
   @Column({ type: 'varchar', length: 100 })
   event_id!: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  orgcode!: string;
 
   @Column({ type: 'varchar', length: 128, nullable: true })
   app_id!: string | null;

@@ -1,5 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import { RevisionedRecord } from '@ipm/persistence';
+import { TenantRevisionedRecord } from '@ipm/persistence';
 import type { KpiAlertStatus } from '@ipm/lifecycle';
 import type { KpiBucket } from '../buckets';
 import type { KpiComparator } from './kpi-alert.evaluation';
@@ -13,12 +13,9 @@ import type { KpiComparator } from './kpi-alert.evaluation';
 @Index('uq_kpi_alerts_key', ['orgcode', 'kpi_code', 'scope', 'bucket', 'bucket_start', 'comparator', 'threshold'], {
   unique: true,
 })
-export class KpiAlertEntity extends RevisionedRecord {
+export class KpiAlertEntity extends TenantRevisionedRecord {
   @PrimaryColumn({ type: 'varchar', length: 40, primaryKeyConstraintName: 'pk_kpi_alerts' })
   alert_id!: string;
-
-  @Column({ type: 'varchar', length: 64 })
-  orgcode!: string;
 
   /** The application that raised it first (API keys bound to an app); null for tenant-wide callers. */
   @Column({ type: 'varchar', length: 128, nullable: true })

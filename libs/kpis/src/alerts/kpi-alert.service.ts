@@ -5,11 +5,12 @@ import { AppConfig, AppError, ErrorCode, formatRevision, IdPrefix, newId } from 
 import type { Caller } from '@ipm/auth';
 import { AuditService } from '@ipm/audit';
 import { PlatformEvents } from '@ipm/events';
-import { transition } from '@ipm/lifecycle';
+import { canFire, fire, initialState } from '@ipm/lifecycle';
 import { KpiAlertMachine, type KpiAlertStatus } from '@ipm/lifecycle';
 import { checkKpiRecord, type KpiRecord } from '../kpi-record';
 import type { KpiAlertDto, KpiAlertRequestDto, KpiAlertResultDto } from './kpi-alert.dto';
 import { KpiAlertEntity } from './kpi-alert.entity';
+import { KpiAlertsRepository } from './kpi-alerts.repository';
 import { isBreached, type KpiComparator } from './kpi-alert.evaluation';
 
 const TARGET_TYPE = 'kpi_alert';
@@ -40,6 +41,7 @@ export interface KpiAlertEventPayload {
 export class KpiAlertService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly alerts: KpiAlertsRepository,
     private readonly audit: AuditService,
     private readonly events: PlatformEvents,
     private readonly config: AppConfig,
@@ -75,31 +77,23 @@ export class KpiAlertService {
           : new Date(existing.last_notified_at.getTime() + this.config.KPI_ALERT_COOLDOWN_MINUTES * MINUTE_MS);
       const inCooldown = cooldownUntil !== undefined && now.getTime() < cooldownUntil.getTime();
       const notified = notify && !inCooldown;
-      const updated: KpiAlertEntity = {
-        ...existing,
-        value,
-        breached,
-        state: nextState(existing.state, breached),
-        evaluated_at: now,
-        last_notified_at: notified ? now : existing.last_notified_at,
-        revision: existing.revision + 1,
-        updated_at: now,
-        updated_by: caller.actor_id,
-      };
-      await em.query(
-        `UPDATE kpi_alerts SET value = $2, breached = $3, state = $4, evaluated_at = $5, last_notified_at = $6,
-           revision = $7, updated_at = $5, updated_by = $8
-         WHERE alert_id = $1`,
-        [
-          updated.alert_id,
-          updated.value,
-          updated.breached,
-          updated.state,
-          now,
-          updated.last_notified_at,
-          updated.revision,
-          caller.actor_id,
-        ],
+      // The tenant's alert (an app principal's own, checked above): the scope is the tenant.
+      const updated = await this.alerts.revise(
+        { orgcode: caller.orgcode },
+        em,
+        existing,
+        { alert_id: existing.alert_id },
+        {
+          actor: caller.actor_id,
+          at: now,
+          patch: {
+            value,
+            breached,
+            state: nextState(existing.state, breached),
+            evaluated_at: now,
+            last_notified_at: notified ? now : existing.last_notified_at,
+          },
+        },
       );
       const eventId = notified ? await this.publish(em, caller, updated) : undefined;
       await this.writeAudit(em, caller, request, updated, {
@@ -142,7 +136,7 @@ export class KpiAlertService {
     notifiedAt: Date | null,
     now: Date,
   ): Promise<KpiAlertEntity | undefined> {
-    const initial: KpiAlertStatus = KpiAlertMachine.states.find((s) => s.initial)?.name ?? 'firing';
+    const initial: KpiAlertStatus = initialState(KpiAlertMachine);
     const row: KpiAlertEntity = {
       alert_id: newId(IdPrefix.Alert, now.getTime()),
       orgcode: caller.orgcode,
@@ -151,7 +145,7 @@ export class KpiAlertService {
       value,
       breached,
       // Never crossed yet: nothing fires, the alert starts (legally) resolved and fires when crossed.
-      state: breached ? initial : transition(KpiAlertMachine, initial, 'resolved'),
+      state: breached ? initial : fire(KpiAlertMachine, initial, 'resolve'),
       evaluated_at: now,
       last_notified_at: notifiedAt,
       created_at: now,
@@ -240,8 +234,8 @@ export class KpiAlertService {
  * stay as they are); back within the threshold resolves a firing or acknowledged one.
  */
 export function nextState(from: KpiAlertStatus, breached: boolean): KpiAlertStatus {
-  if (breached) return from === 'resolved' ? transition(KpiAlertMachine, from, 'firing') : from;
-  return from === 'resolved' ? from : transition(KpiAlertMachine, from, 'resolved');
+  const name = breached ? 'fire' : 'resolve';
+  return canFire(KpiAlertMachine, from, name) ? fire(KpiAlertMachine, from, name) : from;
 }
 
 /** The request's key, checked as /kpi/record checks a snapshot's (400 naming `alert.<field>`). */

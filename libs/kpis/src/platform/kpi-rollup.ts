@@ -3,6 +3,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { UnrecoverableError } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import { AppConfig, IdPrefix, newId } from '@ipm/core';
+import { DeliveryMachine, type DeliveryStatus, sqlStates, terminalStates } from '@ipm/lifecycle';
+import { acrossTenants } from '@ipm/persistence';
 import { JobHandler, JobProducer, type KpiRollupJob } from '@ipm/queues';
 import { bucketEndOf, bucketStartOf, misalignment, parseInstant } from '../buckets';
 import { DEFAULT_KPI_SCOPE } from '../kpi-record';
@@ -35,6 +37,13 @@ export interface HourRollup {
   updated: number;
 }
 
+/** Deliveries whose story ended (the machine's terminal states), those that succeeded, and the rest. */
+const FINISHED: readonly DeliveryStatus[] = terminalStates(DeliveryMachine);
+const SUCCEEDED: readonly DeliveryStatus[] = DeliveryMachine.transitions
+  .filter((t) => t.name === 'succeed')
+  .map((t) => t.to);
+const FAILED: readonly DeliveryStatus[] = FINISHED.filter((s) => !SUCCEEDED.includes(s));
+
 /**
  * One statement per hour: every tenant's figures (GROUP BY orgcode) from the deliveries that
  * reached a terminal state with `finished_at` in [$1, $2) (a range scan of the partial index
@@ -49,12 +58,12 @@ const ROLLUP_SQL = `
 WITH figures AS (
   SELECT d.orgcode,
          count(*)::double precision AS total,
-         (count(*) FILTER (WHERE d.status IN ('failed', 'dead_letter')))::double precision AS failed,
-         (count(*) FILTER (WHERE d.status = 'success'))::double precision / count(*) AS success_rate,
+         (count(*) FILTER (WHERE d.status IN (${sqlStates(FAILED)})))::double precision AS failed,
+         (count(*) FILTER (WHERE d.status IN (${sqlStates(SUCCEEDED)})))::double precision / count(*) AS success_rate,
          percentile_cont(0.95) WITHIN GROUP (ORDER BY d.last_duration_ms) AS latency_p95
     FROM deliveries d
    WHERE d.finished_at >= $1 AND d.finished_at < $2
-     AND d.status IN ('success', 'failed', 'dead_letter')
+     AND d.status IN (${sqlStates(FINISHED)})
    GROUP BY d.orgcode
 ), snapshots AS (
   SELECT f.orgcode, k.kpi_code, k.value
@@ -157,12 +166,14 @@ export class KpiRollup implements OnApplicationBootstrap, BeforeApplicationShutd
     const now = new Date();
     // `kpi_` and the 10 characters of a ULID's time part; the statement adds the 16 random ones.
     const idTimePart = newId(IdPrefix.Kpi, now.getTime()).slice(0, IdPrefix.Kpi.length + 1 + 10);
-    const [counts] = await this.dataSource.query<Array<Omit<HourRollup, 'hour'>>>(ROLLUP_SQL, [
-      hour,
-      bucketEndOf('hourly', hour),
-      idTimePart,
-      now,
-    ]);
+    const [counts] = await acrossTenants('the platform rolls up every tenant’s deliveries into its KPIs', () =>
+      this.dataSource.query<Array<Omit<HourRollup, 'hour'>>>(ROLLUP_SQL, [
+        hour,
+        bucketEndOf('hourly', hour),
+        idTimePart,
+        now,
+      ]),
+    );
     return { hour: hour.toISOString(), ...counts };
   }
 }
