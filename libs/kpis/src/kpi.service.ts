@@ -10,7 +10,6 @@ import {
   newId,
   REVISION_FIELD,
   requireRevision,
-  revisionMismatch,
 } from '@ipm/core';
 import type { Caller, Principal } from '@ipm/auth';
 import { AUDIT_COLUMNS, type AuditEntry, auditRow, AuditService } from '@ipm/audit';
@@ -150,7 +149,7 @@ export class KpiService {
         );
       }
       // Checked before anything else: a stale revision is a 409 even when the value is the same.
-      if (existing.revision !== expected) throw revisionMismatch(expected, existing.revision);
+      this.snapshots.expectRevision(existing, expected);
       const replaced = await this.replace(em, scope, existing, record, expected, options);
       return { ok: true, kpi_id: replaced.kpi_id, revision: replaced.revision, created: false, snapshot: replaced };
     } catch (err) {

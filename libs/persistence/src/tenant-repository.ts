@@ -144,6 +144,14 @@ export class TenantRepository<E extends TenantOwned & ObjectLiteral> {
     return { ...row, ...full };
   }
 
+  /**
+   * 409 `revision_mismatch` unless `expected` (when given) is `row`'s revision: for a change that
+   * checks the caller's revision before anything else about the request (revise() checks it again).
+   */
+  expectRevision(row: Revisioned, expected: number | undefined): void {
+    if (expected !== undefined && expected !== row.revision) throw revisionMismatch(expected, row.revision);
+  }
+
   private em(em?: EntityManager): EntityManager {
     return em ?? this.manager;
   }

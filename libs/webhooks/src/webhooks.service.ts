@@ -15,7 +15,6 @@ import {
   Page,
   PageTokens,
   requireRevision,
-  revisionMismatch,
   stableStringify,
 } from '@ipm/core';
 import type { Caller } from '@ipm/auth';
@@ -262,7 +261,7 @@ export class WebhooksService {
       );
       if (!changed.length) {
         // Nothing differs: no new revision, but a stale expected_revision is still a 409.
-        if (row.revision !== expected) throw revisionMismatch(expected, row.revision);
+        this.webhooks.expectRevision(row, expected);
         return { webhook: toWebhookDto(row) };
       }
       const updated = await this.webhooks.revise(
@@ -287,7 +286,7 @@ export class WebhooksService {
     return this.dataSource.transaction(async (em) => {
       const row = await this.require(caller, request.webhook_id, em);
       // A stale revision is reported before an illegal transition (revise() checks it again).
-      if (row.revision !== expected) throw revisionMismatch(expected, row.revision);
+      this.webhooks.expectRevision(row, expected);
       const from = row.status;
       // The API names the target state: the transition is the one between the two (else the 409).
       const name = transitionBetween(WebhookMachine, from, request.status);

@@ -134,6 +134,7 @@ export class BulkJobsService {
     const expected = requireRevision(request.expected_revision);
     const job = await this.dataSource.transaction(async (em) => {
       const row = await this.require(caller, request.job_id, em, 'import');
+      this.repo.expectRevision(row, expected);
       const to = fireJob(row.status, 'commit');
       if (Number(row.upload_bytes) === 0) {
         throw AppError.unprocessable('Nothing was uploaded: PUT the file to upload_url first');
@@ -157,6 +158,7 @@ export class BulkJobsService {
     const expected = request.expected_revision === undefined ? undefined : requireRevision(request.expected_revision);
     const job = await this.dataSource.transaction(async (em) => {
       const row = await this.require(caller, request.job_id, em, jobType);
+      this.repo.expectRevision(row, expected);
       const to = fireJob(row.status, 'continue');
       if (jobType === 'import' && Number(row.upload_bytes) === 0) {
         throw AppError.unprocessable('Nothing was uploaded before the job was cancelled: create a new import');
@@ -177,6 +179,7 @@ export class BulkJobsService {
     const expected = request.expected_revision === undefined ? undefined : requireRevision(request.expected_revision);
     const job = await this.dataSource.transaction(async (em) => {
       const row = await this.require(caller, request.job_id, em);
+      this.repo.expectRevision(row, expected);
       // A cancelled job's upload URL dies with it; the worker sees the status at its next chunk.
       return this.change(em, caller, request, row, expected, 'bulk.job.cancel', {
         status: fireJob(row.status, 'cancel'),
