@@ -8,6 +8,7 @@ import { BulkMetrics } from './bulk-metrics';
 import { BulkStorageModule } from './bulk-storage.module';
 import { BulkJobEntity } from './jobs/bulk-job.entity';
 import { BulkJobsRepository } from './jobs/bulk-jobs.repository';
+import { BulkStalledJobs } from './jobs/bulk-stalled-jobs';
 import { BulkRunner } from './worker/bulk.runner';
 import { BULK_TARGET_PROVIDERS } from './worker/bulk-targets';
 
@@ -21,7 +22,7 @@ import { BULK_TARGET_PROVIDERS } from './worker/bulk-targets';
     WebhooksServiceModule,
     KpisModule,
   ],
-  providers: [BulkJobsRepository, BulkMetrics, BulkRunner, ...BULK_TARGET_PROVIDERS],
+  providers: [BulkJobsRepository, BulkMetrics, BulkRunner, BulkStalledJobs, ...BULK_TARGET_PROVIDERS],
   exports: [BulkRunner, BulkMetrics],
 })
 export class BulkWorkerModule {}

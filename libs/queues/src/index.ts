@@ -8,3 +8,4 @@ export * from './queue.processors';
 export * from './queue-workers';
 export * from './queues.worker.module';
 export * from './worker-queues';
+export * from './stalled-jobs';

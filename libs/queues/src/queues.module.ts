@@ -2,6 +2,7 @@ import { BullModule } from '@nestjs/bullmq';
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '@ipm/core';
 import { JobProducer } from './job-producer';
+import { StalledJobSources } from './stalled-jobs';
 import { ALL_QUEUES } from './queue-names';
 import { bullPrefix, clusterNodes, connectRedis, RedisClient, redisOptions } from '@ipm/redis';
 
@@ -49,7 +50,7 @@ export class RedisClientModule implements OnApplicationShutdown {
     }),
     BullModule.registerQueue(...ALL_QUEUES.map((name) => ({ name }))),
   ],
-  providers: [JobProducer],
-  exports: [BullModule, RedisClientModule, JobProducer],
+  providers: [JobProducer, StalledJobSources],
+  exports: [BullModule, RedisClientModule, JobProducer, StalledJobSources],
 })
 export class QueuesModule {}

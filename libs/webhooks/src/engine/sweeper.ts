@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { acrossTenants } from '@ipm/persistence';
 import { AppConfig } from '@ipm/core';
 import { DeliveryMachine, sqlStates, statesWhere } from '@ipm/lifecycle';
-import { BULK_RUN_JOB_OPTIONS, BulkJob, JobProducer } from '@ipm/queues';
+import { IdentifiedJob, JobProducer, StalledJobSources, type StalledJobSource } from '@ipm/queues';
 import { DeliveryMetrics } from './delivery-metrics';
 import { BackgroundLoop } from './background-loop';
 import { retryJobId } from './delivery-executor';
@@ -27,14 +27,14 @@ interface DueDelivery {
 }
 
 /** The job that should hold a due delivery's work, by its state: the same ids the engine uses. */
-export function jobForDue(row: DueDelivery): BulkJob & { opts: { jobId: string } } {
+export function jobForDue(row: DueDelivery): IdentifiedJob {
   // In flight past the grace: its attempt was abandoned, so the job may claim the row again.
   const reclaim = row.status === 'in_flight';
   const payload = { delivery_id: row.delivery_id, webhook_id: row.webhook_id, ...(reclaim ? { reclaim } : {}) };
-  if (row.status === 'pending') return sendJob(row) as BulkJob & { opts: { jobId: string } };
+  if (row.status === 'pending') return sendJob(row) as IdentifiedJob;
   // retrying: the next attempt; in_flight: the attempt whose worker died (the first one is the send job).
   const attempt = row.status === 'retrying' ? row.attempt_count + 1 : row.attempt_count;
-  if (row.status === 'in_flight' && attempt <= 1) return sendJob(row, true) as BulkJob & { opts: { jobId: string } };
+  if (row.status === 'in_flight' && attempt <= 1) return sendJob(row, true) as IdentifiedJob;
   return {
     name: 'delivery.retry',
     payload,
@@ -53,8 +53,9 @@ export function firstAttemptBatch(row: DueDelivery): string | null {
  * transaction-scoped advisory lock elects it) looks for deliveries that have been due, or in
  * flight, for longer than SWEEPER_GRACE_MS and re-enqueues those that no queue holds (Redis
  * flushed or restarted without persistence, a crash between commit and enqueue, a job that ran
- * out of attempts while the database was down). Unfinished replays and bulk jobs likewise. It runs on a timer
- * in the worker, not as a queued job, so that it survives the loss of Redis itself (bulk jobs too); each sweep
+ * out of attempts while the database was down). Unfinished replays likewise, and the jobs of every
+ * registered {@link StalledJobSource} (bulk runs). It runs on a timer in the worker, not as a queued
+ * job, so that it survives the loss of Redis itself; each sweep
  * also re-declares the recurring jobs that such a loss would have erased.
  */
 @Injectable()
@@ -70,6 +71,7 @@ export class Sweeper implements OnApplicationBootstrap, BeforeApplicationShutdow
     private readonly retention: DeliveryRetention,
     private readonly config: AppConfig,
     private readonly metrics: DeliveryMetrics,
+    private readonly sources: StalledJobSources,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -104,25 +106,16 @@ export class Sweeper implements OnApplicationBootstrap, BeforeApplicationShutdow
           [grace],
         ),
       );
-      // Bulk jobs too (libs/bulk): committed or running in PostgreSQL, so a queue must hold their run.
-      const bulkJobs = await acrossTenants('the sweeper re-enqueues stalled bulk jobs of every tenant', () =>
-        em.query<Array<{ job_id: string }>>(
-          `SELECT job_id FROM bulk_jobs
-          WHERE status IN ('queued', 'running') AND updated_at <= now() - make_interval(secs => $1)
-          ORDER BY updated_at LIMIT 100`,
-          [grace],
-        ),
-      );
-      const wanted: Array<{ job: BulkJob & { opts: { jobId: string } }; batch: string | null }> = [
+      // Other features' runs that PostgreSQL holds as due (bulk jobs), each feature's own query.
+      const others: IdentifiedJob[] = [];
+      for (const source of this.sources.list()) others.push(...(await source.stalled(em, grace, 100)));
+      const wanted: Array<{ job: IdentifiedJob; batch: string | null }> = [
         ...due.map((row) => ({ job: jobForDue(row), batch: firstAttemptBatch(row) })),
         ...replays.map((r) => ({
           job: { name: 'replay.run' as const, payload: r, opts: { jobId: r.replay_id } },
           batch: null,
         })),
-        ...bulkJobs.map((b) => ({
-          job: { name: 'bulk.run' as const, payload: b, opts: { ...BULK_RUN_JOB_OPTIONS, jobId: b.job_id } },
-          batch: null,
-        })),
+        ...others.map((job) => ({ job, batch: null })),
       ];
       let added = 0;
       for (let i = 0; i < wanted.length; i += LOOKUP_PARALLELISM) {
