@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { acrossTenants } from '@ipm/persistence';
 import { AppConfig } from '@ipm/core';
 import { DeliveryMachine, sqlStates, statesWhere } from '@ipm/lifecycle';
-import { IdentifiedJob, JobProducer, StalledJobSources, type StalledJobSource } from '@ipm/queues';
+import { IdentifiedJob, JobProducer, StalledJobSources } from '@ipm/queues';
 import { DeliveryMetrics } from './delivery-metrics';
 import { BackgroundLoop } from './background-loop';
 import { retryJobId } from './delivery-executor';
@@ -54,7 +54,7 @@ export function firstAttemptBatch(row: DueDelivery): string | null {
  * flight, for longer than SWEEPER_GRACE_MS and re-enqueues those that no queue holds (Redis
  * flushed or restarted without persistence, a crash between commit and enqueue, a job that ran
  * out of attempts while the database was down). Unfinished replays likewise, and the jobs of every
- * registered {@link StalledJobSource} (bulk runs). It runs on a timer in the worker, not as a queued
+ * registered StalledJobSource (bulk runs). It runs on a timer in the worker, not as a queued
  * job, so that it survives the loss of Redis itself; each sweep
  * also re-declares the recurring jobs that such a loss would have erased.
  */
