@@ -1,10 +1,10 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import { TenantRevisionedRecord } from '@ipm/persistence';
+import { RevisionedRecord } from '@ipm/persistence';
 
 /** An event type a tenant added to its catalog (platform types live in definitions/*.json). */
 @Entity({ name: 'event_types' })
 @Index('ix_event_types_org_service', ['orgcode', 'service', 'event_type'])
-export class EventTypeEntity extends TenantRevisionedRecord {
+export class EventTypeEntity extends RevisionedRecord {
   /** The key starts with the tenant: TenantOwned's column, redeclared as the primary key's first. */
   @PrimaryColumn({ type: 'varchar', length: 64 })
   declare orgcode: string;

@@ -37,10 +37,6 @@ export class WebhookEntity extends RevisionedRecord {
   @PrimaryColumn({ type: 'varchar', length: 40, primaryKeyConstraintName: 'pk_webhooks' })
   webhook_id!: string;
 
-  /** The tenant (TenantOwned's column: a RevisionedRecord cannot also extend TenantOwned). */
-  @Column({ type: 'varchar', length: 64 })
-  orgcode!: string;
-
   @Column({ type: 'varchar', length: 128, nullable: true })
   app_id!: string | null;
 
