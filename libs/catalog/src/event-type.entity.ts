@@ -5,9 +5,9 @@ import { RevisionedRecord } from '@ipm/persistence';
 @Entity({ name: 'event_types' })
 @Index('ix_event_types_org_service', ['orgcode', 'service', 'event_type'])
 export class EventTypeEntity extends RevisionedRecord {
-  /** The key starts with the tenant: TenantOwned's column, redeclared as the primary key's first. */
+  /** The tenant, first column of the key (so not TenantOwned's plain column). */
   @PrimaryColumn({ type: 'varchar', length: 64 })
-  declare orgcode: string;
+  orgcode!: string;
 
   @PrimaryColumn({ type: 'varchar', length: 200 })
   event_type!: string;

@@ -14,7 +14,8 @@ export interface TenantScope {
 
 /**
  * The tenant column of every tenant-owned table. An entity whose key starts with the tenant
- * redeclares it with @PrimaryColumn (TypeORM keeps the subclass's declaration).
+ * declares its own @PrimaryColumn `orgcode` instead: TypeORM keeps a base class's column over a
+ * subclass's redeclaration.
  */
 export abstract class TenantOwned {
   @Column({ type: 'varchar', length: 64 })

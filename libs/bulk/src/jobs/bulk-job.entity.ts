@@ -1,6 +1,6 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { BulkJobStatus } from '@ipm/lifecycle';
-import { RevisionedRecord } from '@ipm/persistence';
+import { TenantRevisionedRecord } from '@ipm/persistence';
 
 export type BulkJobType = 'import' | 'export';
 export type BulkImportTarget = 'events' | 'webhooks' | 'kpis';
@@ -27,7 +27,7 @@ export interface BulkJobOptions {
 @Index('ix_bulk_jobs_org_id', ['orgcode', 'job_id'])
 @Index('ix_bulk_jobs_org_status', ['orgcode', 'status', 'job_id'])
 @Index('ix_bulk_jobs_expiry', ['expires_at'], { where: "status <> 'expired'" })
-export class BulkJobEntity extends RevisionedRecord {
+export class BulkJobEntity extends TenantRevisionedRecord {
   @PrimaryColumn({ type: 'varchar', length: 40, primaryKeyConstraintName: 'pk_bulk_jobs' })
   job_id!: string;
 

@@ -1,5 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import { RevisionedRecord } from '@ipm/persistence';
+import { TenantRevisionedRecord } from '@ipm/persistence';
 import type { KpiAlertStatus } from '@ipm/lifecycle';
 import type { KpiBucket } from '../buckets';
 import type { KpiComparator } from './kpi-alert.evaluation';
@@ -13,7 +13,7 @@ import type { KpiComparator } from './kpi-alert.evaluation';
 @Index('uq_kpi_alerts_key', ['orgcode', 'kpi_code', 'scope', 'bucket', 'bucket_start', 'comparator', 'threshold'], {
   unique: true,
 })
-export class KpiAlertEntity extends RevisionedRecord {
+export class KpiAlertEntity extends TenantRevisionedRecord {
   @PrimaryColumn({ type: 'varchar', length: 40, primaryKeyConstraintName: 'pk_kpi_alerts' })
   alert_id!: string;
 

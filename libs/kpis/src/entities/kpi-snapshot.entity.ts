@@ -1,5 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import { RevisionedRecord } from '@ipm/persistence';
+import { TenantRevisionedRecord } from '@ipm/persistence';
 import type { KpiBucket } from '../buckets';
 
 /**
@@ -12,7 +12,7 @@ import type { KpiBucket } from '../buckets';
 @Entity({ name: 'kpi_snapshots' })
 @Index('uq_kpi_snapshots_key', ['orgcode', 'kpi_code', 'bucket', 'scope', 'bucket_start'], { unique: true })
 @Index('ix_kpi_snapshots_org_id', ['orgcode', 'kpi_id'])
-export class KpiSnapshotEntity extends RevisionedRecord {
+export class KpiSnapshotEntity extends TenantRevisionedRecord {
   @PrimaryColumn({ type: 'varchar', length: 40, primaryKeyConstraintName: 'pk_kpi_snapshots' })
   kpi_id!: string;
 

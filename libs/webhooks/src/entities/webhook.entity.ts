@@ -1,6 +1,6 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { WebhookStatus } from '@ipm/lifecycle';
-import { RevisionedRecord } from '@ipm/persistence';
+import { TenantRevisionedRecord } from '@ipm/persistence';
 
 /** One subscription filter: `service`, optionally narrowed to one `action` or an `action_prefix`. */
 export interface EventFilter {
@@ -33,7 +33,7 @@ export const SIGNING_ALGORITHM = 'hmac-sha256';
 @Index('ix_webhooks_org_app', ['orgcode', 'app_id', 'webhook_id'], {
   where: 'is_deleted = false AND app_id IS NOT NULL',
 })
-export class WebhookEntity extends RevisionedRecord {
+export class WebhookEntity extends TenantRevisionedRecord {
   @PrimaryColumn({ type: 'varchar', length: 40, primaryKeyConstraintName: 'pk_webhooks' })
   webhook_id!: string;
 
