@@ -17,7 +17,7 @@ import {
 import { shouldAutoPause } from '../delivery-policy';
 import type { DeliveryErrorKind } from '../entities/delivery.entity';
 import type { RetryPolicy } from '../entities/webhook.entity';
-import { consecutiveFailuresAfter } from './attempt-decision';
+import { type AttemptDecision, consecutiveFailuresAfter } from './attempt-decision';
 
 /** A delivery claimed for an attempt, with what sending it needs. */
 export interface ClaimedDelivery {
@@ -104,8 +104,8 @@ export interface AttemptRecord {
   delivery_id: string;
   orgcode: string;
   webhook_id: string;
-  /** The new state: success, retrying, failed or dead_letter. */
-  status: 'success' | 'retrying' | 'failed' | 'dead_letter';
+  /** The new state: where the attempt's named transition led (AttemptDecision). */
+  status: AttemptDecision['status'];
   /** False when no request was made (the webhook was paused, disabled or deleted): no attempt row, no health change. */
   attempted: boolean;
   attempt_no: number;
