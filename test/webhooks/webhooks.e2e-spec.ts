@@ -218,6 +218,36 @@ describe('/webhook routes', () => {
       });
     });
 
+    it('create paused (seeds 002/003 is_active): set up before it receives anything, then resumed', async () => {
+      const hook = await create({ status: 'paused', event_filters: [{ service: 'rfp' }] });
+      expect(hook).toMatchObject({ status: 'paused', paused_at: expect.any(String), revision: '1' });
+      expect(hook.paused_at).toBe(hook.created_at);
+      const got = await post('get', { webhook_id: hook.webhook_id }).expect(200);
+      expect(got.body.data).toMatchObject({ webhook: { status: 'paused' } });
+      const listed = await post('list', { status: 'paused', limit: 256 }).expect(200);
+      expect((listed.body.data.items as Webhook[]).map((w) => w.webhook_id)).toContain(hook.webhook_id);
+      // The fan-out's query: a paused webhook is no subscriber, so an event creates no delivery for it.
+      const repo = api.app.get(WebhookRepository);
+      const subscribers = async () =>
+        (await repo.activeSubscribers({ orgcode: org }, 'rfp.created', { limit: 1000 })).rows.map((w) => w.webhook_id);
+      expect(await subscribers()).not.toContain(hook.webhook_id);
+      const [created] = (await eventRows(hook.webhook_id)).filter((e) => e.event_type === 'ipm.webhook.created');
+      expect(created.payload).toMatchObject({ webhook_id: hook.webhook_id, status: 'paused' });
+
+      await post('status/set', { webhook_id: hook.webhook_id, status: 'active', expected_revision: '1' }).expect(200);
+      expect(await subscribers()).toContain(hook.webhook_id);
+      const active = await create({ status: 'active' });
+      expect(active).toMatchObject({ status: 'active', paused_at: null });
+    });
+
+    it('create refuses a status other than active or paused, and null, naming status (400)', async () => {
+      for (const status of ['disabled', 'PAUSED', 1, null]) {
+        const res = await post('create', { endpoint_url: PUBLIC_URL, status }).expect(400);
+        expect(res.body.error.code).toBe('validation_failed');
+        expect((res.body.error.details as Array<{ field: string }>).map((d) => d.field)).toEqual(['status']);
+      }
+    });
+
     it('status/set: through the lifecycle machine, with status_changed and the specific event', async () => {
       const hook = await create({ name: 'status' });
       const paused = await post('status/set', {

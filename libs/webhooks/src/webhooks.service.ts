@@ -137,7 +137,7 @@ export class WebhooksService {
 
   /** The checks that need no transaction, and the new row with its secret. */
   private async prepareCreate(caller: Caller, request: WebhookCreateRequestDto): Promise<PreparedCreate> {
-    refuseNulls(request, [...UPDATABLE, 'app_id']);
+    refuseNulls(request, [...UPDATABLE, 'app_id', 'status']);
     if (caller.app_id && request.app_id && request.app_id !== caller.app_id) {
       throw AppError.forbidden('An application principal can only create webhooks for its own app_id');
     }
@@ -153,7 +153,7 @@ export class WebhooksService {
       name: request.name ?? '',
       description: request.description ?? null,
       endpoint_url: url.href,
-      status: initialState(WebhookMachine),
+      status: request.status ?? initialState(WebhookMachine),
       event_filters: filters,
       headers: { ...request.headers },
       retry_policy: retryPolicy(RETRY_DEFAULTS, request.retry_policy, request.timeout_ms),
@@ -166,7 +166,7 @@ export class WebhooksService {
       previous_secret_expires_at: null,
       tags: [...(request.tags ?? [])],
       consecutive_failures: 0,
-      paused_at: null,
+      paused_at: request.status === 'paused' ? now : null,
       last_delivery_at: null,
       last_delivery_status: null,
       verified_at: null,

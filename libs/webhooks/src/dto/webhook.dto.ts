@@ -183,6 +183,10 @@ class WebhookFieldsDto extends MutationRequestDto {
   tags?: string[];
 }
 
+/** The states a webhook may be created in (seeds 002/003 `is_active`): receiving, or set up paused. */
+export const CREATE_STATUSES = ['active', 'paused'] as const satisfies readonly WebhookStatus[];
+export type WebhookCreateStatus = (typeof CREATE_STATUSES)[number];
+
 export class WebhookCreateRequestDto extends WebhookFieldsDto {
   @ApiProperty({
     example: 'https://erp.example.com/hooks/ipm',
@@ -201,6 +205,15 @@ export class WebhookCreateRequestDto extends WebhookFieldsDto {
   @IsString()
   @Matches(APP_ID_PATTERN, { message: 'app_id must be 1-128 of A-Z a-z 0-9 _ . : -' })
   app_id?: string;
+
+  @ApiPropertyOptional({
+    enum: CREATE_STATUSES,
+    default: 'active',
+    description: 'paused: set the endpoint up before it receives anything (resume with /webhook/status/set)',
+  })
+  @IsOptional()
+  @IsIn(CREATE_STATUSES, { message: `status must be one of ${CREATE_STATUSES.join(', ')}` })
+  status?: WebhookCreateStatus;
 }
 
 export class WebhookUpdateRequestDto extends WebhookFieldsDto {
