@@ -11,7 +11,7 @@ import type { CsvMapping, CsvShape, ImportRecord } from './import-records';
 import type { ChunkResult, ImportTarget } from './targets';
 
 /** `/webhook/create`'s body fields that are text (CSV: the cell as is). */
-const TEXT_FIELDS = ['name', 'description', 'app_id', 'reason'] as const;
+const TEXT_FIELDS = ['name', 'description', 'app_id', 'status', 'reason'] as const;
 /** Fields that are numbers (CSV: the cell as a JSON number; anything else is left for validation to refuse). */
 const NUMBER_FIELDS = ['timeout_ms'] as const;
 /** Fields that are arrays or objects (CSV: the cell as JSON text). */
