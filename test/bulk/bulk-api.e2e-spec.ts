@@ -574,6 +574,49 @@ describe('/bulk routes (api side)', () => {
         expect.arrayContaining([expect.objectContaining({ job_id: a.job_id })]),
       );
     });
+
+    it('list status "active" (seed 000): the jobs in progress, awaiting_upload, queued and running', async () => {
+      const listOrg = uniqueOrg('bulka');
+      const boss = await token(api.config, {
+        orgs: [listOrg],
+        permissions: ['manage_bulk_jobs', ...TARGET_PERMISSIONS],
+      });
+      const waiting = (await createImport({}, boss, listOrg)).job;
+      const cancelled = (await createImport({}, boss, listOrg)).job;
+      await post('job/cancel', { job_id: cancelled.job_id }, boss, listOrg).expect(200);
+      const exported = (await post('export/create', { target: 'kpis', format: 'ndjson' }, boss, listOrg).expect(200))
+        .body.data.job as Job;
+      // No worker runs here: the export stays queued. A running job, as a worker leaves it mid-way:
+      const running = (await createImport({}, boss, listOrg)).job;
+      await api.app
+        .get(DataSource)
+        .query(`UPDATE bulk_jobs SET status = 'running' WHERE job_id = $1 AND orgcode = $2`, [running.job_id, listOrg]);
+      const active = await post('job/list', { status: 'active' }, boss, listOrg).expect(200);
+      expect((active.body.data.items as Job[]).map((j) => [j.job_id, j.status])).toEqual([
+        [running.job_id, 'running'],
+        [exported.job_id, 'queued'],
+        [waiting.job_id, 'awaiting_upload'],
+      ]);
+      const exports = await post('job/list', { status: 'active', job_type: 'export' }, boss, listOrg).expect(200);
+      expect((exports.body.data.items as Job[]).map((j) => j.job_id)).toEqual([exported.job_id]);
+      // pages keep the filter; another tenant's active jobs are not this one's
+      const first = await post('job/list', { status: 'active', limit: 2 }, boss, listOrg).expect(200);
+      const rest = await post(
+        'job/list',
+        { status: 'active', limit: 2, next_token: first.body.data.next_token as string },
+        boss,
+        listOrg,
+      ).expect(200);
+      expect((rest.body.data.items as Job[]).map((j) => j.job_id)).toEqual([waiting.job_id]);
+      const mine = (
+        (await post('job/list', { status: 'active', limit: 256 }).expect(200)).body.data.items as Job[]
+      ).map((j) => j.job_id);
+      expect(mine).not.toContain(waiting.job_id);
+      for (const status of ['ACTIVE', 'in_progress']) {
+        const bad = await post('job/list', { status }, boss, listOrg).expect(400);
+        expect(bad.body.error.details).toEqual([expect.objectContaining({ field: 'status' })]);
+      }
+    });
   });
 
   describe('400 per bad field', () => {

@@ -22,6 +22,7 @@ import { BULK_RUN_JOB_OPTIONS, enqueueAfterCommit, JobProducer } from '@ipm/queu
 import { BulkExportTarget, BulkImportTarget, BulkJobEntity, BulkJobOptions } from '../jobs/bulk-job.entity';
 import { BulkJobsRepository } from '../jobs/bulk-jobs.repository';
 import {
+  ACTIVE_BULK_JOB_STATUSES,
   BulkExportCreateRequestDto,
   BulkImportCommitRequestDto,
   BulkImportCreatedDto,
@@ -200,7 +201,8 @@ export class BulkJobsService {
     const scope = { orgcode: caller.orgcode, resource: 'bulk.job.list', filters };
     const { limit, cursor } = this.pages.read(request, scope);
     const qb = this.repo.query(caller, 'j');
-    if (request.status) qb.andWhere('j.status = :status', { status: request.status });
+    if (request.status === 'active') qb.andWhere('j.status IN (:...active)', { active: ACTIVE_BULK_JOB_STATUSES });
+    else if (request.status) qb.andWhere('j.status = :status', { status: request.status });
     if (request.job_type) qb.andWhere('j.job_type = :job_type', { job_type: request.job_type });
     const { rows, next } = await fetchKeysetPage(
       qb,

@@ -10,11 +10,24 @@ import {
   MutationRequestDto,
   SERVICE_PATTERN,
 } from '@ipm/core';
-import { BulkJobMachine, type BulkJobStatus } from '@ipm/lifecycle';
+import { BulkJobMachine, type BulkJobStatus, sourcesOf } from '@ipm/lifecycle';
 import type { BulkExportTarget, BulkFormat, BulkImportTarget, BulkJobType } from '../jobs/bulk-job.entity';
 
 export const JOB_ID_PATTERN = idPattern(IdPrefix.Job);
 export const BULK_JOB_STATUSES = BulkJobMachine.states.map((s) => s.name);
+
+/**
+ * `/bulk/job/list`'s `status: "active"` (seed 000's sample): the jobs still in progress, i.e. those
+ * that can yet be committed, started or completed (awaiting_upload, queued, running), from the machine.
+ */
+export const ACTIVE_BULK_JOB_STATUSES: readonly BulkJobStatus[] = [
+  ...new Set([
+    ...sourcesOf(BulkJobMachine, 'commit'),
+    ...sourcesOf(BulkJobMachine, 'start'),
+    ...sourcesOf(BulkJobMachine, 'complete'),
+  ]),
+];
+export const BULK_JOB_LIST_STATUSES = [...BULK_JOB_STATUSES, 'active'] as const;
 export const BULK_JOB_TYPES: readonly BulkJobType[] = ['import', 'export'];
 export const IMPORT_TARGETS: readonly BulkImportTarget[] = ['events', 'webhooks', 'kpis'];
 export const EXPORT_TARGETS: readonly BulkExportTarget[] = ['events', 'deliveries', 'webhooks', 'kpis', 'audit'];
@@ -112,10 +125,13 @@ export class BulkJobGetRequestDto {
 }
 
 export class BulkJobListRequestDto extends ListRequestDto {
-  @ApiPropertyOptional({ enum: BULK_JOB_STATUSES })
+  @ApiPropertyOptional({
+    enum: BULK_JOB_LIST_STATUSES,
+    description: `A state, or active: the jobs in progress (${ACTIVE_BULK_JOB_STATUSES.join(', ')})`,
+  })
   @IsOptional()
-  @IsIn(BULK_JOB_STATUSES)
-  status?: BulkJobStatus;
+  @IsIn(BULK_JOB_LIST_STATUSES)
+  status?: BulkJobStatus | 'active';
 
   @ApiPropertyOptional({ enum: BULK_JOB_TYPES })
   @IsOptional()
