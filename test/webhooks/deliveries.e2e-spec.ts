@@ -104,6 +104,35 @@ describe('/webhook/delivery routes and /webhook/stats', () => {
       await post('delivery/list', { next_token: `${token1.slice(0, -2)}xx` }).expect(400);
     });
 
+    it('oldest first with order asc (newest first is the default); pages keep the order', async () => {
+      const c = await createWebhook();
+      const c1 = await fixture(c, 'success', { created_at: minutesAgo(30) });
+      const c2 = await fixture(c, 'failed', { created_at: minutesAgo(20) });
+      const c3 = await fixture(c, 'pending', { created_at: minutesAgo(10) });
+      const list = async (body: Json) =>
+        ((await post('delivery/list', { webhook_id: c, ...body }).expect(200)).body.data.items as Delivery[]).map(
+          (d) => d.delivery_id,
+        );
+      expect(await list({ order: 'asc' })).toEqual([c1, c2, c3]);
+      expect(await list({ order: 'desc' })).toEqual([c3, c2, c1]);
+      expect(await list({})).toEqual([c3, c2, c1]);
+      expect(await list({ order: 'asc', status: 'failed' })).toEqual([c2]);
+      const first = await post('delivery/list', { webhook_id: c, order: 'asc', limit: 2 }).expect(200);
+      expect((first.body.data.items as Delivery[]).map((d) => d.delivery_id)).toEqual([c1, c2]);
+      const token = first.body.data.next_token as string;
+      const rest = await post('delivery/list', { webhook_id: c, order: 'asc', limit: 2, next_token: token }).expect(
+        200,
+      );
+      expect((rest.body.data.items as Delivery[]).map((d) => d.delivery_id)).toEqual([c3]);
+      // a token of one order is no token for the other
+      const other = await post('delivery/list', { webhook_id: c, order: 'desc', limit: 2, next_token: token }).expect(
+        400,
+      );
+      expect(other.body.error.details[0]).toMatchObject({ field: 'next_token' });
+      const bad = await post('delivery/list', { order: 'oldest' }).expect(400);
+      expect(bad.body.error.details).toEqual([expect.objectContaining({ field: 'order' })]);
+    });
+
     it('400 naming each bad field', async () => {
       const res = await post('delivery/list', {
         webhook_id: 'nope',

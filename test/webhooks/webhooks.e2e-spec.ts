@@ -413,6 +413,39 @@ describe('/webhook routes', () => {
       expect(await names({ order_by: 'name', order: 'desc' })).toEqual(['echo', 'delta', 'charlie', 'bravo', 'alpha']);
     });
 
+    it('by updated (seed 002 modified): last changed first, or oldest change first; pages keep it', async () => {
+      // created charlie, alpha, echo, bravo, delta; echo paused since; now alpha changes
+      await post(
+        'update',
+        { webhook_id: hooks.alpha.webhook_id, expected_revision: '1', description: 'changed last' },
+        boss,
+        listOrg,
+      ).expect(200);
+      const latest = ['alpha', 'echo', 'delta', 'bravo', 'charlie'];
+      expect(await names({ order_by: 'updated' })).toEqual(latest);
+      expect(await names({ order_by: 'updated', order: 'asc' })).toEqual([...latest].reverse());
+      expect(await names({ order_by: 'updated', status: 'active' })).toEqual(['alpha', 'delta', 'bravo', 'charlie']);
+      const seen: string[] = [];
+      let next: string | undefined;
+      do {
+        const res = await post(
+          'list',
+          { order_by: 'updated', limit: 2, ...(next ? { next_token: next } : {}) },
+          boss,
+          listOrg,
+        ).expect(200);
+        seen.push(...(res.body.data.items as Array<{ name: string }>).map((w) => w.name));
+        next = res.body.data.next_token as string | undefined;
+        if (next) {
+          // a token of this order is no token for another
+          await post('list', { order_by: 'created', limit: 2, next_token: next }, boss, listOrg).expect(400);
+        }
+      } while (next);
+      expect(seen).toEqual(latest);
+      const bad = await post('list', { order_by: 'modified' }, boss, listOrg).expect(400);
+      expect(bad.body.error.details).toEqual([expect.objectContaining({ field: 'order_by' })]);
+    });
+
     it('filters: status, tag, app_id, and event_type (webhooks whose filters match it)', async () => {
       expect(await names({ status: 'paused' })).toEqual(['echo']);
       expect(await names({ status: 'active', order_by: 'name' })).toEqual(['alpha', 'bravo', 'charlie', 'delta']);

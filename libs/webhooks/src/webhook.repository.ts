@@ -16,9 +16,12 @@ export interface WebhookQuery {
   event_type?: string;
   tag?: string;
   app_id?: string;
-  order_by: 'created' | 'name';
+  order_by: 'created' | 'updated' | 'name';
   direction: 'ASC' | 'DESC';
 }
+
+/** `updated_at` at the millisecond, as a page cursor carries it. */
+const UPDATED_MS = "date_trunc('milliseconds', w.updated_at)";
 
 /** Rows read per round when a page is filtered in memory (event_type). */
 const SCAN_BATCH = 256;
@@ -80,7 +83,15 @@ export class WebhookRepository extends TenantRepository<WebhookEntity> {
     const order: KeysetOrder<WebhookEntity> =
       query.order_by === 'name'
         ? { columns: ['w.name', 'w.webhook_id'], direction: query.direction, cursorOf: (r) => [r.name, r.webhook_id] }
-        : { columns: ['w.webhook_id'], direction: query.direction, cursorOf: (r) => [r.webhook_id] };
+        : query.order_by === 'updated'
+          ? {
+              // At the millisecond a cursor carries (the engine stamps microseconds): the order and
+              // the page boundary compare the same values, ties by webhook_id.
+              columns: [UPDATED_MS, 'w.webhook_id'],
+              direction: query.direction,
+              cursorOf: (r) => [r.updated_at.toISOString(), r.webhook_id],
+            }
+          : { columns: ['w.webhook_id'], direction: query.direction, cursorOf: (r) => [r.webhook_id] };
     const base = (): SelectQueryBuilder<WebhookEntity> => {
       const qb = this.live(scope);
       if (query.app_id) qb.andWhere('w.app_id = :filter_app', { filter_app: query.app_id });

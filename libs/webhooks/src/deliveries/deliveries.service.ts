@@ -63,6 +63,7 @@ export class DeliveriesService {
       event_type: request.event_type,
       after: request.after,
       before: request.before,
+      order: request.order ?? 'desc',
       app: caller.app_id,
     };
     const scope = { orgcode: caller.orgcode, resource: 'webhook.delivery.list', filters };
@@ -75,6 +76,7 @@ export class DeliveriesService {
         event_type: request.event_type,
         after: request.after === undefined ? undefined : new Date(request.after),
         before: request.before === undefined ? undefined : new Date(request.before),
+        direction: filters.order === 'asc' ? 'ASC' : 'DESC',
       },
       cursor,
       limit,

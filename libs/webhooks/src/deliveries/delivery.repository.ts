@@ -30,6 +30,8 @@ export interface DeliveryQuery {
   after?: Date;
   /** created_at < before */
   before?: Date;
+  /** By delivery_id (a ULID: creation order); newest first by default. */
+  direction?: 'ASC' | 'DESC';
 }
 
 /** A delivery's unsuccessful ends (failed, dead_letter), from the machine: a replay's `failed` count. */
@@ -192,7 +194,7 @@ export class DeliveryRepository {
     if (query.before) qb.andWhere('d.created_at < :before', { before: query.before });
     return fetchKeysetPage(
       qb,
-      { columns: ['d.delivery_id'], direction: 'DESC', cursorOf: (r) => [r.delivery_id] },
+      { columns: ['d.delivery_id'], direction: query.direction ?? 'DESC', cursorOf: (r) => [r.delivery_id] },
       cursor,
       limit,
     );

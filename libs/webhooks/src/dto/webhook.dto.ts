@@ -260,12 +260,19 @@ export class WebhookListRequestDto extends ListRequestDto {
   @Matches(APP_ID_PATTERN, { message: 'app_id must be 1-128 of A-Z a-z 0-9 _ . : -' })
   app_id?: string;
 
-  @ApiPropertyOptional({ enum: ['created', 'name'], default: 'created' })
+  @ApiPropertyOptional({
+    enum: ['created', 'updated', 'name'],
+    default: 'created',
+    description: 'created, updated (last change, seed 002 modified) or name; ties by webhook_id',
+  })
   @IsOptional()
-  @IsIn(['created', 'name'])
-  order_by?: 'created' | 'name';
+  @IsIn(['created', 'updated', 'name'])
+  order_by?: 'created' | 'updated' | 'name';
 
-  @ApiPropertyOptional({ enum: ['asc', 'desc'], description: 'Default: desc (newest first) by created, asc by name' })
+  @ApiPropertyOptional({
+    enum: ['asc', 'desc'],
+    description: 'Default: desc (newest first) by created and updated, asc by name',
+  })
   @IsOptional()
   @IsIn(['asc', 'desc'])
   order?: 'asc' | 'desc';

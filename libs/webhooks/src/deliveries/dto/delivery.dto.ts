@@ -56,6 +56,15 @@ export class DeliveryListRequestDto extends ListRequestDto {
 
   @DateTimeField('Created before this time')
   before?: string;
+
+  @ApiPropertyOptional({
+    enum: ['asc', 'desc'],
+    default: 'desc',
+    description: 'desc: newest first; asc: oldest first (creation order, ties by delivery_id)',
+  })
+  @IsOptional()
+  @IsIn(['asc', 'desc'])
+  order?: 'asc' | 'desc';
 }
 
 export class DeliveryGetRequestDto {
