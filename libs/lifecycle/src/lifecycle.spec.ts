@@ -110,11 +110,13 @@ describe('named transitions', () => {
     expect(error.message).toBe(
       'Cannot continue a bulk_job that is completed: only one that is failed or cancelled; from completed it may expire',
     );
-    expect(error.details?.[0]).toMatchObject({
+    expect(error.details?.[0]).toEqual({
+      field: 'status',
+      message: 'cannot continue from completed',
       machine: 'bulk_job',
       from: 'completed',
-      transition: 'continue',
-      allowed: ['expire'],
+      to: 'queued',
+      allowed: ['expired'],
     });
     expect(canFire(BulkJobMachine, 'completed', 'continue')).toBe(false);
     expect(canFire(BulkJobMachine, 'failed', 'continue')).toBe(true);

@@ -15,12 +15,17 @@ export type TransitionOf<M> = M extends MachineDefinition<string, infer T> ? T :
 export function fire<M extends MachineDefinition>(machine: M, from: StateOf<M>, name: TransitionOf<M>): StateOf<M> {
   const found = machine.transitions.find((t) => t.name === name && t.from === from);
   if (found) return found.to as StateOf<M>;
-  const allowed = machine.transitions.filter((t) => t.from === from).map((t) => t.name);
+  const leaving = machine.transitions.filter((t) => t.from === from);
   const sources = sourcesOf(machine, name);
+  // Details in the API's error-detail shape (ErrorDetailDto), as transition() gives them: the state
+  // the name leads to, and the states `from` may go to.
+  const to = machine.transitions.find((t) => t.name === name)?.to;
   throw AppError.conflict(
     `Cannot ${name} a ${machine.name} that is ${from}` +
       (sources.length ? `: only one that is ${sources.join(' or ')}` : '') +
-      (allowed.length ? `; from ${from} it may ${[...new Set(allowed)].join(', ')}` : `; ${from} is terminal`),
+      (leaving.length
+        ? `; from ${from} it may ${[...new Set(leaving.map((t) => t.name))].join(', ')}`
+        : `; ${from} is terminal`),
     ErrorCode.IllegalTransition,
     [
       {
@@ -28,8 +33,8 @@ export function fire<M extends MachineDefinition>(machine: M, from: StateOf<M>, 
         message: `cannot ${name} from ${from}`,
         machine: machine.name,
         from,
-        transition: name,
-        allowed,
+        ...(to ? { to } : {}),
+        allowed: leaving.map((t) => t.to),
       },
     ],
   );

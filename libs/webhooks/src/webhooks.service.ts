@@ -22,6 +22,7 @@ import { AuditService } from '@ipm/audit';
 import { CatalogRegistry } from '@ipm/catalog';
 import { PlatformEvents } from '@ipm/events';
 import { fire, initialState, transition, transitionBetween } from '@ipm/lifecycle';
+import type { ScopedPatch } from '@ipm/persistence';
 import { WebhookMachine, type WebhookStatus } from '@ipm/lifecycle';
 import {
   GRACE_DEFAULT_SECONDS,
@@ -264,17 +265,10 @@ export class WebhooksService {
         this.webhooks.expectRevision(row, expected);
         return { webhook: toWebhookDto(row) };
       }
-      const updated = await this.webhooks.revise(
-        caller,
-        em,
-        row,
-        { webhook_id: row.webhook_id },
-        {
-          expected,
-          actor: caller.actor_id,
-          patch: next,
-        },
-      );
+      const updated = await this.revise(em, caller, row, {
+        expected,
+        patch: next,
+      });
       await this.record(em, caller, request, 'webhook.update', updated, { changed });
       await this.emit(em, caller, 'webhook.updated', updated, { ...summary(updated), changed });
       return { webhook: toWebhookDto(updated) };
@@ -293,23 +287,16 @@ export class WebhooksService {
       const to =
         name === undefined ? transition(WebhookMachine, from, request.status) : fire(WebhookMachine, from, name);
       const now = new Date();
-      const updated = await this.webhooks.revise(
-        caller,
-        em,
-        row,
-        { webhook_id: row.webhook_id },
-        {
-          expected,
-          actor: caller.actor_id,
-          at: now,
-          patch: {
-            status: to,
-            paused_at: to === 'paused' ? now : null,
-            // A resumed or re-enabled endpoint starts with a clean slate for auto-pause.
-            consecutive_failures: to === 'active' ? 0 : row.consecutive_failures,
-          },
+      const updated = await this.revise(em, caller, row, {
+        expected,
+        at: now,
+        patch: {
+          status: to,
+          paused_at: to === 'paused' ? now : null,
+          // A resumed or re-enabled endpoint starts with a clean slate for auto-pause.
+          consecutive_failures: to === 'active' ? 0 : row.consecutive_failures,
         },
-      );
+      });
       await this.record(em, caller, request, 'webhook.status_set', updated, { from, to });
       const reason = request.reason ?? null;
       await this.emit(em, caller, 'webhook.status_changed', updated, { ...summary(updated), from, to, reason });
@@ -324,18 +311,11 @@ export class WebhooksService {
     return this.dataSource.transaction(async (em) => {
       const row = await this.require(caller, request.webhook_id, em);
       const now = new Date();
-      const deleted = await this.webhooks.revise(
-        caller,
-        em,
-        row,
-        { webhook_id: row.webhook_id },
-        {
-          expected,
-          actor: caller.actor_id,
-          at: now,
-          patch: { is_deleted: true, deleted_at: now, deleted_by: caller.actor_id },
-        },
-      );
+      const deleted = await this.revise(em, caller, row, {
+        expected,
+        at: now,
+        patch: { is_deleted: true, deleted_at: now, deleted_by: caller.actor_id },
+      });
       await this.record(em, caller, request, 'webhook.delete', deleted, { status: row.status });
       await this.emit(em, caller, 'webhook.deleted', deleted, {
         webhook_id: row.webhook_id,
@@ -354,25 +334,18 @@ export class WebhooksService {
       const issued = this.secrets.issue(row.webhook_id);
       // One previous secret at a time: a rotation during a grace period ends the older one's.
       const previousUntil = new Date(now.getTime() + grace * 1000);
-      const updated = await this.webhooks.revise(
-        caller,
-        em,
-        row,
-        { webhook_id: row.webhook_id },
-        {
-          expected,
-          actor: caller.actor_id,
-          at: now,
-          patch: {
-            secret_sealed: issued.sealed,
-            secret_key_id: issued.key_id,
-            secret_last4: issued.last4,
-            secret_fingerprint: issued.fingerprint,
-            previous_secret_sealed: grace > 0 ? row.secret_sealed : null,
-            previous_secret_expires_at: grace > 0 ? previousUntil : null,
-          },
+      const updated = await this.revise(em, caller, row, {
+        expected,
+        at: now,
+        patch: {
+          secret_sealed: issued.sealed,
+          secret_key_id: issued.key_id,
+          secret_last4: issued.last4,
+          secret_fingerprint: issued.fingerprint,
+          previous_secret_sealed: grace > 0 ? row.secret_sealed : null,
+          previous_secret_expires_at: grace > 0 ? previousUntil : null,
         },
-      );
+      });
       await this.record(em, caller, request, 'webhook.secret_rotate', updated, {
         secret_fingerprint: issued.fingerprint,
         previous_secret_fingerprint: row.secret_fingerprint,
@@ -386,6 +359,16 @@ export class WebhooksService {
       });
       return { webhook: toWebhookDto(updated), secret: issued.secret };
     });
+  }
+
+  /** The revisioned change of a webhook read FOR UPDATE in `em`'s transaction, by the caller. */
+  private revise(
+    em: EntityManager,
+    caller: Caller,
+    row: WebhookEntity,
+    change: { expected?: number; at?: Date; patch: ScopedPatch<WebhookEntity> },
+  ): Promise<WebhookEntity> {
+    return this.webhooks.revise(caller, em, row, { webhook_id: row.webhook_id }, { ...change, actor: caller.actor_id });
   }
 
   /** The caller's live webhook (locked FOR UPDATE when read with a transaction's manager), or a 404. */

@@ -1,8 +1,8 @@
 import type { EntityManager } from 'typeorm';
-import { AppError, ErrorCode, formatRevision, type MutationRequestDto } from '@ipm/core';
+import { formatRevision, type MutationRequestDto } from '@ipm/core';
 import type { Caller } from '@ipm/auth';
 import type { AuditService } from '@ipm/audit';
-import { BulkJobMachine, type BulkJobStatus, type BulkJobTransition, fire } from '@ipm/lifecycle';
+import type { BulkJobStatus } from '@ipm/lifecycle';
 import type { BulkJobEntity } from '../jobs/bulk-job.entity';
 import type { BulkJobDto } from './bulk.dto';
 
@@ -10,28 +10,6 @@ const TARGET_TYPE = 'bulk_job';
 
 /** The states whose export file can be downloaded and whose progress is whole. */
 export const DONE: readonly BulkJobStatus[] = ['completed', 'completed_with_errors'];
-
-/**
- * fire() on the BulkJobMachine for a route: its 409 keeps the message, and its details say the
- * machine, the state, the state asked for and the states `from` allows, in the API's error-detail
- * shape (as transition() gave them).
- */
-export function fireJob(from: BulkJobStatus, name: BulkJobTransition): BulkJobStatus {
-  try {
-    return fire(BulkJobMachine, from, name);
-  } catch (err) {
-    if (!(err instanceof AppError) || err.code !== ErrorCode.IllegalTransition || !err.details) throw err;
-    // As transition() said it: the state the name leads to, and the states reachable from `from`.
-    const to = BulkJobMachine.transitions.find((t) => t.name === name)?.to;
-    const allowed = BulkJobMachine.transitions.filter((t) => t.from === from).map((t) => t.to);
-    const details = err.details.map(({ transition: _name, allowed: _names, ...detail }) => ({
-      ...detail,
-      ...(to ? { to } : {}),
-      allowed,
-    }));
-    throw new AppError(err.status, err.code, err.message, details);
-  }
-}
 
 /** A job's audit row, in the transaction that changes it (`em`). */
 export function recordBulkJob(

@@ -35,7 +35,7 @@ import {
   BulkJobListRequestDto,
   BulkJobResultDto,
 } from './bulk.dto';
-import { fireJob, recordBulkJob, toBulkJobDto } from './bulk-job.records';
+import { recordBulkJob, toBulkJobDto } from './bulk-job.records';
 import { newUploadTokenId } from './bulk-url-tokens';
 import { BulkTransfersService } from './bulk-transfers.service';
 
@@ -136,7 +136,7 @@ export class BulkJobsService {
     const job = await this.dataSource.transaction(async (em) => {
       const row = await this.require(caller, request.job_id, em, 'import');
       this.repo.expectRevision(row, expected);
-      const to = fireJob(row.status, 'commit');
+      const to = fire(BulkJobMachine, row.status, 'commit');
       if (Number(row.upload_bytes) === 0) {
         throw AppError.unprocessable('Nothing was uploaded: PUT the file to upload_url first');
       }
@@ -160,7 +160,7 @@ export class BulkJobsService {
     const job = await this.dataSource.transaction(async (em) => {
       const row = await this.require(caller, request.job_id, em, jobType);
       this.repo.expectRevision(row, expected);
-      const to = fireJob(row.status, 'continue');
+      const to = fire(BulkJobMachine, row.status, 'continue');
       if (jobType === 'import' && Number(row.upload_bytes) === 0) {
         throw AppError.unprocessable('Nothing was uploaded before the job was cancelled: create a new import');
       }
@@ -183,7 +183,7 @@ export class BulkJobsService {
       this.repo.expectRevision(row, expected);
       // A cancelled job's upload URL dies with it; the worker sees the status at its next chunk.
       return this.change(em, caller, request, row, expected, 'bulk.job.cancel', {
-        status: fireJob(row.status, 'cancel'),
+        status: fire(BulkJobMachine, row.status, 'cancel'),
         upload_token_id: null,
         finished_at: new Date(),
       });
